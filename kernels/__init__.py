@@ -1,0 +1,1 @@
+"""Numba kernels (shipped as ``emoscore.kernels``): scalar rule logic shared by the CPU and CUDA targets."""
