@@ -1,0 +1,246 @@
+"""The public scoring API: Arrow in, Arrow out."""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+from ._tokenize import tokenize
+from .errors import BackendError, ColumnNotFoundError, InputError
+from .kernels.score_cpu import score_stream
+from .lexicon import CompiledLexicon, Lexicon
+
+__all__ = ["Scorer", "score", "SCORE_COLUMNS"]
+
+#: Document-level score columns, in output order; the per-emotion columns follow them.
+SCORE_COLUMNS = ("valence", "intensity", "emotion", "tokens", "hits")
+
+ArrowData = TypeVar("ArrowData", pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray)
+
+_BACKENDS = ("cpu", "auto")
+# Below this many text bytes a batch is tokenized on the calling thread: a thread pool costs more.
+_PARALLEL_MIN_BYTES = 1 << 20
+
+
+class Scorer:
+    """Scores the emotions in texts with a compiled lexicon.
+
+    A ``Scorer`` holds only its immutable compiled lexicon, so one instance may be shared by any
+    number of threads.
+
+    Parameters
+    ----------
+    lexicon : Lexicon, CompiledLexicon, str or os.PathLike, optional
+        The lexicon to score with: a :class:`~emoscore.Lexicon`, an already compiled one, or the path
+        of a lexicon file in emoscore's format. Default: the bundled customer-experience lexicon.
+    backend : {"cpu", "auto"}
+        Where the kernels run. ``"auto"`` picks the best usable backend (the CPU in this build).
+    threads : int, optional
+        Threads used to tokenize and score one call; default: Numba's thread count
+        (``NUMBA_NUM_THREADS``, normally the number of cores).
+    """
+
+    def __init__(
+        self,
+        lexicon: Lexicon | CompiledLexicon | str | os.PathLike | None = None,
+        *,
+        backend: str = "cpu",
+        threads: int | None = None,
+    ) -> None:
+        if backend not in _BACKENDS:
+            raise BackendError(f"unknown or unavailable backend {backend!r}; this build offers {_BACKENDS}")
+        if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+            raise InputError(
+                f"threads={threads!r} must be between 1 and NUMBA_NUM_THREADS="
+                f"{numba.config.NUMBA_NUM_THREADS}"
+            )
+        self.backend = "cpu"
+        self.threads = threads
+        self.lexicon = _compile(lexicon)
+        self._names = pa.array(list(self.lexicon.emotions) + ["neutral"], pa.string())
+
+    @property
+    def emotions(self) -> tuple[str, ...]:
+        """The emotion taxonomy: one float32 output column per name, in this order."""
+        return self.lexicon.emotions
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Names of every column that :meth:`score` adds."""
+        return SCORE_COLUMNS + self.emotions
+
+    def score(self, data: ArrowData, *, text: str = "text") -> pa.Table | pa.RecordBatch:
+        """Score every text of ``data``.
+
+        Parameters
+        ----------
+        data : pyarrow.Table, RecordBatch, Array or ChunkedArray
+            Texts as ``string``, ``large_string``, ``string_view`` or dictionary-of-string values.
+            The string buffers are read in place (zero-copy) unless the type needs a cast.
+        text : str
+            The text column of a Table or RecordBatch.
+
+        Returns
+        -------
+        pyarrow.Table or pyarrow.RecordBatch
+            For a Table or RecordBatch: the same type with every input column unchanged, followed by
+            the :attr:`columns`. For an Array or ChunkedArray: a Table of the :attr:`columns`.
+            ``valence`` is in [-1, 1]; ``intensity`` and each emotion in [0, 1]; ``emotion`` is the
+            dominant emotion or ``"neutral"``; ``tokens`` counts words, ``hits`` lexicon matches.
+            A null text scores as neutral with zero tokens.
+
+        Raises
+        ------
+        ColumnNotFoundError
+            ``text`` is not a column of ``data``.
+        InputError
+            The texts are not strings, or ``data`` already has a column the scores would add.
+        """
+        if isinstance(data, (pa.Table, pa.RecordBatch)):
+            if text not in data.schema.names:
+                raise ColumnNotFoundError(
+                    f"text column {text!r} not found; the data has columns {data.schema.names}"
+                )
+            clash = [name for name in self.columns if name in data.schema.names]
+            if clash:
+                raise InputError(
+                    f"the data already has column(s) {clash} that scoring would add; "
+                    "rename or drop them first"
+                )
+            scores = self._score_columns(data.column(text), text)
+            if isinstance(data, pa.RecordBatch):
+                return pa.RecordBatch.from_arrays(
+                    data.columns + scores.columns, schema=_extend(data.schema, scores.schema)
+                )
+            return pa.Table.from_arrays(
+                data.columns + scores.columns, schema=_extend(data.schema, scores.schema)
+            )
+        if isinstance(data, (pa.Array, pa.ChunkedArray)):
+            return self._score_columns(data, "<array>")
+        raise InputError(
+            f"cannot score a {type(data).__name__}: pass a pyarrow Table, RecordBatch, Array or ChunkedArray"
+        )
+
+    def _score_columns(self, texts: pa.Array | pa.ChunkedArray, column: str) -> pa.Table:
+        chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+        chunks = [_as_utf8(chunk, column) for chunk in chunks]
+        doc_offsets, term_ids, flags = self._tokenize(chunks)
+        if self.threads is None:
+            scores = score_stream(doc_offsets, term_ids, flags, self.lexicon)
+        else:
+            previous = numba.get_num_threads()
+            numba.set_num_threads(self.threads)  # thread-local in Numba: other callers are unaffected
+            try:
+                scores = score_stream(doc_offsets, term_ids, flags, self.lexicon)
+            finally:
+                numba.set_num_threads(previous)
+        dominant = np.where(scores.dominant < 0, len(self.emotions), scores.dominant)
+        arrays = [
+            pa.array(scores.valence),
+            pa.array(scores.intensity),
+            self._names.take(pa.array(dominant)),
+            pa.array(scores.tokens),
+            pa.array(scores.hits),
+        ] + [pa.array(row) for row in scores.emotions]
+        return pa.Table.from_arrays(arrays, names=list(self.columns))
+
+    def _tokenize(self, chunks: list[pa.Array]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lex = self.lexicon
+
+        def run(piece: pa.Array):
+            return tokenize(piece, lex.table_keys, lex.table_ids, lex.stem_mask)
+
+        if not chunks:
+            chunks = [pa.array([], pa.string())]
+        threads = self.threads or numba.get_num_threads()
+        if threads > 1 and sum(chunk.nbytes for chunk in chunks) >= _PARALLEL_MIN_BYTES:
+            with ThreadPoolExecutor(max_workers=threads) as pool:  # tokenize releases the GIL
+                return _concat_streams(list(pool.map(run, _split(chunks, threads))))
+        if len(chunks) == 1:
+            return run(chunks[0])
+        return _concat_streams([run(chunk) for chunk in chunks])
+
+
+def _compile(lexicon) -> CompiledLexicon:
+    if lexicon is None:
+        return _default_lexicon()
+    if isinstance(lexicon, CompiledLexicon):
+        return lexicon
+    if isinstance(lexicon, Lexicon):
+        return lexicon.compile()
+    if isinstance(lexicon, (str, os.PathLike)):
+        return Lexicon.load(lexicon).compile()
+    raise InputError(f"lexicon must be a Lexicon, CompiledLexicon or path, not {type(lexicon).__name__}")
+
+
+@functools.cache
+def _default_lexicon() -> CompiledLexicon:
+    return Lexicon.default().compile()
+
+
+@functools.cache
+def _default_scorer() -> Scorer:
+    return Scorer()
+
+
+def score(data: ArrowData, *, text: str = "text") -> pa.Table | pa.RecordBatch:
+    """Score ``data`` with the default lexicon on the CPU; see :meth:`Scorer.score`."""
+    return _default_scorer().score(data, text=text)
+
+
+def _as_utf8(array: pa.Array, column: str) -> pa.Array:
+    """Return ``array`` as string/large_string, casting only the types that need it."""
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return array
+    if pa.types.is_string_view(kind):
+        return array.cast(pa.large_string())
+    if pa.types.is_null(kind):
+        return pa.nulls(len(array), pa.string())
+    if pa.types.is_dictionary(kind) and (
+        pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
+    ):
+        return array.cast(kind.value_type)
+    first = next((i for i, v in enumerate(array) if v.is_valid), None)
+    where = "" if first is None else f"; row {first} holds {array[first].as_py()!r}"
+    raise InputError(f"column {column!r} must hold strings, but its type is {kind}{where}")
+
+
+def _split(chunks: list[pa.Array], threads: int) -> list[pa.Array]:
+    """Cut the chunks into about ``threads`` zero-copy slices of similar byte size."""
+    total = sum(chunk.nbytes for chunk in chunks)
+    pieces = []
+    for chunk in chunks:
+        parts = max(1, round(threads * chunk.nbytes / total))
+        step = max(1, -(-len(chunk) // parts))
+        pieces.extend(chunk.slice(start, step) for start in range(0, len(chunk), step))
+    return pieces or chunks[:1]
+
+
+def _concat_streams(streams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Join CSR token streams of consecutive document ranges into one."""
+    n_docs = sum(len(offsets) - 1 for offsets, _, _ in streams)
+    doc_offsets = np.empty(n_docs + 1, np.int64)
+    doc_offsets[0] = 0
+    row = token = 0
+    for offsets, ids, _ in streams:
+        n = len(offsets) - 1
+        np.add(offsets[1:], token, out=doc_offsets[row + 1 : row + 1 + n])
+        row += n
+        token += len(ids)
+    term_ids = np.concatenate([ids for _, ids, _ in streams])
+    flags = np.concatenate([f for _, _, f in streams])
+    return doc_offsets, term_ids, flags
+
+
+def _extend(schema: pa.Schema, scores: pa.Schema) -> pa.Schema:
+    """The input schema (metadata kept) followed by the score fields."""
+    for field in scores:
+        schema = schema.append(field)
+    return schema
