@@ -1,0 +1,247 @@
+"""Agreement with people: emoscore, VADER and NRCLex's lexicon lookup side by side, in one run.
+
+    python bench/accuracy.py [--data-dir ../shared/data] [--limit N] [--json out.json]
+
+Valence sets (VADER's human-rated Amazon and movie review snippets, `id<TAB>mean<TAB>text`): Pearson r
+of the document valence against the human mean, and 3-class macro-F1 (human: positive if mean >= 0.5,
+negative if <= -0.5, else neutral; system: positive if valence >= 0.05, negative if <= -0.05).
+GoEmotions dev (single-label rows, mapped to Ekman's six + neutral): macro-F1 and accuracy of the
+dominant emotion. Other labelled sets in the same formats can be evaluated with ``--data-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from emoscore import Scorer
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+VALENCE_SETS = {
+    "amazon": "vader/amazonReviewSnippets_GroundTruth.txt",
+    "movie": "vader/movieReviewSnippets_GroundTruth.txt",
+}
+EKMAN = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
+# Where each emotion of emoscore's default taxonomy (and NRC's) falls among Ekman's six, following the
+# grouping GoEmotions itself uses (annoyance -> anger, approval/optimism/gratitude -> joy, confusion -> surprise).
+TO_EKMAN = {
+    "anger": "anger",
+    "frustration": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "joy": "joy",
+    "satisfaction": "joy",
+    "trust": "joy",
+    "anticipation": "joy",
+    "sadness": "sadness",
+    "surprise": "surprise",
+    "confusion": "surprise",
+    "neutral": "neutral",
+}
+WORD = re.compile(r"[a-z']+")
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def load_valence_set(path: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
+    texts, gold = [], []
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for line in handle:
+            parts = line.rstrip("\r\n").split("\t", 2)
+            if len(parts) == 3:
+                gold.append(float(parts[1]))
+                texts.append(parts[2])
+            if limit and len(texts) >= limit:
+                break
+    return texts, np.array(gold)
+
+
+def load_goemotions(directory: Path, limit: int | None) -> tuple[list[str], list[str]]:
+    names = (directory / "emotions.txt").read_text(encoding="utf-8").split()
+    groups = json.loads((directory / "ekman_mapping.json").read_text(encoding="utf-8"))
+    ekman_of = {member: group for group, members in groups.items() for member in members}
+    ekman_of["neutral"] = "neutral"
+    texts, gold = [], []
+    with (directory / "dev.tsv").open(encoding="utf-8") as handle:
+        for line in handle:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 2 or "," in parts[1]:
+                continue  # single-label rows only
+            texts.append(parts[0])
+            gold.append(ekman_of[names[int(parts[1])]])
+            if limit and len(texts) >= limit:
+                break
+    return texts, gold
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    if np.std(x) == 0 or np.std(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def macro_f1(gold: list[str], predicted: list[str], classes: tuple[str, ...]) -> float:
+    scores = []
+    for label in classes:
+        tp = sum(g == label and p == label for g, p in zip(gold, predicted))
+        fp = sum(g != label and p == label for g, p in zip(gold, predicted))
+        fn = sum(g == label and p != label for g, p in zip(gold, predicted))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def three_class(values: np.ndarray, threshold: float) -> list[str]:
+    return ["positive" if v >= threshold else "negative" if v <= -threshold else "neutral" for v in values]
+
+
+# --- systems ------------------------------------------------------------------------------------
+
+
+class Emoscore:
+    name = "emoscore"
+
+    def __init__(self) -> None:
+        self.scorer = Scorer()
+
+    def valence(self, texts: list[str]) -> np.ndarray:
+        return self.scorer.score(pa.array(texts)).column("valence").to_numpy()
+
+    def ekman(self, texts: list[str]) -> list[str]:
+        return [TO_EKMAN.get(e, "neutral") for e in self.scorer.score(pa.array(texts)).column("emotion").to_pylist()]
+
+
+class Vader:
+    name = "VADER"
+
+    def __init__(self) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self.analyzer = SentimentIntensityAnalyzer()
+
+    def valence(self, texts: list[str]) -> np.ndarray:
+        return np.array([self.analyzer.polarity_scores(t)["compound"] for t in texts])
+
+    ekman = None  # VADER scores valence only
+
+
+class NrcLookup:
+    """NRCLex's bundled NRC lexicon, looked up word by word (its ``load_token_list``)."""
+
+    name = "NRCLex"
+
+    def __init__(self) -> None:
+        from nrclex import NRCLex
+
+        self.lex = NRCLex()
+
+    def _scores(self, text: str) -> dict[str, int]:
+        self.lex.load_token_list(WORD.findall(text.lower()))
+        return self.lex.raw_emotion_scores
+
+    def valence(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for text in texts:
+            raw = self._scores(text)
+            pos, neg = raw.get("positive", 0), raw.get("negative", 0)
+            out.append((pos - neg) / (pos + neg) if pos + neg else 0.0)
+        return np.array(out)
+
+    def ekman(self, texts: list[str]) -> list[str]:
+        out = []
+        for text in texts:
+            raw = {k: v for k, v in self._scores(text).items() if k in TO_EKMAN}
+            out.append(TO_EKMAN[max(sorted(raw), key=raw.get)] if raw else "neutral")
+        return out
+
+
+def available_systems() -> tuple[list, list[str]]:
+    systems, skipped = [Emoscore()], []
+    for factory in (Vader, NrcLookup):
+        try:
+            systems.append(factory())
+        except ImportError:
+            skipped.append(factory.name)
+    return systems, skipped
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def evaluate(data_dir: Path, limit: int | None) -> dict:
+    systems, skipped = available_systems()
+    report: dict = {"data_dir": str(data_dir), "limit": limit, "skipped": skipped, "sets": {}}
+    for name, relative in VALENCE_SETS.items():
+        path = data_dir / relative
+        if not path.exists():
+            report["skipped"].append(f"{name} ({path} missing)")
+            continue
+        texts, gold = load_valence_set(path, limit)
+        gold_classes = three_class(gold, 0.5)
+        rows = {}
+        for system in systems:
+            predicted = system.valence(texts)
+            rows[system.name] = {
+                "pearson_r": pearson(predicted, gold),
+                "macro_f1": macro_f1(gold_classes, three_class(predicted, 0.05), ("positive", "neutral", "negative")),
+            }
+        report["sets"][name] = {"n": len(texts), "systems": rows}
+    goemotions = data_dir / "goemotions"
+    if (goemotions / "dev.tsv").exists():
+        texts, gold = load_goemotions(goemotions, limit)
+        rows = {}
+        for system in systems:
+            if system.ekman is None:
+                continue
+            predicted = system.ekman(texts)
+            rows[system.name] = {
+                "macro_f1": macro_f1(gold, predicted, EKMAN),
+                "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted)])),
+            }
+        report["sets"]["goemotions_dev_ekman"] = {"n": len(texts), "systems": rows}
+    else:
+        report["skipped"].append(f"goemotions ({goemotions} missing)")
+    return report
+
+
+def print_table(report: dict) -> None:
+    print(f"{'set':24} {'n':>6} {'system':10} {'metric':10} {'value':>7}  vs emoscore")
+    for set_name, result in report["sets"].items():
+        ours = result["systems"]["emoscore"]
+        for system, metrics in result["systems"].items():
+            for metric, value in metrics.items():
+                delta = "" if system == "emoscore" else f"{ours[metric] - value:+.3f}"
+                print(f"{set_name:24} {result['n']:>6} {system:10} {metric:10} {value:7.3f}  {delta}")
+    for item in report["skipped"]:
+        print(f"skipped: {item}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder laid out like ../shared/data")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N rows of each set (smoke runs)")
+    parser.add_argument("--json", type=Path, help="also write the report to this file")
+    args = parser.parse_args(argv)
+    report = evaluate(args.data_dir, args.limit)
+    print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    values = [v for s in report["sets"].values() for m in s["systems"].values() for v in m.values()]
+    if not report["sets"] or not all(math.isfinite(v) and -1 <= v <= 1 for v in values):
+        print("accuracy report: no sets evaluated or a metric out of range", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
