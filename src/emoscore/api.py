@@ -114,20 +114,19 @@ class Scorer:
                     "rename or drop them first"
                 )
             scores = self._score_columns(data.column(text), text)
-            if isinstance(data, pa.RecordBatch):
-                return pa.RecordBatch.from_arrays(
-                    data.columns + scores.columns, schema=_extend(data.schema, scores.schema)
-                )
-            return pa.Table.from_arrays(
-                data.columns + scores.columns, schema=_extend(data.schema, scores.schema)
-            )
+            schema = data.schema
+            for name, array in zip(self.columns, scores):
+                schema = schema.append(pa.field(name, array.type, nullable=False))
+            container = pa.RecordBatch if isinstance(data, pa.RecordBatch) else pa.Table
+            return container.from_arrays(data.columns + scores, schema=schema)
         if isinstance(data, (pa.Array, pa.ChunkedArray)):
-            return self._score_columns(data, "<array>")
+            return pa.Table.from_arrays(self._score_columns(data, "<array>"), names=list(self.columns))
         raise InputError(
             f"cannot score a {type(data).__name__}: pass a pyarrow Table, RecordBatch, Array or ChunkedArray"
         )
 
-    def _score_columns(self, texts: pa.Array | pa.ChunkedArray, column: str) -> pa.Table:
+    def _score_columns(self, texts: pa.Array | pa.ChunkedArray, column: str) -> list[pa.Array]:
+        """The score arrays, in :attr:`columns` order, for the texts of ``column``."""
         chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
         chunks = [_as_utf8(chunk, column) for chunk in chunks]
         doc_offsets, term_ids, flags = self._tokenize(chunks)
@@ -148,7 +147,7 @@ class Scorer:
             pa.array(scores.tokens),
             pa.array(scores.hits),
         ] + [pa.array(row) for row in scores.emotions]
-        return pa.Table.from_arrays(arrays, names=list(self.columns))
+        return arrays
 
     def _tokenize(self, chunks: list[pa.Array]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lex = self.lexicon
@@ -237,10 +236,3 @@ def _concat_streams(streams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     term_ids = np.concatenate([ids for _, ids, _ in streams])
     flags = np.concatenate([f for _, _, f in streams])
     return doc_offsets, term_ids, flags
-
-
-def _extend(schema: pa.Schema, scores: pa.Schema) -> pa.Schema:
-    """The input schema (metadata kept) followed by the score fields."""
-    for field in scores:
-        schema = schema.append(field)
-    return schema

@@ -1,0 +1,1 @@
+"""Lexicon files shipped with emoscore (the default lexicon and its sources); see README.md."""

@@ -1,0 +1,1172 @@
+"""Lexicons: the text format, loaders of public formats, and compilation into flat arrays.
+
+A :class:`Lexicon` is an immutable value: an emotion taxonomy, a tuple of :class:`Entry` objects and
+rule-parameter overrides, plus descriptive metadata. :meth:`Lexicon.compile` turns it into a
+:class:`CompiledLexicon`, the read-only arrays that the tokenizer and the scoring kernels take as
+arguments (layout in ``docs/internals.md``). The file format is specified in ``lexicons/README.md``.
+
+Folding, hashing and hash-table building are done by :mod:`emoscore._tokenize` only, so a term is
+looked up exactly as the tokenizer reads it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from importlib import resources
+from types import MappingProxyType
+from typing import Union
+
+import numpy as np
+
+from . import _tokenize
+from .errors import LexiconError
+from .kernels import rules
+
+__all__ = ["CompiledLexicon", "Entry", "Lexicon"]
+
+MAGIC = "#!emoscore-lexicon"
+FORMAT_VERSION = 1
+COLUMN_LINE = "term\tvalence\temotions\trole"
+ROLES = ("negator", "booster", "dampener", "contrast")
+MAX_VALENCE = 4.0
+MAX_BOOSTER = 4.0
+MAX_DAMPENER = 1.0
+MAX_STEM_BYTES = 63
+
+# Term kinds; a folded key is (kind, bytes) for words and stems, (MWE, tuple of bytes) for expressions.
+WORD, STEM, MWE = 0, 1, 2
+
+ParamValue = Union[float, str, None]
+PathLike = Union[str, "os.PathLike[str]"]
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_EMOTION_NAME = re.compile(r"[^\s=,#*]+")
+_RESERVED_NAMES = frozenset({"-", "none"})
+# Code points that the tokenizer skips inside a token (docs/internals.md, "Tokens").
+_SKIPPED = re.compile("[\ufe0e\ufe0f\u200d\u20e3\U0001f3fb-\U0001f3ff]")
+_HEADER = re.compile(r"#\s*(name|emotions|source|licen[cs]e)\s*:\s*(.*?)\s*$")
+_PARAM = re.compile(r"#\s*param\s+(\S+)\s*:\s*(.*?)\s*$")
+_PARAM_START = re.compile(r"#\s*param\b")
+_VALENCE_CATEGORIES = {"posemo": 1.0, "emo_pos": 1.0, "negemo": -1.0, "emo_neg": -1.0}
+_LOADER_VALENCE = 2.0  # valence given to NRC positive/negative and LIWC posemo/negemo words
+
+
+class _Bad(Exception):
+    """An invalid value; the public boundary adds where it was found and raises LexiconError."""
+
+
+class _EntryError(LexiconError):
+    """An invalid :class:`Entry`; ``detail`` is the message without the entry's name."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+# --- terms ------------------------------------------------------------------------------------------
+
+
+def _fmt_tokens(tokens: list[bytes]) -> str:
+    return " ".join(repr(t.decode("utf-8", "replace")) for t in tokens)
+
+
+def _one_token(word: str) -> bytes:
+    """The folded UTF-8 token that ``word`` reads as; it must be one token that keeps every character."""
+    tokens = _tokenize.fold_tokens(word)
+    if not tokens:
+        raise _Bad("the tokenizer reads no word in this term")
+    if len(tokens) > 1:
+        raise _Bad(
+            f"the tokenizer splits this term into {len(tokens)} tokens, {_fmt_tokens(tokens)}; "
+            "write a multi-word expression with single spaces"
+        )
+    token = tokens[0]
+    # Tokens only drop characters (separators) or map one to one (case, apostrophes), so a token that
+    # kept every character that the tokenizer does not skip has as many code points as the term.
+    if len(token.decode("utf-8", "replace")) != len(_SKIPPED.sub("", word)):
+        raise _Bad(f"the tokenizer reads this term as {_fmt_tokens(tokens)}")
+    return token
+
+
+def _term_key(term: str) -> tuple:
+    """The folded key of a term in the file format: (WORD|STEM, bytes) or (MWE, tuple of bytes)."""
+    if not isinstance(term, str) or not term:
+        raise _Bad("empty term")
+    if " " in term:
+        parts = term.split(" ")
+        if any(not part for part in parts):
+            raise _Bad("a multi-word expression has single spaces between words and none around them")
+        if any("*" in part for part in parts):
+            raise _Bad("a multi-word expression cannot contain a stem '*'")
+        return (MWE, tuple(_one_token(part) for part in parts))
+    if term.endswith("*"):
+        stem = term[:-1]
+        if not stem or "*" in stem:
+            raise _Bad("a stem is a word followed by one '*'")
+        folded = _one_token(stem)
+        if not 1 <= len(folded) <= MAX_STEM_BYTES:
+            raise _Bad(f"a stem is 1 to {MAX_STEM_BYTES} bytes long, this one is {len(folded)}")
+        return (STEM, folded)
+    if "*" in term:
+        raise _Bad("'*' may only end a stem")
+    return (WORD, _one_token(term))
+
+
+def _loose_term(term: str) -> tuple[str, tuple] | None:
+    """For foreign formats: the term as this format writes it and its key, or None if it can never match.
+
+    Hyphenated phrases of words become multi-word expressions ("cover-up" -> "cover up"; every part
+    has a letter and two parts have two characters or more, so emoticons such as ``x-d`` do not);
+    terms the tokenizer cannot produce (emoticons such as ``:)``) are skipped. A stem that is too
+    long is still an error.
+    """
+    term = term.strip()
+    try:
+        return term, _term_key(term)
+    except _Bad:
+        pass
+    parts = [part for part in re.split(r"[\s\-]+", term) if part]
+    wordy = all(any(c.isalpha() for c in part) for part in parts) and sum(len(p) >= 2 for p in parts) >= 2
+    if len(parts) >= 2 and wordy and not any("*" in part for part in parts):
+        try:
+            return " ".join(parts), (MWE, tuple(_one_token(part) for part in parts))
+        except _Bad:
+            return None
+    if term.endswith("*") and term.count("*") == 1 and len(term) > 1:
+        try:
+            folded = _one_token(term[:-1])
+        except _Bad:
+            return None
+        raise _Bad(f"a stem is 1 to {MAX_STEM_BYTES} bytes long, this one is {len(folded)} ({term!r})")
+    return None
+
+
+def _check_emotion_name(name: str) -> None:
+    if not isinstance(name, str) or not _EMOTION_NAME.fullmatch(name) or name in _RESERVED_NAMES:
+        raise _Bad(
+            f"an emotion name is one word without '=', ',', '#' or '*' and not '-' or 'none' ({name!r})"
+        )
+
+
+def _finite(value, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _Bad(f"{what} is not a number ({value!r})") from None
+    if not math.isfinite(number):
+        raise _Bad(f"{what} is not a finite number ({value!r})")
+    return number
+
+
+def _parse_number(text: str, what: str) -> float:
+    if not _NUMBER.fullmatch(text):
+        raise _Bad(f"{what} is not a number ({text!r})")
+    return _finite(text, what)
+
+
+def _fmt_number(value: float) -> str:
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+# --- entries ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One lexicon entry.
+
+    Parameters
+    ----------
+    term : str
+        A word, an emoji, a multi-word expression (words separated by single spaces) or a wildcard
+        stem ending in ``*``.
+    valence : float or None
+        Valence on VADER's -4..4 scale; ``None`` (written ``-``) means "not given" and compiles to 0.
+    emotions : mapping or iterable of (name, weight) pairs
+        Emotion weights in [0, 1]; stored as a tuple of pairs in the given order.
+    role : {None, "negator", "booster", "dampener", "contrast"}
+        The rule role; a term with a role does not score itself (valence 0 or None, no weights).
+    strength : float or None
+        The relative change of a ``booster`` (0 < X <= 4) or ``dampener`` (0 < X <= 1).
+    """
+
+    term: str
+    valence: float | None = None
+    emotions: tuple[tuple[str, float], ...] = ()
+    role: str | None = None
+    strength: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            self._validate()
+        except _Bad as exc:
+            raise _EntryError(f"entry {self.term!r}: {exc}", str(exc)) from None
+
+    def _validate(self) -> None:
+        if not isinstance(self.term, str):
+            raise _Bad(f"the term is not a string ({self.term!r})")
+        if self.valence is not None:
+            valence = _finite(self.valence, "valence")
+            if not -MAX_VALENCE <= valence <= MAX_VALENCE:
+                raise _Bad(f"valence is outside -4..4 ({self.valence!r})")
+            object.__setattr__(self, "valence", valence)
+        pairs = self.emotions.items() if isinstance(self.emotions, Mapping) else self.emotions
+        weights = []
+        seen = set()
+        for pair in pairs:
+            if isinstance(pair, str) or len(pair) != 2:
+                raise _Bad(f"an emotion weight is a (name, weight) pair ({pair!r})")
+            name, weight = pair
+            _check_emotion_name(name)
+            if name in seen:
+                raise _Bad(f"emotion given twice ({name!r})")
+            seen.add(name)
+            weight = _finite(weight, f"the weight of {name!r}")
+            if not 0.0 <= weight <= 1.0:
+                raise _Bad(f"emotion weight is outside [0, 1] ({name}={pair[1]!r})")
+            weights.append((name, weight))
+        object.__setattr__(self, "emotions", tuple(weights))
+        if self.role is None:
+            if self.strength is not None:
+                raise _Bad(f"a strength needs the role booster or dampener ({self.strength!r})")
+            return
+        if self.role not in ROLES:
+            raise _Bad(f"unknown role, expected one of {', '.join(ROLES)} ({self.role!r})")
+        if self.role in ("booster", "dampener"):
+            limit = MAX_BOOSTER if self.role == "booster" else MAX_DAMPENER
+            strength = _finite(self.strength, f"{self.role} strength")
+            if not 0.0 < strength <= limit:
+                raise _Bad(f"{self.role} strength is outside (0, {_fmt_number(limit)}] ({self.strength!r})")
+            object.__setattr__(self, "strength", strength)
+        elif self.strength is not None:
+            raise _Bad(f"the role {self.role} takes no strength ({self.strength!r})")
+        if self.valence or any(weight for _, weight in weights):
+            raise _Bad(
+                f"a {self.role} does not score itself: valence and emotions must be '-' ({self.term!r})"
+            )
+
+    @property
+    def kind(self) -> str:
+        """``"word"`` (emoji included), ``"stem"`` or ``"mwe"``."""
+        if " " in self.term:
+            return "mwe"
+        return "stem" if self.term.endswith("*") else "word"
+
+    @property
+    def modifier(self) -> float:
+        """The compiled modifier: +strength for a booster, -strength for a dampener, else 0."""
+        if self.role == "booster":
+            return float(self.strength)
+        if self.role == "dampener":
+            return -float(self.strength)
+        return 0.0
+
+    def weight(self, emotion: str) -> float:
+        """The weight of ``emotion`` (0 when not given)."""
+        for name, weight in self.emotions:
+            if name == emotion:
+                return weight
+        return 0.0
+
+    def to_line(self) -> str:
+        """The entry as one line of the text format (without the line break)."""
+        valence = "-" if self.valence is None else _fmt_number(self.valence)
+        emotions = ",".join(f"{name}={_fmt_number(w)}" for name, w in self.emotions) or "-"
+        if self.role is None:
+            role = "-"
+        elif self.role in ("booster", "dampener"):
+            role = f"{self.role}={_fmt_number(self.strength)}"
+        else:
+            role = self.role
+        return f"{self.term}\t{valence}\t{emotions}\t{role}"
+
+
+def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
+    value = None if valence == "-" else _parse_number(valence, "valence")
+    weights = []
+    if emotions != "-":
+        for pair in emotions.split(","):
+            name, eq, weight = pair.strip().partition("=")
+            if not eq or not name or not weight:
+                raise _Bad(f"emotions are name=weight pairs separated by commas, or '-' ({pair!r})")
+            weights.append((name.strip(), _parse_number(weight.strip(), f"the weight of {name.strip()!r}")))
+    strength = None
+    if role == "-":
+        role_name = None
+    elif role in ("negator", "contrast"):
+        role_name = role
+    else:
+        role_name, eq, amount = role.partition("=")
+        if role_name not in ("booster", "dampener") or not eq:
+            raise _Bad(f"role is '-', 'negator', 'booster=X', 'dampener=X' or 'contrast' ({role!r})")
+        strength = _parse_number(amount, f"{role_name} strength")
+    try:
+        return Entry(term, value, tuple(weights), role_name, strength)
+    except _EntryError as exc:
+        raise _Bad(exc.detail) from None
+
+
+# --- the compiled form ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledLexicon:
+    """A lexicon as flat, read-only arrays (layout in ``docs/internals.md``), made by :meth:`Lexicon.compile`.
+
+    Every array is C-contiguous and not writeable. Term ids index ``valence``, ``weights``, ``role``,
+    ``modifier`` and ``terms``; ``fingerprint`` is the hex SHA-256 of everything that affects scoring
+    (taxonomy, parameters, keys and per-term values), so two compiled lexicons score alike exactly when
+    their fingerprints are equal.
+    """
+
+    emotions: tuple[str, ...]
+    terms: tuple[str, ...]
+    table_keys: np.ndarray
+    table_ids: np.ndarray
+    stem_mask: int
+    valence: np.ndarray
+    weights: np.ndarray
+    role: np.ndarray
+    modifier: np.ndarray
+    mwe_first: np.ndarray
+    mwe_term: np.ndarray
+    mwe_parts: np.ndarray
+    mwe_words: np.ndarray
+    params: np.ndarray
+    fingerprint: str
+
+    def __post_init__(self) -> None:
+        # Every array C-contiguous, of its contract dtype and read-only, however the value was made.
+        for name, dtype in _ARRAY_DTYPES.items():
+            object.__setattr__(self, name, _frozen(getattr(self, name), dtype))
+        object.__setattr__(self, "emotions", tuple(self.emotions))
+        object.__setattr__(self, "terms", tuple(self.terms))
+        object.__setattr__(self, "stem_mask", int(self.stem_mask))
+
+    def __reduce__(self):
+        # Unpickling goes through __init__, so the arrays come back read-only (Spark ships these).
+        return (CompiledLexicon, tuple(getattr(self, f.name) for f in fields(self)))
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.terms)
+
+    @property
+    def n_emotions(self) -> int:
+        return len(self.emotions)
+
+    def __repr__(self) -> str:
+        return (
+            f"CompiledLexicon({self.n_terms} terms, {len(self.mwe_term)} expressions, "
+            f"emotions={' '.join(self.emotions)!r}, fingerprint={self.fingerprint[:12]}…)"
+        )
+
+
+_ARRAY_DTYPES = {
+    "table_keys": np.uint64,
+    "table_ids": np.int32,
+    "valence": np.float32,
+    "weights": np.float32,
+    "role": np.uint8,
+    "modifier": np.float32,
+    "mwe_first": np.int32,
+    "mwe_term": np.int32,
+    "mwe_parts": np.int32,
+    "mwe_words": np.int32,
+    "params": np.float32,
+}
+
+
+def _frozen(array, dtype) -> np.ndarray:
+    """``array`` as a C-contiguous, read-only array of ``dtype``; a writeable one is copied first, so
+    that nobody keeps a writeable reference to it."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if array.flags.writeable:
+        array = array.copy()
+        array.setflags(write=False)
+    return array
+
+
+def _own(array, dtype) -> np.ndarray:
+    """Like :func:`_frozen` for an array that nobody else references: no copy needed."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    array.setflags(write=False)
+    return array
+
+
+def _stem_of(word: bytes, stems: Mapping[bytes, int]) -> int | None:
+    """The id of the longest stem that matches ``word`` as the tokenizer tries them, if any."""
+    for length in range(min(len(word), MAX_STEM_BYTES), 0, -1):
+        found = stems.get(word[:length])
+        if found is not None:
+            return found
+    return None
+
+
+def _compile(lexicon: Lexicon) -> CompiledLexicon:
+    emotions = lexicon.emotions
+    column = {name: i for i, name in enumerate(emotions)}
+    by_key = dict(zip(lexicon._keys, lexicon.entries))
+
+    # Canonical id order (words, then stems, then expressions, each sorted by folded bytes), so the
+    # arrays and the fingerprint do not depend on the order of the entries.
+    words = {key[1] for key in by_key if key[0] == WORD}
+    mwes = sorted(key[1] for key in by_key if key[0] == MWE)
+    words.update(word for parts in mwes for word in parts)
+    word_list = sorted(words)
+    stem_list = sorted(key[1] for key in by_key if key[0] == STEM)
+    n_words, n_stems = len(word_list), len(stem_list)
+    n = n_words + n_stems + len(mwes)
+
+    terms: list[str] = []
+    sources: list[Entry | None] = []
+    for word in word_list:
+        entry = by_key.get((WORD, word))
+        sources.append(entry)
+        terms.append(entry.term if entry is not None else word.decode("utf-8", "replace"))
+    for stem in stem_list:
+        entry = by_key[(STEM, stem)]
+        sources.append(entry)
+        terms.append(entry.term)
+    for parts in mwes:
+        entry = by_key[(MWE, parts)]
+        sources.append(entry)
+        terms.append(entry.term)
+
+    # A word added for an expression must not hide a stem that would have matched it on its own.
+    stem_ids = {stem: n_words + i for i, stem in enumerate(stem_list)}
+    for i, word in enumerate(word_list):
+        if sources[i] is None:
+            found = _stem_of(word, stem_ids)
+            if found is not None:
+                sources[i] = sources[found]
+
+    valence = np.zeros(n, np.float32)
+    weights = np.zeros((n, len(emotions)), np.float32)
+    role = np.zeros(n, np.uint8)
+    modifier = np.zeros(n, np.float32)
+    role_codes = {
+        None: rules.ROLE_NONE,
+        "negator": rules.ROLE_NEGATOR,
+        "booster": rules.ROLE_MODIFIER,
+        "dampener": rules.ROLE_MODIFIER,
+        "contrast": rules.ROLE_CONTRAST,
+    }
+    for i, entry in enumerate(sources):
+        if entry is None:
+            continue
+        valence[i] = entry.valence or 0.0
+        for name, weight in entry.emotions:
+            weights[i, column[name]] = weight
+        role[i] = role_codes[entry.role]
+        modifier[i] = entry.modifier
+
+    # Keys of the single-token terms; ids 0..n_words+n_stems-1 are exactly the table's contents.
+    hashes = np.zeros(n, np.uint64)
+    seen: dict[int, int] = {}
+    stem_mask = 0
+    word_key, stem_key = _tokenize.fnv1a64, _tokenize.stem_key
+    for i, word in enumerate(word_list + stem_list):
+        if i < n_words:
+            h = int(word_key(word))
+        else:
+            h = int(stem_key(word))
+            stem_mask |= 1 << len(word)
+        if h in seen:
+            raise LexiconError(
+                f"{lexicon.name or 'lexicon'}: terms {terms[seen[h]]!r} and {terms[i]!r} have the same "
+                f"64-bit hash ({h:#018x}); rename one"
+            )
+        seen[h] = i
+        hashes[i] = h
+    n_single = n_words + n_stems
+    try:
+        table_keys, table_ids = _tokenize.build_table(
+            np.ascontiguousarray(hashes[:n_single]), np.arange(n_single, dtype=np.int32)
+        )
+    except ValueError as exc:
+        raise LexiconError(f"{lexicon.name or 'lexicon'}: cannot build the hash table: {exc}") from None
+
+    # Multi-word expressions in CSR form, grouped by first word id, longest first.
+    word_ids = {word: i for i, word in enumerate(word_list)}
+    candidates = sorted(
+        ((tuple(word_ids[w] for w in parts), n_single + m) for m, parts in enumerate(mwes)),
+        key=lambda item: (item[0][0], -len(item[0]), item[0]),
+    )
+    counts = np.zeros(n + 1, np.int64)
+    for ids, _ in candidates:
+        counts[ids[0] + 1] += 1
+    mwe_first = np.cumsum(counts)
+    mwe_term = np.array([term for _, term in candidates], np.int32)
+    mwe_parts = np.zeros(len(candidates) + 1, np.int64)
+    mwe_parts[1:] = np.cumsum([len(ids) for ids, _ in candidates])
+    mwe_words = np.array([w for ids, _ in candidates for w in ids], np.int32)
+
+    params = np.zeros(rules.N_PARAMS, np.float32)
+    for name, value in lexicon.resolved_params().items():
+        params[rules.PARAM_NAMES.index(name)] = value
+
+    arrays = {
+        "valence": valence,
+        "weights": weights,
+        "role": role,
+        "modifier": modifier,
+        "mwe_first": mwe_first,
+        "mwe_term": mwe_term,
+        "mwe_parts": mwe_parts,
+        "mwe_words": mwe_words,
+        "params": params,
+    }
+    arrays = {name: _own(array, _ARRAY_DTYPES[name]) for name, array in arrays.items()}
+    # The fingerprint covers everything that scoring reads: the taxonomy, each term id's table key
+    # (0 for expressions), the per-term arrays, the expressions and the parameters.
+    digest = hashlib.sha256()
+    digest.update(f"{MAGIC} {FORMAT_VERSION}\0{' '.join(emotions)}\0".encode())
+    for name, array in {"keys": hashes, **arrays}.items():
+        little = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
+        digest.update(f"{name}:{little.dtype.str}:{little.shape}\0".encode())
+        digest.update(little.tobytes())
+
+    return CompiledLexicon(
+        emotions=emotions,
+        terms=tuple(terms),
+        table_keys=table_keys,
+        table_ids=table_ids,
+        stem_mask=stem_mask,
+        fingerprint=digest.hexdigest(),
+        **arrays,
+    )
+
+
+# --- the lexicon value ------------------------------------------------------------------------------
+
+
+class Lexicon:
+    """An immutable lexicon: an emotion taxonomy, entries, rule-parameter overrides and metadata.
+
+    Parameters
+    ----------
+    entries : iterable of Entry
+        The entries; two entries with the same folded key ("Great" and "great") are an error.
+    emotions : iterable of str
+        The emotion taxonomy, in column order (may be empty: valence only).
+    params : mapping, optional
+        Overrides of ``kernels.rules.DEFAULT_PARAMS`` by name; emotion-valued ones take an emotion of
+        the taxonomy or ``None``.
+    name : str
+        A short name.
+    sources, licences : iterable of str
+        Where the data came from and under which licences (one line each).
+
+    Raises
+    ------
+    LexiconError
+        When an entry, emotion name or parameter is invalid (the message names the entry).
+    """
+
+    __slots__ = ("_emotions", "_entries", "_keys", "_index", "_params", "_name", "_sources", "_licences",
+                 "_compiled")
+
+    def __init__(
+        self,
+        entries: Iterable[Entry] = (),
+        *,
+        emotions: Iterable[str] = (),
+        params: Mapping[str, ParamValue] | None = None,
+        name: str = "",
+        sources: Iterable[str] = (),
+        licences: Iterable[str] = (),
+    ) -> None:
+        entries = tuple(entries)
+        keys = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, Entry):
+                raise LexiconError(f"entry {i} is not an Entry ({entry!r})")
+            try:
+                keys.append(_term_key(entry.term))
+            except _Bad as exc:
+                raise LexiconError(f"entry {i}: {exc} ({entry.term!r})") from None
+        self._init(entries, keys, emotions, params or {}, name, sources, licences, duplicates="error")
+
+    def _init(self, entries, keys, emotions, params, name, sources, licences, *, duplicates) -> None:
+        """Validate and store; ``keys`` are the entries' folded keys, already computed."""
+        emotions, sources, licences = tuple(emotions), tuple(sources), tuple(licences)
+        try:
+            for emotion in emotions:
+                _check_emotion_name(emotion)
+            if len(set(emotions)) != len(emotions):
+                dup = next(e for e in emotions if emotions.count(e) > 1)
+                raise _Bad(f"emotion named twice in the taxonomy ({dup!r})")
+            texts = [("name", name)] + [("source", s) for s in sources] + [("licence", s) for s in licences]
+            for label, text in texts:
+                if not isinstance(text, str) or "\n" in text or "\r" in text:
+                    raise _Bad(f"the {label} is one line of text ({text!r})")
+            checked = {key: _check_param(key, value, emotions) for key, value in params.items()}
+        except _Bad as exc:
+            raise LexiconError(f"{name or 'lexicon'}: {exc}") from None
+        known = set(emotions)
+        index: dict[tuple, int] = {}
+        kept_entries: list[Entry] = []
+        kept_keys: list[tuple] = []
+        for i, (entry, key) in enumerate(zip(entries, keys)):
+            for emotion, _ in entry.emotions:
+                if emotion not in known:
+                    raise LexiconError(
+                        f"entry {i}: unknown emotion, not in the taxonomy {' '.join(emotions)!r} "
+                        f"({entry.term!r}: {emotion!r})"
+                    )
+            at = index.get(key)
+            if at is None:
+                index[key] = len(kept_entries)
+                kept_entries.append(entry)
+                kept_keys.append(key)
+            elif duplicates == "error":
+                raise LexiconError(
+                    f"entry {i}: duplicate term, same folded key as {kept_entries[at].term!r} "
+                    f"({entry.term!r})"
+                )
+            else:  # "replace": later entries win, keeping the first one's position
+                kept_entries[at] = entry
+        self._emotions = emotions
+        self._entries = tuple(kept_entries)
+        self._keys = tuple(kept_keys)
+        self._index = index
+        self._params = MappingProxyType(checked)
+        self._name = name
+        self._sources = tuple(dict.fromkeys(sources))
+        self._licences = tuple(dict.fromkeys(licences))
+        self._compiled = None
+
+    @classmethod
+    def _make(cls, entries, keys, *, duplicates="error", **kwargs) -> Lexicon:
+        self = cls.__new__(cls)
+        self._init(entries, keys, kwargs.pop("emotions", ()), kwargs.pop("params", {}),
+                   kwargs.pop("name", ""), kwargs.pop("sources", ()), kwargs.pop("licences", ()),
+                   duplicates=duplicates)
+        return self
+
+    # --- read access -----------------------------------------------------------------------------
+
+    @property
+    def emotions(self) -> tuple[str, ...]:
+        """The emotion taxonomy, in column order."""
+        return self._emotions
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return self._entries
+
+    @property
+    def params(self) -> Mapping[str, ParamValue]:
+        """The parameter overrides of this lexicon (read-only); see :meth:`resolved_params`."""
+        return self._params
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self._sources
+
+    @property
+    def licences(self) -> tuple[str, ...]:
+        return self._licences
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the compiled lexicon (see :class:`CompiledLexicon`)."""
+        return self.compile().fingerprint
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries)
+
+    def get(self, term: str) -> Entry | None:
+        """The entry whose folded key equals that of ``term`` ("GREAT" finds "great"), or None."""
+        try:
+            at = self._index.get(_term_key(term))
+        except _Bad:
+            return None
+        return None if at is None else self._entries[at]
+
+    def __contains__(self, term: object) -> bool:
+        return isinstance(term, str) and self.get(term) is not None
+
+    def __reduce__(self):
+        return (_rebuild, (self._entries, self._emotions, dict(self._params), self._name, self._sources,
+                           self._licences))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Lexicon):
+            return NotImplemented
+        return self._state() == other._state()
+
+    def __hash__(self) -> int:
+        return hash(self._state())
+
+    def _state(self) -> tuple:
+        return (self._emotions, self._entries, tuple(sorted(self._params.items(), key=lambda kv: kv[0])),
+                self._name, self._sources, self._licences)
+
+    def __repr__(self) -> str:
+        emotions = " ".join(self._emotions)
+        return f"Lexicon({self._name or 'unnamed'!r}, {len(self)} entries, emotions={emotions!r})"
+
+    def resolved_params(self) -> dict[str, float]:
+        """Every rule parameter as a number: defaults, overridden, emotions as their index (-1 = none)."""
+        resolved = {}
+        for name in rules.PARAM_NAMES:
+            value = self._params[name] if name in self._params else rules.DEFAULT_PARAMS[name]
+            if name in rules.EMOTION_PARAMS:
+                resolved[name] = float(self._emotions.index(value)) if value in self._emotions else -1.0
+            else:
+                resolved[name] = float(value)
+        return resolved
+
+    # --- making new lexicons ---------------------------------------------------------------------
+
+    def with_entries(self, entries: Iterable[Entry]) -> Lexicon:
+        """A copy with ``entries`` added; an entry with the same folded key as an existing one replaces it.
+
+        The entries must use this lexicon's taxonomy; among ``entries`` themselves, later ones win.
+        """
+        entries = tuple(entries)
+        keys = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, Entry):
+                raise LexiconError(f"entry {i} is not an Entry ({entry!r})")
+            try:
+                keys.append(_term_key(entry.term))
+            except _Bad as exc:
+                raise LexiconError(f"entry {i}: {exc} ({entry.term!r})") from None
+        return Lexicon._make(self._entries + entries, self._keys + tuple(keys), duplicates="replace",
+                             **self._meta())
+
+    def with_params(self, **params: ParamValue) -> Lexicon:
+        """A copy with these parameter overrides added (``name=None`` for "no emotion")."""
+        meta = self._meta()
+        meta["params"].update(params)
+        return Lexicon._make(self._entries, self._keys, **meta)
+
+    def merge(self, other: Lexicon) -> Lexicon:
+        """Layer ``other`` over this lexicon: its entries replace entries with the same folded key.
+
+        The taxonomy is this one's followed by the emotions of ``other`` that it lacks (weights are
+        matched by emotion name), parameter overrides of ``other`` win, and sources and licences are
+        concatenated. The name stays this lexicon's. Typical use: put a lexicon of another format over
+        the default one's rule words, ``Lexicon.default().merge(Lexicon.from_nrc(path))``.
+        """
+        if not isinstance(other, Lexicon):
+            raise TypeError(f"merge takes a Lexicon, not {type(other).__name__}")
+        emotions = self._emotions + tuple(e for e in other._emotions if e not in self._emotions)
+        return Lexicon._make(
+            self._entries + other._entries,
+            self._keys + other._keys,
+            duplicates="replace",
+            emotions=emotions,
+            params={**self._params, **other._params},
+            name=self._name,
+            sources=self._sources + other._sources,
+            licences=self._licences + other._licences,
+        )
+
+    def _meta(self) -> dict:
+        return {"emotions": self._emotions, "params": dict(self._params), "name": self._name,
+                "sources": self._sources, "licences": self._licences}
+
+    def compile(self) -> CompiledLexicon:
+        """The flat arrays of this lexicon (computed once, then cached on this immutable value)."""
+        if self._compiled is None:
+            self._compiled = _compile(self)
+        return self._compiled
+
+    # --- the text format -------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: PathLike) -> Lexicon:
+        """Read a lexicon file in emoscore's format (``lexicons/README.md``).
+
+        Raises
+        ------
+        LexiconError
+            On any malformed line, with ``file:line: what is wrong (the offending value)``.
+        OSError
+            When the file cannot be read.
+        """
+        return cls.from_text(_read_text(path), origin=os.fspath(path))
+
+    @classmethod
+    def default(cls) -> Lexicon:
+        """The bundled customer-experience lexicon (``emoscore.lexicons/default.tsv``), loaded once."""
+        return _default_lexicon()
+
+    @classmethod
+    def from_text(cls, text: str, *, origin: str = "<text>") -> Lexicon:
+        """Parse the text of a lexicon file; ``origin`` names it in error messages."""
+        return _parse(text, origin)
+
+    def to_text(self, *, comments: Iterable[str] = ()) -> str:
+        """The lexicon in the text format; ``comments`` become ``#`` lines after the header."""
+        lines = [f"{MAGIC} {FORMAT_VERSION}"]
+        if self._name:
+            lines.append(f"# name: {self._name}")
+        lines.append(f"# emotions: {' '.join(self._emotions)}".rstrip())
+        lines += [f"# source: {source}" for source in self._sources]
+        lines += [f"# licence: {licence}" for licence in self._licences]
+        for name in rules.PARAM_NAMES:
+            if name in self._params:
+                value = self._params[name]
+                if name in rules.EMOTION_PARAMS:
+                    text = "none" if value is None else value
+                else:
+                    text = _fmt_number(value)
+                lines.append(f"# param {name}: {text}")
+        for comment in comments:
+            lines += [f"# {line}".rstrip() for line in comment.splitlines() or [""]]
+        lines.append(COLUMN_LINE)
+        lines += [entry.to_line() for entry in self._entries]
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: PathLike, *, comments: Iterable[str] = ()) -> None:
+        """Write the lexicon to ``path`` in the text format (UTF-8, ``\\n`` line ends)."""
+        with open(path, "w", encoding="utf-8", newline="\n") as file:
+            file.write(self.to_text(comments=comments))
+
+    # --- other formats ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_vader(cls, path: PathLike, *, emotions: Iterable[str] = (), name: str | None = None) -> Lexicon:
+        """Read a VADER-style lexicon: ``token<TAB>mean valence[<TAB>…]`` per line (valence only).
+
+        Hyphenated or spaced tokens become multi-word expressions; tokens the tokenizer can never
+        produce (emoticons such as ``:)``) are skipped; a token listed twice (same folded key) takes
+        its later valence, as in VADER itself. ``emotions`` sets the (unused) taxonomy.
+        """
+        origin = os.fspath(path)
+        entries, keys = [], []
+        for lineno, line in _lines(_read_text(path)):
+            fields = line.split("\t")
+            try:
+                if len(fields) < 2:
+                    raise _Bad(f"expected token<TAB>valence, found {len(fields)} field(s) ({line!r})")
+                valence = _parse_number(fields[1].strip(), "valence")
+                if not -MAX_VALENCE <= valence <= MAX_VALENCE:
+                    raise _Bad(f"valence is outside -4..4 ({fields[1]!r})")
+                found = _loose_term(fields[0])
+            except _Bad as exc:
+                raise LexiconError(f"{origin}:{lineno}: {exc}") from None
+            if found is None:
+                continue
+            entries.append(Entry(found[0], valence))
+            keys.append(found[1])
+        return cls._make(entries, keys, duplicates="replace", emotions=tuple(emotions),
+                         name=name or _stem_name(path),
+                         sources=(f"VADER-format lexicon {os.path.basename(origin)}",))
+
+    @classmethod
+    def from_nrc(cls, path: PathLike, *, name: str | None = None) -> Lexicon:
+        """Read the NRC Emotion Lexicon, word-level: ``word<TAB>emotion<TAB>0|1`` per line.
+
+        Its emotions become the taxonomy (in order of first appearance) with weight 1.0 for each
+        association; ``positive`` and ``negative`` become valence +2.0 and -2.0 (both: 0). Words with no
+        association are left out, so that layering this lexicon over another one does not erase it.
+        """
+        origin = os.fspath(path)
+        emotions: list[str] = []
+        words: dict[tuple, list] = {}  # key -> [term, valence, set of emotions]
+        for lineno, line in _lines(_read_text(path)):
+            fields = line.split("\t")
+            try:
+                if len(fields) != 3:
+                    raise _Bad(f"expected word<TAB>emotion<TAB>0|1, found {len(fields)} field(s) ({line!r})")
+                word, emotion, flag = (field.strip() for field in fields)
+                if flag not in ("0", "1"):
+                    raise _Bad(f"the association is 0 or 1 ({flag!r})")
+                if emotion not in ("positive", "negative"):
+                    _check_emotion_name(emotion)
+                    if emotion not in emotions:
+                        emotions.append(emotion)
+                found = _loose_term(word)
+            except _Bad as exc:
+                raise LexiconError(f"{origin}:{lineno}: {exc}") from None
+            if found is None:
+                continue
+            term, key = found
+            slot = words.setdefault(key, [term, 0.0, []])
+            if flag == "1":
+                if emotion == "positive":
+                    slot[1] += _LOADER_VALENCE
+                elif emotion == "negative":
+                    slot[1] -= _LOADER_VALENCE
+                elif emotion not in slot[2]:
+                    slot[2].append(emotion)
+        entries, keys = [], []
+        for key, (term, valence, associated) in words.items():
+            if valence or associated:
+                entries.append(Entry(term, valence or None, tuple((e, 1.0) for e in associated)))
+                keys.append(key)
+        return cls._make(entries, keys, emotions=emotions, name=name or _stem_name(path),
+                         sources=(f"NRC word-level lexicon {os.path.basename(origin)}",))
+
+    @classmethod
+    def from_liwc(
+        cls, path: PathLike, *, categories: Iterable[str] | None = None, name: str | None = None
+    ) -> Lexicon:
+        """Read a LIWC dictionary (``.dic``): a ``%``-delimited block of ``id<TAB>category`` lines, then
+        ``word<TAB>id<TAB>id…`` lines; ``word*`` is a stem.
+
+        Categories become emotions with weight 1.0, except ``posemo``/``negemo`` (LIWC-22:
+        ``emo_pos``/``emo_neg``), which give valence +2.0 / -2.0. ``categories`` restricts the
+        taxonomy to the named categories (default: all). Words left with no category or valence are
+        left out; a word listed twice gets the union of its categories.
+        """
+        origin = os.fspath(path)
+        lines = list(_lines(_read_text(path)))
+        if not lines or lines[0][1].strip() != "%":
+            at = lines[0][0] if lines else 1
+            raise LexiconError(f"{origin}:{at}: a LIWC dictionary starts with a '%' line "
+                               f"({lines[0][1] if lines else ''!r})")
+        names: dict[str, str] = {}
+        position = 1
+        while True:
+            if position >= len(lines):
+                raise LexiconError(f"{origin}:{lines[-1][0]}: no '%' line closes the category block ('')")
+            lineno, line = lines[position]
+            position += 1
+            if line.strip() == "%":
+                break
+            parts = line.split()
+            try:
+                if len(parts) < 2:
+                    raise _Bad(f"expected id<TAB>category ({line!r})")
+                _check_emotion_name(parts[1])
+                if _norm_id(parts[0]) in names:
+                    raise _Bad(f"category id given twice ({parts[0]!r})")
+                if parts[1] in names.values():
+                    raise _Bad(f"category name given twice ({parts[1]!r})")
+            except _Bad as exc:
+                raise LexiconError(f"{origin}:{lineno}: {exc}") from None
+            names[_norm_id(parts[0])] = parts[1]
+        valence_of = {cid: _VALENCE_CATEGORIES[n.lower()] for cid, n in names.items()
+                      if n.lower() in _VALENCE_CATEGORIES}
+        if categories is None:
+            chosen = [n for cid, n in names.items() if cid not in valence_of]
+        else:
+            chosen = list(dict.fromkeys(categories))
+            unknown = [c for c in chosen if c not in names.values()]
+            if unknown:
+                raise LexiconError(f"{origin}: categories not in the dictionary ({', '.join(unknown)})")
+        emotions = tuple(chosen)
+        words: dict[tuple, list] = {}  # key -> [term, list of category ids]
+        for lineno, line in lines[position:]:
+            if "\t" in line:
+                term, _, rest = line.partition("\t")
+                ids = rest.split()
+            else:
+                term, *ids = line.split()
+            try:
+                for cid in ids:
+                    if _norm_id(cid) not in names:
+                        raise _Bad(
+                            f"unknown category id (conditional LIWC entries are not supported) ({cid!r})"
+                        )
+                if not ids:
+                    raise _Bad(f"expected word<TAB>category ids ({line!r})")
+                found = _loose_term(term)
+            except _Bad as exc:
+                raise LexiconError(f"{origin}:{lineno}: {exc}") from None
+            if found is None:
+                continue
+            slot = words.setdefault(found[1], [found[0], []])
+            for cid in map(_norm_id, ids):
+                if cid not in slot[1]:
+                    slot[1].append(cid)
+        entries, keys = [], []
+        for key, (term, ids) in words.items():
+            valence = sum(valence_of.get(cid, 0.0) for cid in set(ids)) * _LOADER_VALENCE
+            weights = tuple((names[cid], 1.0) for cid in ids if names[cid] in emotions)
+            if valence or weights:
+                entries.append(Entry(term, valence or None, weights))
+                keys.append(key)
+        return cls._make(entries, keys, emotions=emotions, name=name or _stem_name(path),
+                         sources=(f"LIWC dictionary {os.path.basename(origin)}",))
+
+
+# --- helpers of the loaders -------------------------------------------------------------------------
+
+
+def _check_param(name: str, value: ParamValue, emotions: tuple[str, ...]) -> ParamValue:
+    if name not in rules.PARAM_NAMES:
+        raise _Bad(f"unknown param, expected one of {', '.join(rules.PARAM_NAMES)} ({name!r})")
+    if name in rules.EMOTION_PARAMS:
+        if value is None or value == "none":
+            return None
+        if value not in emotions:
+            raise _Bad(f"param {name} takes an emotion of the taxonomy or 'none' ({value!r})")
+        return value
+    if isinstance(value, str):
+        return _parse_number(value, f"param {name}")
+    if isinstance(value, bool):
+        raise _Bad(f"param {name} is not a number ({value!r})")
+    return _finite(value, f"param {name}")
+
+
+def _norm_id(cid: str) -> str:
+    return str(int(cid)) if cid.isdigit() else cid
+
+
+def _stem_name(path: PathLike) -> str:
+    return os.path.splitext(os.path.basename(os.fspath(path)))[0]
+
+
+def _read_text(path: PathLike) -> str:
+    with open(path, "rb") as file:
+        return _decode(file.read(), os.fspath(path))
+
+
+def _decode(data: bytes, origin: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise LexiconError(f"{origin}:{line}: not UTF-8 text ({data[exc.start:exc.start + 4]!r})") from None
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) for the non-blank lines, without line ends."""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        line = line.rstrip("\r")
+        if line.strip():
+            yield lineno, line
+
+
+def _parse(text: str, origin: str) -> Lexicon:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+
+    def fail(lineno: int, message: str) -> LexiconError:
+        return LexiconError(f"{origin}:{lineno}: {message}")
+
+    first = lines[0].rstrip("\r")
+    match = re.fullmatch(re.escape(MAGIC) + r" (\S+)\s*", first)
+    if not match:
+        raise fail(1, f"the first line must be '{MAGIC} {FORMAT_VERSION}' ({first[:60]!r})")
+    if match.group(1) != str(FORMAT_VERSION):
+        raise fail(1, f"unsupported format version, this emoscore reads {FORMAT_VERSION} "
+                      f"({match.group(1)!r})")
+
+    meta: dict[str, object] = {"sources": [], "licences": []}
+    raw_params: dict[str, tuple[int, str]] = {}
+    emotions: tuple[str, ...] | None = None
+    emotions_line = 0
+    lineno = 1
+    column_line = 0
+    while lineno < len(lines):
+        line = lines[lineno].rstrip("\r")
+        lineno += 1
+        if not line.strip():
+            continue
+        if line == COLUMN_LINE:
+            column_line = lineno
+            break
+        if not line.startswith("#"):
+            raise fail(lineno, "expected a '#' header line or the column line "
+                               f"'term<TAB>valence<TAB>emotions<TAB>role' ({line[:80]!r})")
+        param = _PARAM.fullmatch(line)
+        if param:
+            key, value = param.groups()
+            if key in raw_params:
+                raise fail(lineno, f"param given twice, first on line {raw_params[key][0]} ({key!r})")
+            raw_params[key] = (lineno, value)
+            continue
+        if _PARAM_START.match(line):
+            raise fail(lineno, f"a param line is '# param NAME: VALUE' ({line!r})")
+        header = _HEADER.fullmatch(line)
+        if not header:
+            continue  # a comment
+        key, value = header.groups()
+        if key == "emotions":
+            if emotions is not None:
+                raise fail(lineno, f"'# emotions:' given twice, first on line {emotions_line} ({value!r})")
+            emotions, emotions_line = tuple(value.split()), lineno
+            try:
+                for emotion in emotions:
+                    _check_emotion_name(emotion)
+                if len(set(emotions)) != len(emotions):
+                    dup = next(e for e in emotions if emotions.count(e) > 1)
+                    raise _Bad(f"emotion named twice in the taxonomy ({dup!r})")
+            except _Bad as exc:
+                raise fail(lineno, str(exc)) from None
+        elif key == "name":
+            if "name" in meta:
+                raise fail(lineno, f"'# name:' given twice ({value!r})")
+            meta["name"] = value
+        elif key == "source":
+            meta["sources"].append(value)
+        else:
+            meta["licences"].append(value)
+    if not column_line:
+        raise fail(len(lines), "no column line 'term<TAB>valence<TAB>emotions<TAB>role' before the end ('')")
+    if emotions is None:
+        raise fail(column_line, "no '# emotions:' header line before the column line "
+                                f"({COLUMN_LINE.replace(chr(9), '<TAB>')!r})")
+    params = {}
+    for key, (at, value) in raw_params.items():
+        try:
+            params[key] = _check_param(key, value, emotions)
+        except _Bad as exc:
+            raise fail(at, str(exc)) from None
+
+    known = set(emotions)
+    entries: list[Entry] = []
+    keys: list[tuple] = []
+    where: dict[tuple, int] = {}
+    for at in range(column_line, len(lines)):
+        line = lines[at].rstrip("\r")
+        lineno = at + 1
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        try:
+            if len(fields) != 4:
+                raise _Bad(f"expected 4 tab-separated fields (term, valence, emotions, role), "
+                           f"found {len(fields)} ({line[:80]!r})")
+            entry = _parse_fields(*fields)
+            try:
+                key = _term_key(entry.term)
+            except _Bad as exc:
+                raise _Bad(f"{exc} ({entry.term!r})") from None
+            for emotion, _ in entry.emotions:
+                if emotion not in known:
+                    raise _Bad(f"unknown emotion, not in '# emotions:' ({emotion!r})")
+            if key in where:
+                raise _Bad(f"duplicate term, same folded key as line {where[key]} ({entry.term!r})")
+        except _Bad as exc:
+            raise fail(lineno, str(exc)) from None
+        where[key] = lineno
+        entries.append(entry)
+        keys.append(key)
+    return Lexicon._make(entries, keys, emotions=emotions, params=params, name=meta.get("name", ""),
+                         sources=meta["sources"], licences=meta["licences"])
+
+
+def _rebuild(entries, emotions, params, name, sources, licences) -> Lexicon:
+    return Lexicon(entries, emotions=emotions, params=params, name=name, sources=sources, licences=licences)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_lexicon() -> Lexicon:
+    origin = "emoscore.lexicons/default.tsv"
+    resource = resources.files("emoscore.lexicons").joinpath("default.tsv")
+    return _parse(_decode(resource.read_bytes(), origin), origin)
