@@ -115,12 +115,13 @@ class Scorer:
                 )
             scores = self._score_columns(data.column(text), text)
             schema = data.schema
-            for name, array in zip(self.columns, scores):
-                schema = schema.append(pa.field(name, array.type, nullable=False))
+            for field in _score_fields(self.columns, scores):
+                schema = schema.append(field)
             container = pa.RecordBatch if isinstance(data, pa.RecordBatch) else pa.Table
             return container.from_arrays(data.columns + scores, schema=schema)
         if isinstance(data, (pa.Array, pa.ChunkedArray)):
-            return pa.Table.from_arrays(self._score_columns(data, "<array>"), names=list(self.columns))
+            scores = self._score_columns(data, "<array>")
+            return pa.Table.from_arrays(scores, schema=pa.schema(_score_fields(self.columns, scores)))
         raise InputError(
             f"cannot score a {type(data).__name__}: pass a pyarrow Table, RecordBatch, Array or ChunkedArray"
         )
@@ -236,3 +237,8 @@ def _concat_streams(streams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     term_ids = np.concatenate([ids for _, ids, _ in streams])
     flags = np.concatenate([f for _, _, f in streams])
     return doc_offsets, term_ids, flags
+
+
+def _score_fields(names: tuple[str, ...], arrays: list[pa.Array]) -> list[pa.Field]:
+    """Score columns are never null: a null text scores as neutral."""
+    return [pa.field(name, array.type, nullable=False) for name, array in zip(names, arrays)]
