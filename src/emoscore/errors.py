@@ -24,3 +24,11 @@ class ColumnNotFoundError(InputError, KeyError):
 
 class BackendError(EmoscoreError, RuntimeError):
     """The requested compute backend is unknown or not usable on this machine."""
+
+
+class IncompatibleStateError(InputError):
+    """Two KPI states cannot be merged: they were built with different settings (both are named)."""
+
+
+class StateFormatError(InputError):
+    """Bytes given to ``from_bytes`` are not a state this version can read."""

@@ -1,0 +1,792 @@
+"""Numba kernels of the KPI engine and of the alert stream (CPU).
+
+The KPI state is a set of plain NumPy arrays indexed by a *cell* (``group * D + slot``, where ``slot``
+is the row's dominant emotion: ``0..E-1`` an emotion of the taxonomy, ``E`` neutral, ``E+1`` no
+emotion column value) or by a *group*. Every ``accum_*`` kernel here is a scatter-aggregation: one
+sequential pass over the rows of one input column that adds each row into ``state[cell[i], field]``.
+One column per pass keeps each kernel small, reads every Arrow buffer sequentially, and lets a column
+that is absent from a batch cost nothing.
+
+Conventions shared by every kernel:
+
+* Values are read in place from Arrow buffers (read-only views) or from a cast copy; the validity of
+  row ``i`` is bit ``bit_offset + i`` of ``bitmap`` (Arrow's LSB-first validity bitmap). An empty
+  ``bitmap`` means "no nulls". Null rows are skipped.
+* Kernels never validate: the caller runs :func:`first_invalid` on every column first, so a batch
+  with a bad value changes no state at all.
+* Sums are integers: survey answers are integers, bounded scores (valence, emotions) are fixed-point
+  integers (``round(v * 2**FIXED_BITS)``) and revenue is a 128-bit fixed-point integer split into
+  ``hi`` (int64) and ``lo`` (uint64) words. Integer sums are associative, so merging partial states
+  in any order gives bit-identical results.
+* Kernels are single-threaded, ``cache=True`` and ``nogil=True``: parallelism comes from independent
+  states (threads, processes, Spark partitions) merged afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+_JIT = {"cache": True, "nogil": True}
+
+_U64 = np.uint64
+_INT_SEED = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_K0 = np.uint64(0x9FB21C651E98DF25)
+
+#: Marks an empty slot of a frustration-time ring (times are uint32 seconds since 1970).
+EMPTY_TIME = np.uint32(0xFFFFFFFF)
+
+
+@njit(inline="always")
+def _valid(bitmap, bit_offset, i):
+    if bitmap.shape[0] == 0:
+        return True
+    j = bit_offset + i
+    return (bitmap[j >> 3] >> (j & 7)) & 1 == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def first_invalid(values, bitmap, bit_offset, lo, hi, integral):
+    """Index of the first non-null row whose value is outside ``[lo, hi]`` (NaN included) or, when
+    ``integral``, not a whole number; ``-1`` when every value is valid.
+
+    A branch-free pass over every slot (the garbage under nulls included) settles the common case;
+    only when it fails does a second pass honour the validity bitmap and find the row.
+    """
+    n = values.shape[0]
+    ok = True
+    for i in range(n):
+        v = values[i]
+        ok &= (v >= lo) & (v <= hi)
+    if ok and integral:
+        for i in range(n):
+            v = values[i]
+            ok &= v == math.floor(v)
+    if ok:
+        return -1
+    for i in range(n):
+        if not _valid(bitmap, bit_offset, i):
+            continue
+        v = values[i]
+        if not (v >= lo and v <= hi):
+            return i
+        if integral and v != math.floor(v):
+            return i
+    return -1
+
+
+# --------------------------------------------------------------------------------------------------
+# group ids
+# --------------------------------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def factorize_dense(codes, radix):
+    """Number the distinct values of ``codes`` (all in ``[0, radix)``) in first-seen order.
+
+    Returns ``(local int32[n], first_row int64[u])``: row ``i`` has local id ``local[i]`` and the
+    ``k``-th distinct value first appears at row ``first_row[k]``. Memory ``O(radix)``.
+    """
+    n = codes.shape[0]
+    lut = np.full(radix, -1, np.int32)
+    local = np.empty(n, np.int32)
+    first = np.empty(min(n, radix), np.int64)
+    u = 0
+    for i in range(n):
+        c = codes[i]
+        k = lut[c]
+        if k < 0:
+            k = u
+            lut[c] = u
+            first[u] = i
+            u += 1
+        local[i] = k
+    return local, first[:u]
+
+
+@njit(**_JIT)
+def factorize_hash(codes):
+    """As :func:`factorize_dense` for codes of any size (non-negative int64), with an open-addressing
+    hash table of ``2 * n`` slots (linear probing)."""
+    n = codes.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    keys = np.full(size, -1, np.int64)
+    ids = np.empty(size, np.int32)
+    local = np.empty(n, np.int32)
+    first = np.empty(n, np.int64)
+    u = 0
+    for i in range(n):
+        c = codes[i]
+        s = np.int64(_fmix64(_U64(c)) & _U64(mask))
+        while True:
+            k = keys[s]
+            if k == c:
+                local[i] = ids[s]
+                break
+            if k == -1:
+                keys[s] = c
+                ids[s] = u
+                first[u] = i
+                local[i] = u
+                u += 1
+                break
+            s = (s + 1) & mask
+    return local, first[:u]
+
+
+@intrinsic
+def _load_u64(typingctx, data, j):
+    """Little-endian uint64 at byte ``j`` of a uint8 array: one unaligned load (no bounds check;
+    callers guarantee ``j + 8 <= len(data)``)."""
+    sig = types.uint64(data, types.intp)
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, value=args[0])
+        pointer = builder.gep(array.data, [args[1]], inbounds=True)
+        return builder.load(builder.bitcast(pointer, ir.IntType(64).as_pointer()), align=1)
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _tail_u64(data, start, end):
+    """``data[start:end]`` (fewer than 8 bytes) as a zero-padded little-endian uint64. Loads the 8
+    bytes ending at ``end`` when they lie inside the array (Arrow data buffers), else byte by byte."""
+    n = end - start
+    if n <= 0:
+        return _U64(0)
+    if end >= 8:
+        return _load_u64(data, np.intp(end - 8)) >> _U64(8 * (8 - n))
+    w = _U64(0)
+    for j in range(n):
+        w |= _U64(data[start + j]) << _U64(8 * j)
+    return w
+
+
+@njit(inline="always")
+def _hash_bytes(data, start, end):
+    """64-bit hash of ``data[start:end]``: 8-byte words folded in with multiply/xor-shift, the
+    length in the seed, MurmurHash3's fmix64 at the end. Never 0."""
+    h = _U64(end - start) * _K0
+    j = start
+    while j + 8 <= end:
+        h = (h ^ _load_u64(data, np.intp(j))) * _M1
+        h ^= h >> _U64(29)
+        j += 8
+    h = (h ^ _tail_u64(data, j, end)) * _M2
+    h = _fmix64(h)
+    return h if h != 0 else _U64(1)
+
+
+@njit(inline="always")
+def _same_bytes(data, a0, a1, b0, b1):
+    n = a1 - a0
+    if n != b1 - b0:
+        return False
+    j = 0
+    while j + 8 <= n:
+        if _load_u64(data, np.intp(a0 + j)) != _load_u64(data, np.intp(b0 + j)):
+            return False
+        j += 8
+    return _tail_u64(data, a0 + j, a1) == _tail_u64(data, b0 + j, b1)
+
+
+@njit(**_JIT)
+def _rehash(keys, ids, size, by_value):
+    """Tables of ``size`` slots holding the entries of ``keys``/``ids`` (slot from the key itself,
+    or from fmix64(key) when ``by_value``)."""
+    mask = size - 1
+    new_keys = np.zeros(size, keys.dtype)
+    new_ids = np.full(size, -1, np.int32)
+    for t in range(keys.shape[0]):
+        if ids[t] < 0:
+            continue
+        key = keys[t]
+        r = np.int64((_fmix64(_U64(key)) if by_value else _U64(key)) & _U64(mask))
+        while new_ids[r] >= 0:
+            r = (r + 1) & mask
+        new_keys[r] = key
+        new_ids[r] = ids[t]
+    return new_keys, new_ids
+
+
+@njit(inline="always")
+def _le_bytes(data, start, count):
+    w = _U64(0)
+    for j in range(count):
+        w |= _U64(data[start + j]) << _U64(8 * j)
+    return w
+
+
+@njit(inline="always")
+def _short_words(data, a0, a1):
+    """Two words that, with the length, identify a value of at most 16 bytes: for ``n <= 8`` (0, the
+    bytes zero-padded), else (the first 8 bytes, the last 8 bytes), little-endian. Two unaligned
+    loads and selects where the loads stay inside ``data``, bytewise near its ends."""
+    n = a1 - a0
+    if a1 >= 8 and a0 + 8 <= data.shape[0]:
+        last = _load_u64(data, np.intp(a1 - 8))
+        head = _load_u64(data, np.intp(a0))
+        small = n <= 8
+        shift = _U64((8 * (8 - n)) & 63) if small else _U64(0)
+        w2 = last >> shift
+        w2 = _U64(0) if n == 0 else w2
+        w1 = _U64(0) if small else head
+        return w1, w2
+    if n <= 8:
+        return _U64(0), _le_bytes(data, a0, n)
+    return _le_bytes(data, a0, 8), _le_bytes(data, a1 - 8, 8)
+
+
+@njit(inline="always")
+def _short_hash(n, w1, w2):
+    h = (w2 ^ (_U64(n) * _K0)) * _M1
+    h = (h ^ w1) * _M2
+    return _fmix64(h)
+
+
+@njit(**_JIT)
+def _factorize_binary_run(offsets, data, bitmap, bit_offset, start, hashes, ids, first, reps, local, state):
+    """Factorise rows from ``start`` until done (returns n) or the table is half full / ``first`` is
+    full (returns the row to resume at). ``state`` = [distinct so far, local id of null or -1].
+    ``reps[k]`` = (length, word 1, word 2) of distinct value k when it is at most 16 bytes long: such
+    values are compared by those three numbers; longer ones byte by byte with their first row."""
+    n = offsets.shape[0] - 1
+    mask = hashes.shape[0] - 1
+    limit = min(hashes.shape[0] // 2, first.shape[0])
+    u = state[0]
+    null_id = state[1]
+    for i in range(start, n):
+        if not _valid(bitmap, bit_offset, i):
+            if null_id < 0:
+                if u >= limit:
+                    state[0] = u
+                    return i
+                null_id = u
+                state[1] = u
+                first[u] = i
+                reps[u, 0] = _U64(0xFFFFFFFFFFFFFFFF)  # matches no length
+                u += 1
+            local[i] = null_id
+            continue
+        a0 = offsets[i]
+        a1 = offsets[i + 1]
+        length = a1 - a0
+        short = length <= 16
+        w1 = _U64(0)
+        w2 = _U64(0)
+        if short:
+            w1, w2 = _short_words(data, a0, a1)
+            h = _short_hash(length, w1, w2)
+        else:
+            h = _hash_bytes(data, a0, a1)
+        s = np.int64(h & _U64(mask))
+        while True:
+            k = ids[s]
+            if k < 0:
+                if u >= limit:
+                    state[0] = u
+                    return i
+                hashes[s] = h
+                ids[s] = u
+                first[u] = i
+                reps[u, 0] = _U64(length)
+                reps[u, 1] = w1
+                reps[u, 2] = w2
+                local[i] = u
+                u += 1
+                break
+            if hashes[s] == h:
+                if short:
+                    if reps[k, 0] == _U64(length) and reps[k, 1] == w1 and reps[k, 2] == w2:
+                        local[i] = k
+                        break
+                else:
+                    r = first[k]
+                    if _same_bytes(data, a0, a1, offsets[r], offsets[r + 1]):
+                        local[i] = k
+                        break
+            s = (s + 1) & mask
+    state[0] = u
+    return n
+
+
+@njit(**_JIT)
+def factorize_binary(offsets, data, bitmap, bit_offset):
+    """Number the distinct values of a string/binary array (Arrow offsets + data) in first-seen order;
+    null is a value of its own. Returns ``(local int32[n], first_row int64[u])``.
+
+    Exact: rows are matched by a 64-bit hash *and* by value (values of at most 16 bytes by their
+    length and two words, longer ones byte by byte with the first row holding that value). The hash
+    table grows with the number of distinct values, not with ``n``.
+    """
+    n = offsets.shape[0] - 1
+    hashes = np.zeros(1024, np.uint64)
+    ids = np.full(1024, -1, np.int32)
+    first = np.empty(512, np.int64)
+    reps = np.empty((512, 3), np.uint64)
+    local = np.empty(n, np.int32)
+    state = np.array([0, -1], np.int64)
+    i = 0
+    while True:
+        i = _factorize_binary_run(offsets, data, bitmap, bit_offset, i, hashes, ids, first, reps, local, state)
+        if i >= n:
+            break
+        hashes, ids = _rehash(hashes, ids, 2 * hashes.shape[0], False)
+        first = np.concatenate((first, np.empty(first.shape[0], np.int64)))
+        reps = np.concatenate((reps, np.empty(reps.shape, np.uint64)))
+    return local, first[: state[0]]
+
+
+@njit(**_JIT)
+def _factorize_int64_run(values, bitmap, bit_offset, start, keys, ids, first, local, state):
+    n = values.shape[0]
+    mask = keys.shape[0] - 1
+    limit = min(keys.shape[0] // 2, first.shape[0])
+    u = state[0]
+    null_id = state[1]
+    for i in range(start, n):
+        if not _valid(bitmap, bit_offset, i):
+            if null_id < 0:
+                if u >= limit:
+                    state[0] = u
+                    return i
+                null_id = u
+                state[1] = u
+                first[u] = i
+                u += 1
+            local[i] = null_id
+            continue
+        c = values[i]
+        s = np.int64(_fmix64(_U64(c)) & _U64(mask))
+        while True:
+            k = ids[s]
+            if k < 0:
+                if u >= limit:
+                    state[0] = u
+                    return i
+                keys[s] = c
+                ids[s] = u
+                first[u] = i
+                local[i] = u
+                u += 1
+                break
+            if keys[s] == c:
+                local[i] = k
+                break
+            s = (s + 1) & mask
+    state[0] = u
+    return n
+
+
+@njit(**_JIT)
+def factorize_int64(values, bitmap, bit_offset):
+    """As :func:`factorize_binary` for int64 values (null is a value of its own)."""
+    n = values.shape[0]
+    keys = np.zeros(1024, np.int64)
+    ids = np.full(1024, -1, np.int32)
+    first = np.empty(512, np.int64)
+    local = np.empty(n, np.int32)
+    state = np.array([0, -1], np.int64)
+    i = 0
+    while True:
+        i = _factorize_int64_run(values, bitmap, bit_offset, i, keys, ids, first, local, state)
+        if i >= n:
+            break
+        keys, ids = _rehash(keys, ids, 2 * keys.shape[0], True)
+        first = np.concatenate((first, np.empty(first.shape[0], np.int64)))
+    return local, first[: state[0]]
+
+
+@njit(**_JIT)
+def combine_codes(a, radix_b, b):
+    """``a * radix_b + b`` elementwise (int64)."""
+    out = np.empty(a.shape[0], np.int64)
+    for i in range(a.shape[0]):
+        out[i] = np.int64(a[i]) * radix_b + b[i]
+    return out
+
+
+@njit(**_JIT)
+def make_cells(gid_of_local, local, slot, n_slots, out_group, out_cell):
+    """``group = gid_of_local[local]``, ``cell = group * n_slots + slot`` (int32)."""
+    for i in range(local.shape[0]):
+        g = gid_of_local[local[i]]
+        out_group[i] = g
+        out_cell[i] = g * n_slots + slot[i]
+
+
+# --------------------------------------------------------------------------------------------------
+# scatter-aggregation
+# --------------------------------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def count_rows(cell, counts, field):
+    """``counts[cell[i], field] += 1`` for every row."""
+    for i in range(cell.shape[0]):
+        counts[cell[i], field] += 1
+
+
+@njit(**_JIT)
+def accum_scale(cell, values, bitmap, bit_offset, counts, f_answered, f_pos, pos_min, f_neg, neg_max, f_sum):
+    """Survey scale (NPS, rating, effort): per non-null row count the answer, count it in ``f_pos``
+    when ``>= pos_min`` and in ``f_neg`` when ``<= neg_max``, add it to ``f_sum`` (fields < 0 are
+    skipped). Values are whole numbers (validated by the caller). Branch-free on validity: a null
+    row adds 0 (the many nulls of survey columns would otherwise be mispredicted branches)."""
+    use_pos = f_pos >= 0
+    use_neg = f_neg >= 0
+    use_sum = f_sum >= 0
+    for i in range(cell.shape[0]):
+        w = np.int64(1) if _valid(bitmap, bit_offset, i) else np.int64(0)
+        v = values[i]
+        c = cell[i]
+        counts[c, f_answered] += w
+        if use_pos:
+            counts[c, f_pos] += w if v >= pos_min else np.int64(0)
+        if use_neg:
+            counts[c, f_neg] += w if v <= neg_max else np.int64(0)
+        if use_sum:
+            counts[c, f_sum] += np.int64(v) if w else np.int64(0)
+
+
+@njit(**_JIT)
+def accum_fixed(cell, values, bitmap, bit_offset, counts, f_count, f_sum, scale):
+    """Bounded score (|v| <= 1): count it and add ``rint(v * scale)`` (half to even) to ``f_sum``.
+    With no nulls only the sum is added (the caller adds the per-cell row counts)."""
+    if bitmap.shape[0] == 0:
+        for i in range(cell.shape[0]):
+            counts[cell[i], f_sum] += np.int64(np.rint(values[i] * scale))
+        return
+    for i in range(cell.shape[0]):
+        if not _valid(bitmap, bit_offset, i):
+            continue
+        c = cell[i]
+        counts[c, f_count] += 1
+        counts[c, f_sum] += np.int64(np.rint(values[i] * scale))
+
+
+@njit(**_JIT)
+def accum_revenue(cell, values, bitmap, bit_offset, counts, f_count, hi, lo, scale):
+    """Revenue: count it and add ``rint(v * scale)`` to the 128-bit two's-complement sum
+    ``hi * 2**64 + lo`` of its cell (``|v * scale| < 2**63``, validated by the caller)."""
+    for i in range(cell.shape[0]):
+        if not _valid(bitmap, bit_offset, i):
+            continue
+        c = cell[i]
+        counts[c, f_count] += 1
+        q = np.int64(np.rint(values[i] * scale))
+        old = lo[c]
+        new = old + _U64(q)
+        lo[c] = new
+        carry = np.int64(1) if new < old else np.int64(0)
+        hi[c] += carry - (np.int64(1) if q < 0 else np.int64(0))
+
+
+@njit(**_JIT)
+def accum_codes(cell, codes, counts, f_any, field_of_code):
+    """Categorical column coded per row (``-1`` = null): count every non-null row in ``f_any`` and
+    in ``field_of_code[code]`` when that is >= 0."""
+    for i in range(cell.shape[0]):
+        k = codes[i]
+        if k < 0:
+            continue
+        c = cell[i]
+        counts[c, f_any] += 1
+        f = field_of_code[k]
+        if f >= 0:
+            counts[c, f] += 1
+
+
+@njit(**_JIT)
+def accum_sketch(group, values, log_values, bitmap, bit_offset, sketch, x_min, inv_log_gamma, key_min):
+    """Log-bucket quantile sketch (DDSketch): a value ``v >= x_min`` goes to bucket
+    ``ceil(log(v) / log(gamma)) - key_min + 1``; values below ``x_min`` go to bucket 0.
+    ``log_values`` holds ``log(values)`` (computed vectorised by the caller)."""
+    last = sketch.shape[1] - 1
+    for i in range(group.shape[0]):
+        if not _valid(bitmap, bit_offset, i):
+            continue
+        if values[i] < x_min:
+            b = 0
+        else:
+            b = np.int64(math.ceil(log_values[i] * inv_log_gamma)) - key_min + 1
+            if b < 1:
+                b = 1
+            elif b > last:
+                b = last
+        sketch[group[i], b] += 1
+
+
+@intrinsic
+def _clz64(typingctx, x):
+    """Leading zero bits of a non-zero uint64 (LLVM ``ctlz``)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return sig, codegen
+
+
+@njit(**_JIT)
+def accum_hll(group, hashes, bitmap, bit_offset, registers, p):
+    """HyperLogLog with ``2**p`` registers per group: the top ``p`` hash bits pick the register, which
+    keeps the largest rank (leading zeros + 1) of the remaining bits."""
+    shift = _U64(64 - p)
+    sentinel = _U64(1) << _U64(p - 1)
+    for i in range(group.shape[0]):
+        if not _valid(bitmap, bit_offset, i):
+            continue
+        h = hashes[i]
+        j = np.int64(h >> shift)
+        w = (h << _U64(p)) | sentinel
+        rank = np.uint8(_clz64(w) + _U64(1))
+        g = group[i]
+        if rank > registers[g, j]:
+            registers[g, j] = rank
+
+
+# --------------------------------------------------------------------------------------------------
+# 64-bit hashing of ids (customer ids): strings by ``_hash_bytes``, integers by fmix64
+# --------------------------------------------------------------------------------------------------
+
+
+@njit(inline="always")
+def _fmix64(h):
+    h ^= h >> _S33
+    h *= _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
+    return h
+
+
+@njit(**_JIT)
+def hash_binary(offsets, data, out):
+    """``out[i]`` = the 64-bit hash of the bytes of value ``i`` (see ``_hash_bytes``), never 0."""
+    for i in range(out.shape[0]):
+        out[i] = _hash_bytes(data, offsets[i], offsets[i + 1])
+
+
+@njit(**_JIT)
+def hash_int64(values, out):
+    """``out[i]`` = fmix64(value ^ golden-ratio seed), never 0."""
+    for i in range(out.shape[0]):
+        h = _fmix64(_U64(values[i]) ^ _INT_SEED)
+        out[i] = h if h != 0 else _U64(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# alert stream: per-customer frustration state in a fixed-capacity open-addressing table
+# --------------------------------------------------------------------------------------------------
+# keys uint64[S] (0 = empty slot), last_seen uint32[S] (seconds since 1970), ring uint32[S, R] with the
+# customer's R = N-1 most recent frustration times (EMPTY_TIME = unused). Any S >= 2: a key's home slot
+# is ``(key >> 32) * S >> 32`` (multiply-shift range reduction), probing is linear with wrap-around.
+
+
+@njit(inline="always")
+def _home(h, size):
+    return np.int64(((h >> _U64(32)) * _U64(size)) >> _U64(32))
+
+
+@njit(inline="always")
+def _next(s, size):
+    s += 1
+    return 0 if s == size else s
+
+
+@njit(**_JIT)
+def table_find(keys, h):
+    """Slot of key ``h`` or -1."""
+    size = keys.shape[0]
+    s = _home(h, size)
+    while True:
+        k = keys[s]
+        if k == h:
+            return s
+        if k == 0:
+            return -1
+        s = _next(s, size)
+
+
+@njit(**_JIT)
+def _table_insert(keys, h):
+    size = keys.shape[0]
+    s = _home(h, size)
+    while keys[s] != 0:
+        s = _next(s, size)
+    keys[s] = h
+    return s
+
+
+@njit(**_JIT)
+def _repack(keys, last_seen, ring, start):
+    """Restore the linear-probing invariant after slots were emptied (key set to 0), in place.
+
+    ``start`` must be a slot that was empty *before* the deletions, so that no probe sequence crosses
+    it. Walks the table once, cyclically from ``start``, and moves each entry to the first empty slot
+    of its probe sequence (the bulk form of backward-shift deletion).
+    """
+    size = keys.shape[0]
+    i = start
+    for _ in range(size):
+        i = _next(i, size)
+        h = keys[i]
+        if h == 0:
+            continue
+        s = _home(h, size)
+        while s != i and keys[s] != 0:
+            s = _next(s, size)
+        if s != i:
+            keys[s] = h
+            last_seen[s] = last_seen[i]
+            ring[s, :] = ring[i, :]
+            keys[i] = 0
+            last_seen[i] = 0
+            ring[i, :] = EMPTY_TIME
+
+
+@njit(**_JIT)
+def _newest(ring, s):
+    best = EMPTY_TIME
+    for j in range(ring.shape[1]):
+        t = ring[s, j]
+        if t != EMPTY_TIME and (best == EMPTY_TIME or t > best):
+            best = t
+    return best
+
+
+@njit(**_JIT)
+def table_sweep(keys, last_seen, ring, now, window, target_live, stats):
+    """Evict customers: first every one whose newest frustration is older than ``now - window`` (or
+    who has none), then, while more than ``target_live`` remain, the least recently seen (smallest
+    ``last_seen``; ties by slot order). ``stats[0]`` holds the live count; ``stats[3]`` and
+    ``stats[4]`` count expired and LRU evictions."""
+    size = keys.shape[0]
+    hole = 0
+    while keys[hole] != 0:  # the load factor is below 1: an original hole exists
+        hole += 1
+    live = 0
+    for s in range(size):
+        if keys[s] == 0:
+            continue
+        t = _newest(ring, s)
+        if t == EMPTY_TIME or np.int64(t) < now - window:
+            keys[s] = 0
+            last_seen[s] = 0
+            ring[s, :] = EMPTY_TIME
+            stats[3] += 1
+        else:
+            live += 1
+    excess = live - target_live
+    if excess > 0:
+        seen = np.empty(live, np.uint32)
+        k = 0
+        for s in range(size):
+            if keys[s] != 0:
+                seen[k] = last_seen[s]
+                k += 1
+        cutoff = np.partition(seen, excess - 1)[excess - 1]
+        below = 0
+        for s in range(size):
+            if keys[s] != 0 and last_seen[s] < cutoff:
+                below += 1
+        at_cutoff = excess - below
+        for s in range(size):
+            if keys[s] == 0:
+                continue
+            ls = last_seen[s]
+            if ls < cutoff or (ls == cutoff and at_cutoff > 0):
+                if ls == cutoff:
+                    at_cutoff -= 1
+                keys[s] = 0
+                last_seen[s] = 0
+                ring[s, :] = EMPTY_TIME
+                stats[4] += 1
+                live -= 1
+    _repack(keys, last_seen, ring, hole)
+    stats[0] = live
+
+
+@njit(**_JIT)
+def frustration_scan(hashes, ok, frustrated, times, keys, last_seen, ring, need, window,
+                     max_customers, target_live, stats, out_rows, out_count, out_first):
+    """Run rule (a) over one batch in row order; returns the number of alerts written.
+
+    For every row with ``ok`` (customer and time present): refresh the customer's ``last_seen`` when it
+    is in the table; when the row is frustrated, count it together with the stored frustration times
+    within ``window`` seconds of it; at ``need`` or more, emit an alert (row, count, earliest counted
+    time) and clear the customer's ring; otherwise store the time in place of the oldest one. A new
+    customer is inserted only on a frustrated row; a full table is swept first (:func:`table_sweep`).
+    ``stats``: [live, max time seen, rows scanned, evicted expired, evicted lru].
+    """
+    n_alerts = 0
+    r = ring.shape[1]
+    for i in range(hashes.shape[0]):
+        if not ok[i]:
+            continue
+        t = times[i]
+        t64 = np.int64(t)
+        if t64 > stats[1]:
+            stats[1] = t64
+        stats[2] += 1
+        h = hashes[i]
+        s = table_find(keys, h)
+        if s >= 0 and t > last_seen[s]:
+            last_seen[s] = t
+        if not frustrated[i]:
+            continue
+        count = 1
+        first = t
+        if s >= 0:
+            for j in range(r):
+                u = ring[s, j]
+                if u == EMPTY_TIME:
+                    continue
+                d = t64 - np.int64(u)
+                if d <= window and d >= -window:
+                    count += 1
+                    if u < first:
+                        first = u
+        if count >= need:
+            out_rows[n_alerts] = i
+            out_count[n_alerts] = count
+            out_first[n_alerts] = first
+            n_alerts += 1
+            if s >= 0:
+                ring[s, :] = EMPTY_TIME
+            continue
+        if s < 0:
+            if stats[0] >= max_customers:
+                table_sweep(keys, last_seen, ring, stats[1], window, target_live, stats)
+            s = _table_insert(keys, h)
+            last_seen[s] = t
+            ring[s, :] = EMPTY_TIME
+            stats[0] += 1
+        # replace an empty entry, else the oldest one
+        victim = 0
+        for j in range(r):
+            u = ring[s, j]
+            if u == EMPTY_TIME:
+                victim = j
+                break
+            if u < ring[s, victim]:
+                victim = j
+        ring[s, victim] = t
+    return n_alerts

@@ -1,0 +1,1133 @@
+"""Customer-experience KPIs per group over scored Arrow batches: mergeable, serialisable state.
+
+See :class:`KpiAggregator`. The aggregation kernels live in :mod:`emoscore.kernels.kpi_cpu`, the
+sketches in :mod:`emoscore.sketch`.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import sketch as _sk
+from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
+from .kernels import kpi_cpu as _k
+
+__all__ = [
+    "DEFAULT_EMOTIONS",
+    "DRIVER_TARGETS",
+    "IncompatibleStateError",
+    "KpiAggregator",
+    "StateFormatError",
+]
+
+#: The default taxonomy (the bundled lexicon's emotions, in column order).
+DEFAULT_EMOTIONS = (
+    "anger", "anticipation", "disgust", "fear", "joy", "sadness", "surprise", "trust",
+    "frustration", "satisfaction", "confusion",
+)
+
+#: KPIs that :meth:`KpiAggregator.drivers` can explain.
+DRIVER_TARGETS = (
+    "nps", "csat", "ces", "churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate", "valence_mean",
+)
+
+FORMAT_VERSION = 1
+_MAGIC = b"EMOKPI"
+_HEADER = struct.Struct("<6sHI")  # magic, format version, CRC-32 of the Arrow IPC payload
+_WINDOWS = (None, "day", "week", "month")
+
+FIXED_BITS = 30  # valence and emotion scores are summed as round(v * 2**30) in int64
+REVENUE_BITS = 20  # revenue is summed as round(v * 2**20) in a 128-bit integer
+_FIXED_SCALE = float(1 << FIXED_BITS)
+_REVENUE_SCALE = float(1 << REVENUE_BITS)
+REVENUE_MAX = float(1 << 42)  # |revenue| of one row; keeps round(v * 2**20) below 2**62
+_CELL_ROWS_MAX = 1 << 32  # rows per (group, emotion) cell before a fixed-point sum could overflow
+
+# Per-cell integer fields (state array axis 2); emotion e has its count at F_EMO + 2e, sum at +1.
+(F_N, F_NPS_ANS, F_NPS_PRO, F_NPS_DET, F_RAT_ANS, F_RAT_SAT, F_EFF_ANS, F_EFF_SUM, F_EV_ANY,
+ F_EV_CHURN, F_EV_RENEW, F_EV_UPSELL, F_EV_CROSS, F_REV_CNT, F_VAL_CNT, F_VAL_SUM, F_EMO) = range(17)
+
+_EVENT_CODES = {"churn": 1, "renewal": 2, "upsell": 3, "cross_sell": 4, "cross-sell": 4}
+_FIELD_OF_EVENT = np.array([-1, F_EV_CHURN, F_EV_RENEW, F_EV_UPSELL, F_EV_CROSS], np.int64)
+
+# Optional inputs tracked as "seen" (then one flag per emotion score column).
+_SOURCES = ("nps", "rating", "effort", "response_time", "event", "revenue", "customer", "valence", "emotion")
+
+_NO_BITMAP = np.frombuffer(b"", np.uint8)
+
+
+# ==================================================================================================
+# Arrow -> NumPy views
+# ==================================================================================================
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _bitmap(arr: pa.Array) -> tuple[np.ndarray, int]:
+    """Arrow validity bitmap of ``arr`` as read-only uint8 plus the bit offset (empty = no nulls)."""
+    if arr.null_count == 0:
+        return _NO_BITMAP, 0
+    if pa.types.is_null(arr.type):
+        return _ro(np.zeros((len(arr) + 7) // 8, np.uint8)), 0
+    return np.frombuffer(arr.buffers()[0], np.uint8), arr.offset
+
+
+def _view(arr: pa.Array, dtype) -> np.ndarray:
+    """Zero-copy read-only view of the values buffer of a fixed-width array (nulls hold garbage)."""
+    n = len(arr)
+    if n == 0:
+        return _ro(np.zeros(0, dtype))
+    dtype = np.dtype(dtype)
+    return np.frombuffer(arr.buffers()[1], dtype, count=n, offset=arr.offset * dtype.itemsize)
+
+
+_DURATION_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def _numeric(arr: pa.Array, column: str, *, float32_ok: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(values, bitmap, bit_offset)`` of a numeric column: int64 or float64 (float32 when
+    ``float32_ok``) values, zero-copy where the Arrow type allows; durations become seconds."""
+    kind = arr.type
+    if pa.types.is_dictionary(kind):
+        arr = arr.dictionary_decode()
+        kind = arr.type
+    if pa.types.is_null(kind):
+        return _ro(np.zeros(len(arr))), *_bitmap(arr)
+    if pa.types.is_int64(kind):
+        return _view(arr, np.int64), *_bitmap(arr)
+    if pa.types.is_float64(kind) or (float32_ok and pa.types.is_float32(kind)):
+        return _view(arr, kind.to_pandas_dtype()), *_bitmap(arr)
+    if pa.types.is_integer(kind):
+        try:
+            arr = arr.cast(pa.int64())
+        except pa.ArrowInvalid:  # uint64 beyond int64: report the first such value
+            big = pc.greater(arr, pa.scalar(np.iinfo(np.int64).max, pa.uint64())).to_numpy(zero_copy_only=False)
+            row = int(np.argmax(np.asarray(big, bool)))
+            raise InputError(f"column {column!r}, row {row}: value {arr[row].as_py()!r} is out of range") from None
+        return _view(arr, np.int64), *_bitmap(arr)
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        arr = arr.cast(pa.float64())
+        return _view(arr, np.float64), *_bitmap(arr)
+    if pa.types.is_duration(kind):
+        seconds = _view(arr, np.int64) * _DURATION_SECONDS[kind.unit]
+        return _ro(seconds), *_bitmap(arr)
+    raise InputError(f"column {column!r} must be numeric, but its type is {kind}")
+
+
+def _check_range(values, bitmap, bit_offset, lo, hi, integral, column, arr, row0, what) -> None:
+    row = _k.first_invalid(values, bitmap, bit_offset, float(lo), float(hi), integral)
+    if row >= 0:
+        value = arr[row].as_py()
+        raise InputError(f"column {column!r}, row {row0 + row}: value {value!r} is {what}")
+
+
+def _string_like(arr: pa.Array, column: str) -> pa.Array:
+    kind = arr.type
+    if pa.types.is_dictionary(kind):
+        return arr
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+        return arr
+    if pa.types.is_string_view(kind):
+        return arr.cast(pa.large_string())
+    raise InputError(f"column {column!r} must hold strings, but its type is {kind}")
+
+
+def _categorical(arr: pa.Array, column: str) -> tuple[list, np.ndarray]:
+    """``(distinct values as Python objects, index per row)``; null rows point at a ``None`` entry or
+    at index ``len(values)``.
+    Costs one Numba factorisation pass plus Python work proportional to the distinct values."""
+    arr = _string_like(arr, column)
+    if pa.types.is_null(arr.type):
+        return [], np.zeros(len(arr), np.int32)
+    if pa.types.is_dictionary(arr.type):
+        names = arr.dictionary.to_pylist()
+        return names, _indices(arr, len(names))
+    values, index, _ = _local_keys(arr)
+    return values.to_pylist(), index  # None stands for null
+
+
+def _indices(arr: pa.DictionaryArray, null_index: int) -> np.ndarray:
+    indices = arr.indices
+    if indices.null_count:
+        indices = indices.fill_null(null_index)
+    return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+
+def hash_ids(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, int]:
+    """64-bit hashes of an id column: ``(hashes uint64[n], bitmap, bit_offset)``; never 0.
+
+    Strings and binaries hash their bytes (8-byte words folded by multiply/xor-shift, length-seeded,
+    MurmurHash3 fmix64 finaliser: ``kernels.kpi_cpu._hash_bytes``); integers, dates,
+    timestamps and durations hash their int64 value (fmix64); other types are hashed as their string
+    form. The same id therefore hashes the same in every batch as long as its Arrow type family is
+    the same (``42`` and ``"42"`` differ).
+    """
+    kind = arr.type
+    n = len(arr)
+    out = np.empty(n, np.uint64)
+    if pa.types.is_null(kind):
+        out[:] = 1
+        return out, *_bitmap(arr)
+    if pa.types.is_dictionary(kind):
+        dict_hashes, dict_bitmap, dict_offset = hash_ids(arr.dictionary)
+        indices = arr.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        if len(dict_bitmap):
+            dict_valid = np.unpackbits(dict_bitmap, bitorder="little")[dict_offset : dict_offset + len(arr.dictionary)]
+            valid &= dict_valid.astype(bool)[indices] if n else valid
+        out = dict_hashes[indices] if n else out
+        if valid.all():
+            return out, _NO_BITMAP, 0
+        return out, _ro(np.packbits(valid, bitorder="little")), 0
+    if pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
+        arr = arr.cast(pa.large_binary())
+        kind = arr.type
+    if pa.types.is_fixed_size_binary(kind):
+        arr = arr.cast(pa.binary())
+        kind = arr.type
+    if _is_binary_like(kind):
+        if n:
+            wide = pa.types.is_large_string(kind) or pa.types.is_large_binary(kind)
+            offsets = _view_offsets(arr, np.int64 if wide else np.int32)
+            data_buffer = arr.buffers()[2]
+            data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else _NO_BITMAP
+            _k.hash_binary(offsets, data, out)
+        return out, *_bitmap(arr)
+    if pa.types.is_uint64(kind):
+        if n:
+            _k.hash_int64(_view(arr, np.int64), out)
+        return out, *_bitmap(arr)
+    if pa.types.is_integer(kind) or pa.types.is_temporal(kind):
+        arr = arr.cast(pa.int64()) if not pa.types.is_integer(kind) else arr.cast(pa.int64())
+        if n:
+            _k.hash_int64(_view(arr, np.int64), out)
+        return out, *_bitmap(arr)
+    if pa.types.is_nested(kind):
+        raise InputError(f"ids of type {kind} cannot be hashed; use strings or integers")
+    return hash_ids(arr.cast(pa.string()))
+
+
+def _is_binary_like(kind: pa.DataType) -> bool:
+    return (pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_large_binary(kind))
+
+
+def _view_offsets(arr: pa.Array, dtype) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    return np.frombuffer(arr.buffers()[1], dtype, count=len(arr) + 1, offset=arr.offset * dtype.itemsize)
+
+
+_UTC = {"UTC", "utc", "Etc/UTC", "+00:00", "Z", "GMT", "Etc/GMT"}
+_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def _epoch_days(arr: pa.Array, column: str, *, local: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(days since 1970-01-01 int64[n], valid bool[n])`` of a timestamp or date column; with
+    ``local`` a zoned timestamp counts days on its own time zone's calendar."""
+    kind = arr.type
+    if pa.types.is_timestamp(kind):
+        if local and kind.tz is not None and kind.tz not in _UTC:
+            arr = pc.local_timestamp(arr)
+        days = np.floor_divide(_view(arr, np.int64), _PER_DAY[kind.unit])
+    elif pa.types.is_date32(kind):
+        days = _view(arr, np.int32).astype(np.int64)
+    elif pa.types.is_date64(kind):
+        days = np.floor_divide(_view(arr, np.int64), 86_400_000)
+    elif pa.types.is_null(kind):
+        days = np.zeros(len(arr), np.int64)
+    else:
+        raise InputError(f"time column {column!r} must be a timestamp or a date, but its type is {kind}")
+    valid = np.ones(len(arr), bool) if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
+    return days, valid
+
+
+def _window_starts(arr: pa.Array, column: str, window: str) -> pa.Array:
+    """date32 start of the day / ISO week (Monday) / month holding each time (null stays null)."""
+    days, valid = _epoch_days(arr, column, local=True)
+    if window == "week":
+        days = days - (days + 3) % 7  # 1970-01-01 was a Thursday
+    elif window == "month":
+        days = days.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    return pa.array(days.astype(np.int32), pa.date32(), mask=None if valid.all() else ~valid)
+
+
+# ==================================================================================================
+# group keys
+# ==================================================================================================
+
+
+class _KeyDictionary:
+    """The distinct values of one key column seen so far, numbered in first-seen order."""
+
+    def __init__(self, name: str, kind: pa.DataType | None = None) -> None:
+        self.name = name
+        self.type = kind
+        self._chunks: list[pa.Array] = []
+        self._values: pa.Array | None = None
+        self.size = 0
+
+    @property
+    def values(self) -> pa.Array:
+        if self._values is None:
+            kind = self.type if self.type is not None else pa.null()
+            self._values = pa.concat_arrays(self._chunks) if self._chunks else pa.array([], kind)
+            self._chunks = [self._values] if self._chunks else []
+        return self._values
+
+    def conform(self, values: pa.Array, kind: pa.DataType | None) -> tuple[pa.Array, pa.DataType | None]:
+        """Cast ``values`` to the column's type (``kind``: the type agreed so far in this call)."""
+        if pa.types.is_nested(values.type):
+            raise InputError(f"key column {self.name!r} has type {values.type}; nested types cannot be group keys")
+        if kind is None or pa.types.is_null(kind):
+            return values, values.type if not pa.types.is_null(values.type) or kind is None else kind
+        if values.type == kind:
+            return values, kind
+        try:
+            return values.cast(kind), kind
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputError(
+                f"key column {self.name!r}: values of type {values.type} do not convert to the type "
+                f"{kind} seen before ({exc})"
+            ) from None
+
+    def codes(self, values: pa.Array) -> np.ndarray:
+        """Global codes (int64) of ``values`` (already conformed), adding the new ones."""
+        if self.type is None or (pa.types.is_null(self.type) and not pa.types.is_null(values.type)):
+            if self._chunks:
+                self._chunks = [self.values.cast(values.type)]
+                self._values = None
+            self.type = values.type
+        if self.size:
+            position = pc.index_in(values, value_set=self.values, skip_nulls=False)
+        else:
+            position = pa.nulls(len(values), pa.int32())
+        if position.null_count:
+            new = pc.unique(values.filter(position.is_null()))
+            self._chunks.append(new)
+            self._values = None
+            self.size += len(new)
+            position = pc.index_in(values, value_set=self.values, skip_nulls=False)
+        return position.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _local_keys(arr: pa.Array) -> tuple[pa.Array, np.ndarray, bool]:
+    """``(distinct values, index int32 per row, every value used)`` of one key column, null being a
+    value of its own. Strings, binaries, integers, booleans and temporal types are factorised by a
+    Numba kernel (exact: hash plus byte comparison); a dictionary array reuses its own dictionary
+    (whose entries may be unused: the flag is then False); other types use Arrow's encoder."""
+    kind = arr.type
+    if pa.types.is_dictionary(kind):
+        values = arr.dictionary
+        if arr.indices.null_count:
+            values = pa.concat_arrays([values, pa.nulls(1, values.type)])
+        return values, _indices(arr, len(arr.dictionary)), False
+    if pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
+        arr = arr.cast(pa.large_string() if pa.types.is_string_view(kind) else pa.large_binary())
+        kind = arr.type
+    n = len(arr)
+    if n and _is_binary_like(kind):
+        wide = pa.types.is_large_string(kind) or pa.types.is_large_binary(kind)
+        data_buffer = arr.buffers()[2]
+        data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else _NO_BITMAP
+        local, first = _k.factorize_binary(_view_offsets(arr, np.int64 if wide else np.int32), data, *_bitmap(arr))
+        return arr.take(pa.array(first)), local, True
+    ints = _as_int64(arr) if n else None
+    if ints is not None:
+        local, first = _k.factorize_int64(_view(ints, np.int64), *_bitmap(ints))
+        return arr.take(pa.array(first)), local, True
+    encoded = arr.dictionary_encode(null_encoding="encode")
+    return encoded.dictionary, _indices(encoded, 0), True
+
+
+_INT_VIEWS = {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}
+
+
+def _as_int64(arr: pa.Array) -> pa.Array | None:
+    """The array's values as int64 (same equality), or None for types without such a view."""
+    kind = arr.type
+    if pa.types.is_boolean(kind):
+        return arr.cast(pa.int64())
+    if pa.types.is_integer(kind) or pa.types.is_temporal(kind):
+        try:
+            width = kind.bit_width
+        except ValueError:
+            return None
+        if width not in _INT_VIEWS:
+            return None
+        view = arr.view(_INT_VIEWS[width])
+        return view if width == 64 else view.cast(pa.int64())
+    return None
+
+
+# ==================================================================================================
+# the aggregator
+# ==================================================================================================
+
+
+@dataclass
+class _Prepared:
+    """One validated batch, ready to fold in (no state touched yet)."""
+
+    n: int
+    local_keys: list = field(default_factory=list)  # per key column: (distinct values, index, all used)
+    slot: np.ndarray | None = None  # dominant-emotion slot per row
+    scales: list = field(default_factory=list)  # (values, bitmap, offset, f_ans, f_pos, pos_min, f_neg, neg_max, f_sum)
+    fixed: list = field(default_factory=list)  # (values, bitmap, offset, f_count, f_sum)
+    revenue: tuple | None = None
+    events: np.ndarray | None = None
+    frt: tuple | None = None
+    customers: tuple | None = None
+    seen: np.ndarray | None = None
+
+
+class KpiAggregator:
+    """Customer-experience KPIs per group, folded from scored Arrow batches into a mergeable state.
+
+    Parameters
+    ----------
+    by : str or sequence of str
+        Group key columns, of any non-nested Arrow type (strings, integers, dates, booleans,
+        dictionary-encoded …); a null key is a group of its own. ``()`` aggregates everything into
+        one group. Key columns must be present in every batch; a later batch's key values are cast
+        to the type first seen (int32 -> int64, large_string -> string, dictionary -> its values …)
+        or raise :class:`~emoscore.InputError`.
+    window : {None, "day", "week", "month"}
+        Also group by the window holding the ``time`` value: the calendar day, the ISO week (starting
+        Monday) or the month. A zoned timestamp is cut on its own time zone's calendar; naive
+        timestamps and dates are used as they are. The window start is a ``date32`` key named
+        ``window_start``; a null time is a window of its own.
+    time, nps, rating, effort, response_time, event, revenue, customer : str or None
+        Input columns; ``None`` disables the KPIs that need it. A column missing from a batch counts
+        as nulls for that batch's rows; KPIs whose column was never seen are left out of
+        :meth:`result`.
+    emotions : sequence of str, optional
+        The taxonomy of the scores (the per-emotion float columns and the values of ``emotion``);
+        default :data:`DEFAULT_EMOTIONS`. Pass ``Scorer.emotions`` for a custom lexicon.
+
+    Notes
+    -----
+    **Input.** :meth:`update` takes scored batches: the scorer's columns (``valence``, ``emotion``
+    and one float column per emotion) plus metadata columns. Validation policy: before a batch
+    changes any state, every value is checked; a value outside its domain raises
+    :class:`~emoscore.InputError` naming the column, the 0-based row of the data passed to
+    ``update`` and the value, and the state is left as it was for the whole call. Domains: ``nps`` a
+    whole number 0–10, ``rating`` a whole number 1–5, ``effort`` a whole number 1–7,
+    ``response_time`` seconds in [0, 1e8] (numbers or an Arrow duration), ``revenue`` finite with
+    ``|v| <= 2**42``, ``valence`` in [-1, 1], each emotion score in [0, 1], ``emotion`` one of the
+    taxonomy or ``"neutral"``; NaN is never valid (use null for "missing"). ``event`` values are
+    compared case-insensitively after trimming: ``churn``, ``renewal``, ``upsell``,
+    ``cross_sell`` (or ``cross-sell``); other values are "other events".
+
+    **KPIs** (:meth:`result`, one row per group; null when a group has no data for a KPI):
+
+    - ``n``: rows.
+    - ``nps``: 100 × (promoters 9–10 − detractors 0–6) / answers.
+    - ``csat``: 100 × share of ratings ≥ 4.
+    - ``ces``: mean effort.
+    - ``frt_p50``, ``frt_p90``: response-time quantiles from a log-bucket sketch, within 1% relative
+      error of numpy's ``quantile(method="lower")``; values below 1 ms report 0 (see
+      :mod:`emoscore.sketch`: 10,152 bytes per group).
+    - ``churn_rate`` = churn / (churn + renewal); ``renewal_rate`` = renewal / (churn + renewal).
+    - ``upsell_rate`` = upsell / rows with a non-null event; ``cross_sell_rate`` likewise: the share
+      of recorded account outcomes (churn, renewal, upsell, cross-sell or any other event) that are
+      upsells / cross-sells.
+    - ``customers``: distinct non-null customer ids (HyperLogLog, 4 KiB per group, ~1.6% standard
+      error, near exact below a few hundred); ``revenue``: sum of revenue.
+    - ``clv`` = (revenue / customers) / churn_rate — average revenue per customer over the expected
+      customer lifetime of 1 / churn_rate periods (no margin or discounting); null when there is no
+      revenue, no customer, or the churn rate is null or 0. Revenue is summed exactly after rounding
+      each value to a multiple of 2**-20.
+    - ``valence_mean`` and ``<emotion>_mean``: means of the non-null scores (fixed-point sums:
+      within 5e-10 of the exact mean).
+    - ``dominant_emotion``: the emotion that dominates most documents, over non-neutral documents
+      (ties: taxonomy order); null when the group has none.
+    - ``<emotion>_share``: share of the documents with a non-null ``emotion`` (neutral included)
+      that the emotion dominates.
+
+    Rows are sorted by the keys (then ``window_start``), ascending, nulls last.
+
+    **State** (per group): int64 counters per (group, dominant emotion) cell — rows, survey answers
+    and sums, events, score counts and fixed-point sums, revenue as a 128-bit fixed-point sum —
+    ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions), plus 10,152 bytes of sketch
+    when ``response_time`` is set and 4 KiB of HyperLogLog when ``customer`` is set. Every part is
+    a sum or a maximum, so :meth:`merge` is exact, associative and commutative: partial states of
+    threads, files or Spark partitions merge to bit-identical results in any order. An aggregator
+    is not thread-safe; use one per thread and merge.
+    """
+
+    def __init__(
+        self,
+        by: str | Sequence[str] = (),
+        *,
+        window: str | None = None,
+        time: str | None = "ts",
+        nps: str | None = "nps",
+        rating: str | None = "rating",
+        effort: str | None = "effort",
+        response_time: str | None = "first_response_s",
+        event: str | None = "event",
+        revenue: str | None = "revenue",
+        customer: str | None = "customer_id",
+        emotions: Sequence[str] | None = None,
+    ) -> None:
+        by = (by,) if isinstance(by, str) else tuple(by)
+        if not all(isinstance(name, str) for name in by) or len(set(by)) != len(by):
+            raise InputError(f"by must be distinct column names, got {by!r}")
+        if window not in _WINDOWS:
+            raise InputError(f"window must be one of {_WINDOWS}, got {window!r}")
+        if window is not None and time is None:
+            raise InputError(f"window={window!r} needs a time column, but time=None")
+        emotions = tuple(DEFAULT_EMOTIONS if emotions is None else emotions)
+        if not emotions or len(set(emotions)) != len(emotions) or "neutral" in emotions:
+            raise InputError(f"emotions must be distinct names other than 'neutral', got {emotions!r}")
+        self._settings = {
+            "by": list(by),
+            "window": window,
+            "time": time if window is not None else None,
+            "nps": nps,
+            "rating": rating,
+            "effort": effort,
+            "response_time": response_time,
+            "event": event,
+            "revenue": revenue,
+            "customer": customer,
+            "emotions": list(emotions),
+            "engine": {
+                "sketch_alpha": _sk.ALPHA, "sketch_min": _sk.X_MIN, "sketch_max": _sk.X_MAX,
+                "sketch_buckets": _sk.N_BUCKETS, "hll_p": _sk.HLL_P,
+                "fixed_bits": FIXED_BITS, "revenue_bits": REVENUE_BITS,
+            },
+        }
+        for name, value in self._settings.items():
+            if name not in ("by", "window", "emotions", "engine") and value is not None and not isinstance(value, str):
+                raise InputError(f"{name} must be a column name or None, got {value!r}")
+        self._by = by
+        self._emotions = emotions
+        self._E = len(emotions)
+        self._D = self._E + 2  # emotions, neutral, no emotion value
+        self._F = F_EMO + 2 * self._E
+        self._key_names = by + (("window_start",) if window else ())
+        clash = set(self._key_names) & set(self._output_names())
+        if clash:
+            raise InputError(f"group key name(s) {sorted(clash)} clash with KPI output columns")
+        self._emotion_slot = {name: i for i, name in enumerate(emotions)}
+        self._emotion_slot["neutral"] = self._E
+        self._keys = [_KeyDictionary(name) for name in self._key_names]
+        self._index: dict[tuple, int] = {}
+        self._G = 0
+        cap = 8
+        self._codes = np.zeros((cap, len(self._key_names)), np.int64)
+        self._counts = np.zeros((cap, self._D, self._F), np.int64)
+        self._rev_hi = np.zeros((cap, self._D), np.int64)
+        self._rev_lo = np.zeros((cap, self._D), np.uint64)
+        self._sketch = np.zeros((cap, _sk.N_BUCKETS if response_time else 0), np.int64)
+        self._hll = np.zeros((cap, _sk.HLL_M if customer else 0), np.uint8)
+        self._seen = np.zeros(len(_SOURCES) + self._E, bool)
+
+    # ---------------------------------------------------------------------------------------------
+    # public API
+    # ---------------------------------------------------------------------------------------------
+
+    @property
+    def by(self) -> tuple[str, ...]:
+        """The group key columns."""
+        return self._by
+
+    @property
+    def emotions(self) -> tuple[str, ...]:
+        """The emotion taxonomy."""
+        return self._emotions
+
+    @property
+    def settings(self) -> dict:
+        """Every setting that two states must share to be merged (a JSON-compatible copy)."""
+        return json.loads(json.dumps(self._settings))
+
+    def __len__(self) -> int:
+        """Number of groups seen."""
+        return self._G
+
+    def __repr__(self) -> str:
+        return f"KpiAggregator(by={self._by!r}, window={self._settings['window']!r}, groups={self._G})"
+
+    def update(self, data: pa.Table | pa.RecordBatch) -> KpiAggregator:
+        """Fold scored rows into the state; returns ``self``.
+
+        Parameters
+        ----------
+        data : pyarrow.Table or pyarrow.RecordBatch
+            Scored rows: score columns plus metadata columns. Columns are read in place (zero-copy)
+            where their Arrow type allows.
+
+        Raises
+        ------
+        ColumnNotFoundError
+            A key column (or, with a window, the time column) is missing.
+        InputError
+            A value is outside its domain, or a column has an unusable type; the message names the
+            column, the row (0-based, in ``data``) and the value. The state is left unchanged.
+        """
+        if isinstance(data, pa.RecordBatch):
+            batches = [data]
+        elif isinstance(data, pa.Table):
+            batches = data.to_batches()
+        else:
+            raise InputError(f"update takes a pyarrow Table or RecordBatch, not {type(data).__name__}")
+        names = data.schema.names
+        for name in self._key_names[: len(self._by)] + ((self._settings["time"],) if self._settings["window"] else ()):
+            if name not in names:
+                raise ColumnNotFoundError(f"column {name!r} not found; the data has columns {names}")
+        kinds = [key.type for key in self._keys]
+        prepared = []
+        row0 = 0
+        for batch in batches:
+            prepared.append(self._prepare(batch, row0, kinds))
+            row0 += batch.num_rows
+        self._seen |= self._seen_in(data.schema)
+        for item in prepared:
+            self._fold(item)
+        return self
+
+    def merge(self, other: KpiAggregator) -> KpiAggregator:
+        """Add ``other``'s state into this one (exact; associative and commutative); returns ``self``.
+
+        Raises
+        ------
+        IncompatibleStateError
+            ``other`` was built with different settings (both values are named).
+        """
+        if not isinstance(other, KpiAggregator):
+            raise InputError(f"can only merge a KpiAggregator, not {type(other).__name__}")
+        if other._settings != self._settings:
+            diffs = [
+                f"{name}={self._settings[name]!r} vs {name}={other._settings[name]!r}"
+                for name in self._settings
+                if self._settings[name] != other._settings[name]
+            ]
+            raise IncompatibleStateError("cannot merge KPI states built with different settings: " + "; ".join(diffs))
+        if other is self:
+            other = other.copy()
+        n = other._G
+        if n:
+            kinds = [key.type for key in self._keys]
+            columns = other._key_columns()
+            local_keys = []
+            for k, (key, column) in enumerate(zip(self._keys, columns)):
+                values, index, used = _local_keys(column)
+                values, kinds[k] = key.conform(values, kinds[k])
+                local_keys.append((values, index, used))
+            gid_of_local, local = self._group_ids(n, local_keys)
+            self._add_groups(gid_of_local[local].astype(np.int64), other)
+        self._seen |= other._seen
+        return self
+
+    def copy(self) -> KpiAggregator:
+        """An independent copy of the state."""
+        return KpiAggregator.from_bytes(self.to_bytes())
+
+    def result(self) -> pa.Table:
+        """The KPI table: one row per group, sorted by the keys, nulls last (see the class notes)."""
+        G = self._G
+        counts = self._counts[:G]
+        total = counts.sum(axis=1)  # [G, F]
+        seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)]))
+        columns = self._key_columns()
+        names = list(self._key_names)
+        out: list[tuple[str, pa.Array]] = [("n", pa.array(total[:, F_N]))]
+        for name, source in (("nps", "nps"), ("csat", "rating"), ("ces", "effort")):
+            if seen[source]:
+                out.append((name, _masked(*_kpi(total, name)[:2])))
+        if seen["response_time"]:
+            for label, q in (("frt_p50", 0.5), ("frt_p90", 0.9)):
+                out.append((label, _masked(*_sk.quantiles(self._sketch[:G], q))))
+        if seen["event"]:
+            for name in ("churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate"):
+                out.append((name, _masked(*_kpi(total, name)[:2])))
+        customers = None
+        if seen["customer"]:
+            customers = np.rint(_sk.hll_estimate(self._hll[:G]))
+            out.append(("customers", pa.array(customers.astype(np.int64))))
+        if seen["revenue"]:
+            revenue = self._revenue_total()
+            out.append(("revenue", _masked(revenue, total[:, F_REV_CNT] > 0)))
+            if seen["event"] and customers is not None:
+                churn, churn_ok, _ = _kpi(total, "churn_rate")
+                ok = churn_ok & (churn > 0) & (customers > 0) & (total[:, F_REV_CNT] > 0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    clv = revenue / customers / churn
+                out.append(("clv", _masked(clv, ok)))
+        if seen["valence"]:
+            out.append(("valence_mean", _masked(*_kpi(total, "valence_mean")[:2])))
+        for e, name in enumerate(self._emotions):
+            if self._seen[len(_SOURCES) + e]:
+                out.append((f"{name}_mean", _masked(*_fixed_mean(total, F_EMO + 2 * e)[:2])))
+        if seen["emotion"]:
+            dominant = counts[:, : self._E, F_N]
+            scored = counts[:, : self._E + 1, F_N].sum(axis=1)
+            best = np.argmax(dominant, axis=1) if G else np.zeros(0, np.int64)
+            has = dominant.max(axis=1, initial=0) > 0
+            names_arr = pa.array(list(self._emotions), pa.string())
+            out.append(("dominant_emotion", names_arr.take(pa.array(best, mask=~has))))
+            for e, name in enumerate(self._emotions):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out.append((f"{name}_share", _masked(dominant[:, e] / scored, scored > 0)))
+        table = pa.Table.from_arrays(columns + [a for _, a in out], names=names + [n for n, _ in out])
+        table = table.take(self._order(columns))
+        return table.replace_schema_metadata({b"emoscore.kpi.settings": json.dumps(self._settings).encode()})
+
+    def drivers(self, target: str = "nps") -> pa.Table:
+        """Which emotions move a KPI: per group and emotion, the KPI among the documents that the
+        emotion dominates against the KPI among the rest.
+
+        Parameters
+        ----------
+        target : str
+            One of :data:`DRIVER_TARGETS`.
+
+        Returns
+        -------
+        pyarrow.Table
+            The group keys, then ``emotion``; ``documents`` (documents it dominates); ``prevalence``
+            (that count over the group's documents with a non-null ``emotion``); ``kpi_with`` and
+            ``kpi_without`` (the target among those documents and among the group's other documents
+            with a non-null ``emotion``, neutral included); ``support_with`` and ``support_without``
+            (the observations behind each: answers, events or scores); ``difference`` =
+            ``kpi_with - kpi_without``; ``impact`` = ``prevalence × difference``. Nulls where a side has
+            no observation. Groups are sorted as in :meth:`result`, emotions in taxonomy order.
+        """
+        if target not in DRIVER_TARGETS:
+            raise InputError(f"unknown driver target {target!r}; choose one of {DRIVER_TARGETS}")
+        source = {"nps": "nps", "csat": "rating", "ces": "effort", "valence_mean": "valence"}.get(target, "event")
+        seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)]))
+        if not seen[source] or not seen["emotion"]:
+            missing = [name for name in (source, "emotion") if not seen[name]]
+            raise InputError(f"driver target {target!r} needs column(s) {missing}, which were never seen")
+        G, E = self._G, self._E
+        order = self._order(self._key_columns())
+        counts = self._counts[:G][order]
+        scored = counts[:, : E + 1].sum(axis=1)  # [G, F] over documents with an emotion value
+        with_e = counts[:, :E]  # [G, E, F]
+        without = scored[:, None, :] - with_e
+        k_with, ok_with, support_with = _kpi(with_e, target)
+        k_without, ok_without, support_without = _kpi(without, target)
+        docs = with_e[:, :, F_N]
+        total_docs = scored[:, F_N][:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prevalence = docs / total_docs
+        difference = k_with - k_without
+        ok_diff = ok_with & ok_without
+        columns = [c.take(pa.array(np.repeat(order, E))) for c in self._key_columns()]
+        flat = lambda a: a.reshape(-1)  # noqa: E731
+        arrays = columns + [
+            pa.array(np.tile(np.array(self._emotions, object), G), pa.string()),
+            pa.array(flat(docs)),
+            _masked(flat(prevalence), flat(np.broadcast_to(total_docs > 0, docs.shape))),
+            _masked(flat(k_with), flat(ok_with)),
+            _masked(flat(k_without), flat(ok_without)),
+            pa.array(flat(support_with)),
+            pa.array(flat(support_without)),
+            _masked(flat(difference), flat(ok_diff)),
+            _masked(flat(prevalence * difference), flat(ok_diff & (total_docs > 0))),
+        ]
+        names = list(self._key_names) + [
+            "emotion", "documents", "prevalence", "kpi_with", "kpi_without",
+            "support_with", "support_without", "difference", "impact",
+        ]
+        table = pa.Table.from_arrays(arrays, names=names)
+        return table.replace_schema_metadata({b"emoscore.kpi.target": target.encode()})
+
+    def to_bytes(self) -> bytes:
+        """Serialise the state: a 12-byte header (magic ``EMOKPI``, format version, CRC-32) followed by
+        an Arrow IPC stream with one row per group (key columns ``key.<i>`` and the state arrays as
+        fixed-size lists) whose schema metadata holds the settings (JSON) and the seen columns.
+        Lossless; never pickle."""
+        G = self._G
+        arrays = [c for c in self._key_columns()]
+        names = [f"key.{i}" for i in range(len(arrays))]
+
+        def fixed(a: np.ndarray) -> pa.Array:
+            width = int(np.prod(a.shape[1:]))
+            return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).reshape(-1)), width)
+
+        for name, array in (
+            ("counts", self._counts[:G]), ("rev_hi", self._rev_hi[:G]), ("rev_lo", self._rev_lo[:G]),
+            ("sketch", self._sketch[:G]), ("hll", self._hll[:G]),
+        ):
+            arrays.append(fixed(array) if array.shape[-1] else pa.nulls(G))
+            names.append(name)
+        metadata = {
+            b"emoscore.kpi.version": str(FORMAT_VERSION).encode(),
+            b"emoscore.kpi.settings": json.dumps(self._settings).encode(),
+            b"emoscore.kpi.seen": json.dumps([bool(x) for x in self._seen]).encode(),
+        }
+        table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(metadata)
+        sink = pa.BufferOutputStream()
+        codec = "zstd" if pa.Codec.is_available("zstd") else None
+        with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
+            writer.write_table(table)
+        payload = sink.getvalue().to_pybytes()
+        return _HEADER.pack(_MAGIC, FORMAT_VERSION, zlib.crc32(payload)) + payload
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KpiAggregator:
+        """Rebuild a state written by :meth:`to_bytes`.
+
+        Raises
+        ------
+        StateFormatError
+            ``data`` is not a KPI state, is corrupt or truncated (CRC mismatch), or has a format
+            version this release cannot read.
+        """
+        data = bytes(data)
+        if len(data) < _HEADER.size or data[:6] != _MAGIC:
+            raise StateFormatError("not an emoscore KPI state (missing the EMOKPI header)")
+        _, version, crc = _HEADER.unpack_from(data)
+        if version != FORMAT_VERSION:
+            raise StateFormatError(
+                f"KPI state format version {version} is not supported; this release reads version {FORMAT_VERSION}"
+            )
+        payload = data[_HEADER.size :]
+        if zlib.crc32(payload) != crc:
+            raise StateFormatError("corrupt KPI state: the checksum does not match (truncated or altered bytes)")
+        try:
+            table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+            metadata = table.schema.metadata or {}
+            settings = json.loads(metadata[b"emoscore.kpi.settings"])
+            seen = json.loads(metadata[b"emoscore.kpi.seen"])
+            kwargs = {k: settings[k] for k in ("window", "nps", "rating", "effort", "response_time",
+                                                "event", "revenue", "customer", "emotions")}
+            kwargs["time"] = settings["time"] if settings["window"] else "ts"
+            agg = cls(tuple(settings["by"]), **kwargs)
+        except StateFormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything here means unreadable bytes
+            raise StateFormatError(f"corrupt KPI state: {type(exc).__name__}: {exc}") from None
+        if agg._settings != settings:
+            raise StateFormatError(f"KPI state written with engine settings {settings.get('engine')}, "
+                                   f"this release uses {agg._settings['engine']}")
+        if len(seen) != len(agg._seen):
+            raise StateFormatError("corrupt KPI state: the seen-column flags do not match the taxonomy")
+        agg._seen[:] = seen
+        G = table.num_rows
+        if G:
+            state = {}
+            for name, array in (("counts", agg._counts), ("rev_hi", agg._rev_hi), ("rev_lo", agg._rev_lo),
+                                ("sketch", agg._sketch), ("hll", agg._hll)):
+                shape = (G,) + array.shape[1:]
+                if array.shape[-1] == 0:
+                    state[name] = np.zeros(shape, array.dtype)
+                    continue
+                column = table.column(name).combine_chunks()
+                values = column.flatten().to_numpy(zero_copy_only=False)
+                if values.dtype != array.dtype or values.size != int(np.prod(shape)):
+                    raise StateFormatError(f"corrupt KPI state: state array {name!r} has the wrong size or type")
+                state[name] = values.reshape(shape)
+            if (state["sketch"] < 0).any() or (np.delete(state["counts"], _SIGNED_FIELDS(agg._E), axis=2) < 0).any():
+                raise StateFormatError("corrupt KPI state: negative counters")
+            columns = [table.column(f"key.{i}").combine_chunks() for i in range(len(agg._key_names))]
+            gid_of_local, local = agg._group_ids(G, [_local_keys(column) for column in columns])
+            gid = gid_of_local[local]
+            if agg._G != G:
+                raise StateFormatError("corrupt KPI state: duplicate group keys")
+            agg._counts[gid] = state["counts"]
+            agg._rev_hi[gid] = state["rev_hi"]
+            agg._rev_lo[gid] = state["rev_lo"]
+            agg._sketch[gid] = state["sketch"]
+            agg._hll[gid] = state["hll"]
+        return agg
+
+    # ---------------------------------------------------------------------------------------------
+    # internals
+    # ---------------------------------------------------------------------------------------------
+
+    def _output_names(self) -> list[str]:
+        names = ["n", "nps", "csat", "ces", "frt_p50", "frt_p90", "churn_rate", "renewal_rate", "upsell_rate",
+                 "cross_sell_rate", "customers", "revenue", "clv", "valence_mean", "dominant_emotion"]
+        return names + [f"{e}_mean" for e in self._emotions] + [f"{e}_share" for e in self._emotions]
+
+    def _seen_in(self, schema: pa.Schema) -> np.ndarray:
+        s = self._settings
+        names = set(schema.names)
+        columns = [s["nps"], s["rating"], s["effort"], s["response_time"], s["event"], s["revenue"],
+                   s["customer"], "valence", "emotion"] + list(self._emotions)
+        return np.array([c is not None and c in names for c in columns], bool)
+
+    def _prepare(self, batch: pa.RecordBatch, row0: int, kinds: list) -> _Prepared:
+        """Validate one batch and compute everything that does not touch the state."""
+        s = self._settings
+        n = batch.num_rows
+        p = _Prepared(n=n)
+        names = batch.schema.names
+
+        def column(name):
+            return batch.column(name) if name is not None and name in names else None
+
+        key_arrays = [batch.column(name) for name in self._by]
+        if s["window"]:
+            key_arrays.append(_window_starts(batch.column(s["time"]), s["time"], s["window"]))
+        for k, (key, arr) in enumerate(zip(self._keys, key_arrays)):
+            values, index, used = _local_keys(arr)
+            values, kinds[k] = key.conform(values, kinds[k])
+            p.local_keys.append((values, index, used))
+        # dominant emotion -> slot (E + 1 = no value)
+        arr = column("emotion")
+        if arr is None:
+            p.slot = np.full(n, self._E + 1, np.int32)
+        else:
+            labels, index = _categorical(arr, "emotion")
+            lut = np.array([self._E + 1 if v is None else self._emotion_slot.get(v, -1) for v in labels]
+                           + [self._E + 1], np.int32)
+            p.slot = lut[index]
+            if (lut < 0).any():
+                row = int(np.argmax(p.slot < 0))
+                raise InputError(
+                    f"column 'emotion', row {row0 + row}: value {labels[index[row]]!r} is not an emotion of the "
+                    f"taxonomy {self._emotions} nor 'neutral'"
+                )
+        for name, lo, hi, fields, what in (
+            ("nps", 0, 10, (F_NPS_ANS, F_NPS_PRO, 9, F_NPS_DET, 6, -1), "not an NPS answer (a whole number 0-10)"),
+            ("rating", 1, 5, (F_RAT_ANS, F_RAT_SAT, 4, -1, 0, -1), "not a rating (a whole number 1-5)"),
+            ("effort", 1, 7, (F_EFF_ANS, -1, 0, -1, 0, F_EFF_SUM), "not an effort score (a whole number 1-7)"),
+        ):
+            arr = column(s[name])
+            if arr is not None:
+                values, bitmap, offset = _numeric(arr, s[name])
+                _check_range(values, bitmap, offset, lo, hi, values.dtype.kind == "f", s[name], arr, row0, what)
+                p.scales.append((values, bitmap, offset) + fields)
+        arr = column(s["response_time"])
+        if arr is not None:
+            values, bitmap, offset = _numeric(arr, s["response_time"])
+            _check_range(values, bitmap, offset, 0, _sk.X_MAX, False, s["response_time"], arr, row0,
+                         f"not a response time in seconds within [0, {_sk.X_MAX:g}]")
+            p.frt = (values if values.dtype == np.float64 else _ro(values.astype(np.float64)), bitmap, offset)
+        arr = column(s["revenue"])
+        if arr is not None:
+            values, bitmap, offset = _numeric(arr, s["revenue"])
+            _check_range(values, bitmap, offset, -REVENUE_MAX, REVENUE_MAX, False, s["revenue"], arr, row0,
+                         f"not a finite revenue within +-{REVENUE_MAX:g}")
+            p.revenue = (_ro(values.astype(np.float64)) if values.dtype != np.float64 else values, bitmap, offset)
+        arr = column(s["event"])
+        if arr is not None:
+            labels, index = _categorical(arr, s["event"])
+            lut = np.array(
+                [-1 if v is None else _EVENT_CODES.get(v.strip().lower(), 0) for v in labels] + [-1], np.int8
+            )
+            p.events = lut[index]
+        arr = column(s["customer"])
+        if arr is not None:
+            p.customers = hash_ids(arr)
+        score_columns = [("valence", -1.0, 1.0, F_VAL_CNT, "not a valence in [-1, 1]")] + [
+            (name, 0.0, 1.0, F_EMO + 2 * e, "not an emotion score in [0, 1]") for e, name in enumerate(self._emotions)
+        ]
+        for name, lo, hi, f_count, what in score_columns:
+            arr = column(name)
+            if arr is not None:
+                values, bitmap, offset = _numeric(arr, name, float32_ok=True)
+                if values.dtype == np.int64:
+                    values = _ro(values.astype(np.float64))
+                _check_range(values, bitmap, offset, lo, hi, False, name, arr, row0, what)
+                p.fixed.append((values, bitmap, offset, f_count, f_count + 1))
+        return p
+
+    def _group_ids(self, n: int, local_keys: list) -> tuple[np.ndarray, np.ndarray]:
+        """Group ids of ``n`` rows, registering new groups: ``(gid_of_local int32[u], local int32[n])``.
+
+        ``local_keys`` holds per key column the batch's distinct values, the index of each row's
+        value and whether every value is used. Rows get a batch-local group number first — the
+        key column's own index when there is one key column, else the distinct values of the
+        mixed-radix combination of the indices (a Numba kernel) — and only the batch's distinct
+        groups go through Python: their global key codes (:class:`_KeyDictionary`) form the tuple
+        that names a persistent group.
+        """
+        codes = [key.codes(values) for key, (values, _, _) in zip(self._keys, local_keys)]
+        if not local_keys:
+            local = np.zeros(n, np.int32)
+            tuples = [()] if n else []
+        elif len(local_keys) == 1:
+            values, local, used = local_keys[0]
+            present = np.arange(len(values)) if used else np.flatnonzero(np.bincount(local, minlength=len(values)))
+            gid_of_local = np.full(len(values), -1, np.int32)
+            for j in present.tolist():
+                gid_of_local[j] = self._gid((int(codes[0][j]),))
+            return gid_of_local, local
+        else:
+            composite = local_keys[0][1]
+            radix = len(local_keys[0][0])
+            for values, index, _ in local_keys[1:]:
+                size = max(len(values), 1)
+                if radix * size >= 1 << 62:
+                    composite, first = _k.factorize_hash(composite.astype(np.int64))
+                    radix = len(first)
+                composite = _k.combine_codes(composite, size, index)
+                radix *= size
+            if radix <= max(4 * n, 1 << 16):
+                local, first = _k.factorize_dense(composite, radix)
+            else:
+                local, first = _k.factorize_hash(composite)
+            tuples = zip(*(c[index[first]].tolist() for c, (_, index, _) in zip(codes, local_keys)))
+        gid_of_local = np.array([self._gid(t) for t in tuples], np.int32)
+        return gid_of_local, local
+
+    def _gid(self, codes: tuple) -> int:
+        gid = self._index.get(codes)
+        return self._new_group(codes) if gid is None else gid
+
+    def _new_group(self, codes: tuple) -> int:
+        gid = self._G
+        if gid == self._counts.shape[0]:
+            cap = 2 * gid
+            self._codes = _grow(self._codes, cap)
+            self._counts = _grow(self._counts, cap)
+            self._rev_hi = _grow(self._rev_hi, cap)
+            self._rev_lo = _grow(self._rev_lo, cap)
+            self._sketch = _grow(self._sketch, cap)
+            self._hll = _grow(self._hll, cap)
+        self._codes[gid] = codes
+        self._index[codes] = gid
+        self._G = gid + 1
+        return gid
+
+    def _fold(self, p: _Prepared) -> None:
+        if p.n == 0:
+            return
+        gid_of_local, local = self._group_ids(p.n, p.local_keys)
+        D = self._D
+        if self._G * D >= 1 << 31:
+            raise InputError(f"too many groups ({self._G}) for one KPI state")
+        group = np.empty(p.n, np.int32)
+        cell = np.empty(p.n, np.int32)
+        _k.make_cells(gid_of_local, local, p.slot, D, group, cell)
+        counts = self._counts.reshape(-1, self._F)
+        rows = np.bincount(cell, minlength=counts.shape[0])
+        counts[:, F_N] += rows
+        if counts[:, F_N].max() >= _CELL_ROWS_MAX:
+            raise InputError("a (group, emotion) cell passed 2**32 rows; fixed-point sums could overflow")
+        for values, bitmap, offset, f_ans, f_pos, pos_min, f_neg, neg_max, f_sum in p.scales:
+            _k.accum_scale(cell, values, bitmap, offset, counts, f_ans, f_pos, float(pos_min), f_neg, float(neg_max),
+                           f_sum)
+        for values, bitmap, offset, f_count, f_sum in p.fixed:
+            if not len(bitmap):  # no nulls: the kernel adds only the sums
+                counts[:, f_count] += rows
+            _k.accum_fixed(cell, values, bitmap, offset, counts, f_count, f_sum, _FIXED_SCALE)
+        if p.revenue is not None:
+            values, bitmap, offset = p.revenue
+            _k.accum_revenue(cell, values, bitmap, offset, counts, F_REV_CNT,
+                             self._rev_hi.reshape(-1), self._rev_lo.reshape(-1), _REVENUE_SCALE)
+        if p.events is not None:
+            _k.accum_codes(cell, p.events, counts, F_EV_ANY, _FIELD_OF_EVENT)
+        if p.frt is not None and self._sketch.shape[1]:
+            values, bitmap, offset = p.frt
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logs = np.log(values)
+            _k.accum_sketch(group, values, logs, bitmap, offset, self._sketch, _sk.X_MIN, _sk.INV_LOG_GAMMA,
+                            _sk.KEY_MIN)
+        if p.customers is not None and self._hll.shape[1]:
+            hashes, bitmap, offset = p.customers
+            _k.accum_hll(group, hashes, bitmap, offset, self._hll, _sk.HLL_P)
+
+    def _add_groups(self, gid: np.ndarray, other: KpiAggregator) -> None:
+        n = other._G
+        if len(np.unique(gid)) == n:
+            self._counts[gid] += other._counts[:n]
+            self._sketch[gid] += other._sketch[:n]
+            self._hll[gid] = np.maximum(self._hll[gid], other._hll[:n])
+            hi, lo = _add128(self._rev_hi[gid], self._rev_lo[gid], other._rev_hi[:n], other._rev_lo[:n])
+            self._rev_hi[gid], self._rev_lo[gid] = hi, lo
+        else:  # two of other's keys became one here (a lossy key cast): fold them one by one
+            for j, g in enumerate(gid):
+                self._counts[g] += other._counts[j]
+                self._sketch[g] += other._sketch[j]
+                self._hll[g] = np.maximum(self._hll[g], other._hll[j])
+                self._rev_hi[g], self._rev_lo[g] = _add128(
+                    self._rev_hi[g], self._rev_lo[g], other._rev_hi[j], other._rev_lo[j])
+        if self._counts[: self._G, :, F_N].max(initial=0) >= _CELL_ROWS_MAX:
+            raise InputError("a (group, emotion) cell passed 2**32 rows; fixed-point sums could overflow")
+
+    def _key_columns(self) -> list[pa.Array]:
+        return [key.values.take(pa.array(self._codes[: self._G, k])) for k, key in enumerate(self._keys)]
+
+    def _order(self, columns: list[pa.Array]) -> np.ndarray:
+        if not columns or self._G == 0:
+            return np.arange(self._G)
+        table = pa.Table.from_arrays(columns, names=[f"k{i}" for i in range(len(columns))])
+        try:
+            keys = [(f"k{i}", "ascending", "at_end") for i in range(len(columns))]
+            indices = pc.sort_indices(table, options=pc.SortOptions(keys))
+        except (TypeError, ValueError, pa.ArrowInvalid):  # pyarrow < 25: one global null placement
+            keys = [(f"k{i}", "ascending") for i in range(len(columns))]
+            indices = pc.sort_indices(table, sort_keys=keys, null_placement="at_end")
+        return indices.to_numpy()
+
+    def _revenue_total(self) -> np.ndarray:
+        """Exact 128-bit revenue sum per group, rounded once to float64."""
+        hi = np.zeros(self._G, np.int64)
+        lo = np.zeros(self._G, np.uint64)
+        for d in range(self._D):
+            hi, lo = _add128(hi, lo, self._rev_hi[: self._G, d], self._rev_lo[: self._G, d])
+        exact = hi.astype(object) * (1 << 64) + lo.astype(object)
+        return np.array([float(v) / (1 << REVENUE_BITS) for v in exact], np.float64)
+
+
+# ==================================================================================================
+# KPI formulas over counter arrays [..., F]
+# ==================================================================================================
+
+def _SIGNED_FIELDS(E: int) -> list[int]:
+    return [F_VAL_SUM] + [F_EMO + 2 * e + 1 for e in range(E)]
+
+
+def _kpi(c: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(value, valid, denominator)`` of a KPI from summed counters ``c[..., F]``; the denominator
+    is the number of observations behind the value (answers, outcome events, scores)."""
+    if name == "valence_mean":
+        return _fixed_mean(c, F_VAL_CNT)
+    if name == "nps":
+        num, d = 100 * (c[..., F_NPS_PRO] - c[..., F_NPS_DET]), c[..., F_NPS_ANS]
+    elif name == "csat":
+        num, d = 100 * c[..., F_RAT_SAT], c[..., F_RAT_ANS]
+    elif name == "ces":
+        num, d = c[..., F_EFF_SUM], c[..., F_EFF_ANS]
+    elif name in ("churn_rate", "renewal_rate"):
+        num = c[..., F_EV_CHURN if name == "churn_rate" else F_EV_RENEW]
+        d = c[..., F_EV_CHURN] + c[..., F_EV_RENEW]
+    elif name in ("upsell_rate", "cross_sell_rate"):
+        num, d = c[..., F_EV_UPSELL if name == "upsell_rate" else F_EV_CROSS], c[..., F_EV_ANY]
+    else:
+        raise AssertionError(name)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return num / d, d > 0, d
+
+
+def _fixed_mean(c: np.ndarray, f_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    d = c[..., f_count]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return c[..., f_count + 1] / _FIXED_SCALE / d, d > 0, d
+
+
+def _masked(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    values = np.asarray(values, np.float64)
+    valid = np.asarray(valid, bool)
+    return pa.array(np.where(valid, values, 0.0), pa.float64(), mask=None if valid.all() else ~valid)
+
+
+def _grow(a: np.ndarray, cap: int) -> np.ndarray:
+    out = np.zeros((cap,) + a.shape[1:], a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+def _add128(a_hi, a_lo, b_hi, b_lo):
+    lo = a_lo + b_lo  # uint64, wraps
+    carry = (lo < a_lo).astype(np.int64)
+    return a_hi + b_hi + carry, lo
