@@ -1,0 +1,295 @@
+"""Reference scorer: the rules of ``emoscore.kernels.rules`` restated in plain Python.
+
+This is the oracle the fast kernels are tested against, so it is written for reading, not speed, and
+shares no code with them (only the constants: param indices, flag bits, roles). Where the kernel walks
+a document once with running sums, this module builds the intermediate structures a person would
+draw on paper:
+
+1. ``units(ids, flags, lex)`` -- the document as a list of :class:`Unit` (multi-word expressions
+   matched first, longest candidate first, never across a sentence or clause end);
+2. ``sentences(units)`` -- the units cut at sentence ends;
+3. per sentence, every scoring unit's contribution, computed from the list of the (at most 3) units
+   before it in its scope; then the sentence's contrast weights (by position relative to its last
+   contrast word) and its emphasis (``!``/``?`` of its last token);
+4. sentence weights for a sentence followed by one that opens with a contrast word;
+5. the normalisations.
+
+See the module docstring of ``emoscore.kernels.rules`` for the rules in words.
+
+Entry points: :func:`score_document` (one document given as Python lists) and :func:`score_stream`
+(a CSR token stream, like ``emoscore.kernels.score_cpu.score_stream``; returns a
+:class:`types.SimpleNamespace` with the same six arrays).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+
+from emoscore.kernels.rules import (
+    EXCL_SHIFT,
+    FLAG_CAPS,
+    FLAG_CLAUSE,
+    FLAG_EMOJI,
+    FLAG_SENT_END,
+    P_CAPS_BOOST,
+    P_CLAUSE_SCOPE,
+    P_CONTRAST_AFTER,
+    P_CONTRAST_BEFORE,
+    P_DECAY_2,
+    P_DECAY_3,
+    P_DOMINANT_MIN,
+    P_EMOTION_GAIN,
+    P_EXCL_BOOST,
+    P_NEGATED_EMOTION_SCALE,
+    P_NEGATED_NEGATIVE_EMOTION,
+    P_NEGATED_POSITIVE_EMOTION,
+    P_NEGATED_TRANSFER,
+    P_NEGATION_SCALE,
+    P_QUEST_BOOST,
+    P_VALENCE_ALPHA,
+    QUEST_SHIFT,
+    ROLE_CONTRAST,
+    ROLE_MODIFIER,
+    ROLE_NEGATOR,
+    ROLE_NONE,
+)
+
+
+@dataclass
+class Unit:
+    """One position of a document: a single token or a matched multi-word expression."""
+
+    term: int        # term id, -1 for an unknown word
+    caps: bool       # ALL CAPS (every word, for an expression)
+    flags: int       # flags of its last token
+
+
+@dataclass
+class DocScore:
+    valence: float
+    intensity: float
+    emotions: list = field(default_factory=list)   # float32-rounded values, as the kernel returns
+    dominant: int = -1
+    tokens: int = 0
+    hits: int = 0
+
+
+class _Lex:
+    """The lexicon arrays as plain Python lists."""
+
+    def __init__(self, lex):
+        self.valence = [float(v) for v in np.asarray(lex.valence).tolist()]
+        weights = np.asarray(lex.weights, dtype=np.float32)
+        self.n_emotions = weights.shape[1]
+        self.weights = [[float(w) for w in row] for row in weights.tolist()]
+        self.role = [int(r) for r in np.asarray(lex.role).tolist()]
+        self.modifier = [float(m) for m in np.asarray(lex.modifier).tolist()]
+        self.mwe_first = [int(x) for x in np.asarray(lex.mwe_first).tolist()]
+        self.mwe_term = [int(x) for x in np.asarray(lex.mwe_term).tolist()]
+        self.mwe_parts = [int(x) for x in np.asarray(lex.mwe_parts).tolist()]
+        self.mwe_words = [int(x) for x in np.asarray(lex.mwe_words).tolist()]
+        self.params = [float(p) for p in np.asarray(lex.params, dtype=np.float32).tolist()]
+
+    def expressions_starting_with(self, term):
+        """(term the expression scores as, its word ids) for each candidate, in lexicon order."""
+        found = []
+        for m in range(self.mwe_first[term], self.mwe_first[term + 1]):
+            words = self.mwe_words[self.mwe_parts[m]:self.mwe_parts[m + 1]]
+            found.append((self.mwe_term[m], words))
+        return found
+
+    def role_of(self, term):
+        return ROLE_NONE if term < 0 else self.role[term]
+
+    def scores(self, term):
+        """Does this term contribute anything by itself?"""
+        if term < 0 or self.role[term] != ROLE_NONE:
+            return False
+        return self.valence[term] != 0.0 or any(w > 0.0 for w in self.weights[term])
+
+
+def units(ids, flags, lex):
+    """Cut a document into units, matching multi-word expressions first."""
+    out = []
+    i = 0
+    while i < len(ids):
+        unit = Unit(term=ids[i], caps=bool(flags[i] & FLAG_CAPS), flags=flags[i])
+        length = 1
+        if ids[i] >= 0:
+            for term, words in lex.expressions_starting_with(ids[i]):
+                n = len(words)
+                if n == 0 or i + n > len(ids):
+                    continue
+                if list(ids[i:i + n]) != list(words):
+                    continue
+                inner_breaks = [f for f in flags[i:i + n - 1] if f & (FLAG_SENT_END | FLAG_CLAUSE)]
+                if inner_breaks:
+                    continue
+                unit = Unit(term=term,
+                            caps=all(f & FLAG_CAPS for f in flags[i:i + n]),
+                            flags=flags[i + n - 1])
+                length = n
+                break
+        out.append(unit)
+        i += length
+    return out
+
+
+def sentences(unit_list):
+    """Cut units into sentences; the last sentence ends with the document."""
+    out = [[]]
+    for unit in unit_list:
+        out[-1].append(unit)
+        if unit.flags & FLAG_SENT_END:
+            out.append([])
+    if not out[-1]:
+        out.pop()
+    return out
+
+
+def _strength(k, p):
+    """Strength of a rule word k units back (1 = just before)."""
+    return {1: 1.0, 2: p[P_DECAY_2], 3: p[P_DECAY_3]}[k]
+
+
+def _contribution(unit, window, mixed, lex):
+    """(valence contribution, list of emotion contributions) of one scoring unit.
+
+    ``window`` holds the units before it in its scope, nearest last.
+    """
+    p = lex.params
+    v = lex.valence[unit.term]
+    back = list(reversed(window[-3:]))                 # back[0] is 1 unit back
+    negator_distances = [k + 1 for k, u in enumerate(back) if lex.role_of(u.term) == ROLE_NEGATOR]
+    negated = len(negator_distances) % 2 == 1
+
+    multiplier = 1.0
+    for k, u in enumerate(back, start=1):
+        if lex.role_of(u.term) != ROLE_MODIFIER:
+            continue
+        x = lex.modifier[u.term]
+        if u.caps and mixed:
+            x = x * (1.0 + p[P_CAPS_BOOST])
+        factor = 1.0 + x * _strength(k, p)
+        softened = negated and x > 0 and max(negator_distances) > k
+        if softened:
+            factor = 1.0 / factor if factor > 0 else 0.0
+        multiplier *= max(factor, 0.0)
+    if unit.caps and mixed:
+        multiplier *= max(1.0 + p[P_CAPS_BOOST], 0.0)
+
+    weights = lex.weights[unit.term]
+    if not negated:
+        return v * multiplier, [w * abs(multiplier) for w in weights]
+
+    s = _strength(min(negator_distances), p)
+    valence_scale = 1.0 + (p[P_NEGATION_SCALE] - 1.0) * s
+    emotion_scale = abs(1.0 + (p[P_NEGATED_EMOTION_SCALE] - 1.0) * s)
+    emotions = [w * abs(multiplier * emotion_scale) for w in weights]
+    target = -1
+    if v > 0:
+        target = int(p[P_NEGATED_POSITIVE_EMOTION])
+    elif v < 0:
+        target = int(p[P_NEGATED_NEGATIVE_EMOTION])
+    if 0 <= target < len(emotions):
+        emotions[target] += abs(p[P_NEGATED_TRANSFER] * s * v) / 4.0 * abs(multiplier)
+    return v * valence_scale * multiplier, emotions
+
+
+def _sentence(sentence, mixed, lex):
+    """(signed sum, absolute sum, emotion sums, hits) of one sentence, contrast and emphasis applied."""
+    p = lex.params
+    scored = []      # (position in the sentence, valence contribution, emotion contributions)
+    window = []
+    for j, unit in enumerate(sentence):
+        if lex.scores(unit.term):
+            scored.append((j,) + _contribution(unit, window, mixed, lex))
+        ends_scope = lex.role_of(unit.term) == ROLE_CONTRAST or (
+            p[P_CLAUSE_SCOPE] != 0 and unit.flags & FLAG_CLAUSE)
+        if ends_scope:
+            window = []
+        else:
+            window.append(unit)
+
+    contrasts = [j for j, u in enumerate(sentence) if lex.role_of(u.term) == ROLE_CONTRAST]
+    last_flags = sentence[-1].flags
+    emphasis = 1.0 + p[P_EXCL_BOOST] * ((last_flags >> EXCL_SHIFT) & 3)
+    n_quest = (last_flags >> QUEST_SHIFT) & 3
+    if n_quest >= 2:
+        emphasis *= 1.0 + p[P_QUEST_BOOST] * n_quest
+
+    signed = 0.0
+    absolute = 0.0
+    emotions = [0.0] * lex.n_emotions
+    for j, c, ce in scored:
+        weight = 1.0
+        if contrasts:
+            weight = p[P_CONTRAST_BEFORE] if j < contrasts[-1] else p[P_CONTRAST_AFTER]
+        signed += c * weight * emphasis
+        absolute += abs(c) * abs(weight) * abs(emphasis)
+        for e in range(lex.n_emotions):
+            emotions[e] += ce[e] * abs(weight) * abs(emphasis)
+    return signed, absolute, emotions, len(scored)
+
+
+def score_document(ids, flags, lex) -> DocScore:
+    """Score one document given as lists of term ids and flags; ``lex`` as in :func:`score_stream`."""
+    if not isinstance(lex, _Lex):
+        lex = _Lex(lex)
+    ids = [int(t) for t in ids]
+    flags = [int(f) for f in flags]
+    n_emo = lex.n_emotions
+    if not ids:
+        return DocScore(0.0, 0.0, [0.0] * n_emo, -1, 0, 0)
+    p = lex.params
+
+    mixed = any(not (f & FLAG_CAPS) and not (f & FLAG_EMOJI) for f in flags)
+    parts = sentences(units(ids, flags, lex))
+    results = [_sentence(s, mixed, lex) for s in parts]
+
+    total_s = 0.0
+    total_a = 0.0
+    totals = [0.0] * n_emo
+    for n, (signed, absolute, emotions, _) in enumerate(results):
+        followed_by_contrast = (n + 1 < len(parts)
+                                and lex.role_of(parts[n + 1][0].term) == ROLE_CONTRAST)
+        w = p[P_CONTRAST_BEFORE] if followed_by_contrast else 1.0
+        total_s += signed * w
+        total_a += absolute * abs(w)
+        for e in range(n_emo):
+            totals[e] += emotions[e] * abs(w)
+
+    alpha = max(p[P_VALENCE_ALPHA], 0.0)
+    valence = total_s / math.sqrt(total_s ** 2 + alpha) if total_s != 0 else 0.0
+    intensity = total_a / math.sqrt(total_a ** 2 + alpha) if total_a != 0 else 0.0
+    emotions = [float(np.float32(max(0.0, 1.0 - math.exp(-p[P_EMOTION_GAIN] * x)))) for x in totals]
+
+    dominant = -1
+    if emotions and max(emotions) > 0 and max(emotions) >= p[P_DOMINANT_MIN]:
+        dominant = emotions.index(max(emotions))
+    return DocScore(valence, intensity, emotions, dominant, len(ids), sum(r[3] for r in results))
+
+
+def score_stream(doc_offsets, term_ids, flags, lex) -> SimpleNamespace:
+    """Score a CSR token stream; returns ``valence, intensity, emotions (E x D), dominant, tokens,
+    hits`` arrays with the dtypes of ``ScoreArrays``."""
+    plain = _Lex(lex)
+    offsets = [int(o) for o in np.asarray(doc_offsets).tolist()]
+    ids = np.asarray(term_ids).tolist()
+    fl = np.asarray(flags).tolist()
+    docs = [score_document(ids[a:b], fl[a:b], plain) for a, b in zip(offsets[:-1], offsets[1:])]
+    n_emo = plain.n_emotions
+    return SimpleNamespace(
+        valence=np.array([s.valence for s in docs], np.float32),
+        intensity=np.array([s.intensity for s in docs], np.float32),
+        emotions=np.array([[s.emotions[e] for s in docs] for e in range(n_emo)],
+                          np.float32).reshape(n_emo, len(docs)),
+        dominant=np.array([s.dominant for s in docs], np.int16),
+        tokens=np.array([s.tokens for s in docs], np.int32),
+        hits=np.array([s.hits for s in docs], np.int32),
+        docs=docs,
+    )
