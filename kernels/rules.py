@@ -69,8 +69,9 @@ absolute values, ``X[e]`` = sum of the emotion contributions. (The valence multi
   intensity is positive and ``>= dominant_min``; otherwise -1 (neutral).
 * A null or empty document: every output 0, ``dominant`` -1.
 
-All arithmetic is in float64; the results are rounded to the float32/int outputs at the end. The
-rules are deterministic: a document's scores depend on nothing but its tokens, the lexicon and params.
+Arithmetic is in float64 (the document's emotion sums are kept in its float32 output column between
+sentences); results are rounded to the float32/int outputs at the end. The rules are deterministic: a
+document's scores depend on nothing but its tokens, the lexicon and the params.
 """
 
 import math

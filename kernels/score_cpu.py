@@ -25,7 +25,7 @@ from .rules import N_PARAMS, SCRATCH_ROWS
 
 __all__ = ["ScoreArrays", "score_stream"]
 
-# Upper bound of documents per chunk; a chunk allocates one scratch array.
+# Upper bound of documents per chunk (score_stream aims at about 4 chunks per thread).
 _MAX_CHUNK = 4096
 
 
@@ -52,6 +52,8 @@ def _score_chunks(doc_offsets, term_ids, flags, valence, weights, role, modifier
     n_emo = weights.shape[1]
     n_chunks = (n_docs + chunk - 1) // chunk
     for c in numba.prange(n_chunks):
+        # per-sentence emotion sums; Numba hoists this allocation to once per worker's share of
+        # the chunks (each worker gets its own array: it is passed to a call, so never shared)
         scratch = np.empty(SCRATCH_ROWS * n_emo, np.float64)
         lo = c * chunk
         hi = min(lo + chunk, n_docs)
@@ -85,6 +87,10 @@ def _stream_array(value, name: str, dtype, kind: str) -> np.ndarray:
     if array.dtype != dtype:
         if array.dtype.kind not in kind and array.size:
             raise InputError(f"{name} must hold {np.dtype(dtype)} values, got dtype {array.dtype}")
+        if np.dtype(dtype).kind in "iu" and array.size:
+            bounds = np.iinfo(dtype)
+            if array.min() < bounds.min or array.max() > bounds.max:
+                raise InputError(f"{name} holds values outside the range of {np.dtype(dtype)}")
         array = array.astype(dtype)
     return _readonly(np.ascontiguousarray(array))
 
@@ -180,13 +186,13 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
         raise InputError(f"flags has {token_flags.shape[0]} entries but term_ids has {n_tokens}")
     n_docs = max(offsets.shape[0] - 1, 0)
 
-    out = ScoreArrays(
-        valence=np.zeros(n_docs, np.float32),
-        intensity=np.zeros(n_docs, np.float32),
-        emotions=np.zeros((n_emo, n_docs), np.float32),
-        dominant=np.full(n_docs, -1, np.int16),
-        tokens=np.zeros(n_docs, np.int32),
-        hits=np.zeros(n_docs, np.int32),
+    out = ScoreArrays(             # the kernel writes every element
+        valence=np.empty(n_docs, np.float32),
+        intensity=np.empty(n_docs, np.float32),
+        emotions=np.empty((n_emo, n_docs), np.float32),
+        dominant=np.empty(n_docs, np.int16),
+        tokens=np.empty(n_docs, np.int32),
+        hits=np.empty(n_docs, np.int32),
     )
     if n_docs == 0:
         return out

@@ -415,6 +415,16 @@ def test_modifier_factor_never_negative(impl):
     assert row["valence"] == 0.0 and row["joy"] == 0.0 and row["hits"] == 1
 
 
+def test_degenerate_softened_booster_is_zero_not_infinite(impl):
+    b = LexBuilder()
+    b.term("good", 2.0, joy=1.0)
+    b.negator("not")
+    b.modifier("very", 0.5)
+    # "very" is 2 back with decay_2 = -2: 1 + 0.5 * -2 = 0, so softening would divide by zero
+    row = rows(impl, b.build(decay_2=-2.0), ["not very so good"])[0]
+    assert row["valence"] == 0.0 and row["joy"] == 0.0 and row["hits"] == 1
+
+
 def test_booster_under_negation_softens(impl, lex):
     not_good, not_very_good = rows(impl, lex, ["not good", "not very good"])
     assert not_very_good["valence"] == approx(compound(1.9 / 1.293 * (1 - 1.74 * 0.95)))
@@ -803,6 +813,7 @@ def test_invalid_input_is_refused(lex):
         ((offsets, ids, flags[:1]), "flags has 1"),
         ((offsets, ids.astype(np.float64), flags), "int32"),
         ((offsets.reshape(1, -1), ids, flags), "1-dimensional"),
+        ((offsets, ids.astype(np.int64) + (1 << 32), flags), "range of int32"),
     ]
     for args, message in cases:
         with pytest.raises(InputError, match=message):
@@ -855,3 +866,23 @@ def test_score_document_needs_no_reference_counting():
                  for f in re.split(r"\n(?=define )", ir) if f.startswith("define")}
     (name,) = [n for n in functions if "score_document" in n and n.startswith("_ZN8emoscore")]
     assert "@NRT_incref" not in functions[name] and "@NRT_decref" not in functions[name]
+
+
+def test_rules_run_as_plain_python_like_the_kernel():
+    # rules.score_document is also plain Python (what the CUDA simulator executes); interpreted, it
+    # must give the compiled kernel's results
+    rng = np.random.default_rng(5)
+    lex = random_lexicon(rng, n_terms=20, n_emotions=5, n_mwe=8)
+    offsets, ids, flags = random_stream(rng, lex, n_docs=150)
+    n_docs, n_emo = len(offsets) - 1, lex.weights.shape[1]
+    out = ScoreArrays(np.empty(n_docs, np.float32), np.empty(n_docs, np.float32),
+                      np.empty((n_emo, n_docs), np.float32), np.empty(n_docs, np.int16),
+                      np.empty(n_docs, np.int32), np.empty(n_docs, np.int32))
+    scratch = np.empty(rules.SCRATCH_ROWS * n_emo, np.float64)
+    for d in range(n_docs):
+        rules.score_document(d, offsets, ids, flags, lex.valence, lex.weights, lex.role, lex.modifier,
+                             lex.mwe_first, lex.mwe_term, lex.mwe_parts, lex.mwe_words, lex.params,
+                             scratch, *out)
+    kernel = score_stream(offsets, ids, flags, lex)
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(out, name), getattr(kernel, name), rtol=0, atol=1e-6)
