@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import struct
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._state import pack_state, unpack_state
 from .errors import InputError, StateFormatError
 from .kernels import kpi_cpu as _k
 from .kpi import _categorical, _check_range, _numeric, _string_like, hash_ids
@@ -53,7 +52,6 @@ DEFAULT_CHURN_PHRASES = (
 
 _FORMAT_VERSION = 1
 _MAGIC = b"EMOALR"
-_HEADER = struct.Struct("<6sHI")
 _TIME_MAX = 0xFFFFFFFF - 1  # uint32 seconds since 1970 (0xFFFFFFFF marks an empty ring entry)
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _SLOT_FACTOR = 1.5  # table slots per customer of capacity (load factor <= 2/3)
@@ -421,28 +419,13 @@ class AlertStream:
             b"emoscore.alerts.rules": json.dumps(self.rules._config).encode(),
             b"emoscore.alerts.stats": json.dumps({"state": self._stats.tolist(), "alerts": self._alerts}).encode(),
         })
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        payload = sink.getvalue().to_pybytes()
-        return _HEADER.pack(_MAGIC, _FORMAT_VERSION, zlib.crc32(payload)) + payload
+        return pack_state(table, magic=_MAGIC, version=_FORMAT_VERSION)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AlertStream:
         """Restore a stream written by :meth:`to_bytes` (raises :class:`StateFormatError`)."""
-        data = bytes(data)
-        if len(data) < _HEADER.size or data[:6] != _MAGIC:
-            raise StateFormatError("not an emoscore alert-stream state (missing the EMOALR header)")
-        _, version, crc = _HEADER.unpack_from(data)
-        if version != _FORMAT_VERSION:
-            raise StateFormatError(
-                f"alert state format version {version} is not supported; this release reads {_FORMAT_VERSION}"
-            )
-        payload = data[_HEADER.size :]
-        if zlib.crc32(payload) != crc:
-            raise StateFormatError("corrupt alert state: the checksum does not match")
+        table = unpack_state(data, magic=_MAGIC, version=_FORMAT_VERSION, what="alert-stream state")
         try:
-            table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
             config = json.loads(table.schema.metadata[b"emoscore.alerts.rules"])
             stats = json.loads(table.schema.metadata[b"emoscore.alerts.stats"])
             stream = cls(AlertRules(**config))

@@ -7,8 +7,6 @@ sketches in :mod:`emoscore.sketch`.
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import sketch as _sk
+from ._state import pack_state, unpack_state
 from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
 from .kernels import kpi_cpu as _k
 
@@ -41,7 +40,6 @@ DRIVER_TARGETS = (
 
 FORMAT_VERSION = 1
 _MAGIC = b"EMOKPI"
-_HEADER = struct.Struct("<6sHI")  # magic, format version, CRC-32 of the Arrow IPC payload
 _WINDOWS = (None, "day", "week", "month")
 
 FIXED_BITS = 30  # valence and emotion scores are summed as round(v * 2**30) in int64
@@ -772,12 +770,7 @@ class KpiAggregator:
             b"emoscore.kpi.seen": json.dumps([bool(x) for x in self._seen]).encode(),
         }
         table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(metadata)
-        sink = pa.BufferOutputStream()
-        codec = "zstd" if pa.Codec.is_available("zstd") else None
-        with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
-            writer.write_table(table)
-        payload = sink.getvalue().to_pybytes()
-        return _HEADER.pack(_MAGIC, FORMAT_VERSION, zlib.crc32(payload)) + payload
+        return pack_state(table, magic=_MAGIC, version=FORMAT_VERSION)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KpiAggregator:
@@ -789,19 +782,8 @@ class KpiAggregator:
             ``data`` is not a KPI state, is corrupt or truncated (CRC mismatch), or has a format
             version this release cannot read.
         """
-        data = bytes(data)
-        if len(data) < _HEADER.size or data[:6] != _MAGIC:
-            raise StateFormatError("not an emoscore KPI state (missing the EMOKPI header)")
-        _, version, crc = _HEADER.unpack_from(data)
-        if version != FORMAT_VERSION:
-            raise StateFormatError(
-                f"KPI state format version {version} is not supported; this release reads version {FORMAT_VERSION}"
-            )
-        payload = data[_HEADER.size :]
-        if zlib.crc32(payload) != crc:
-            raise StateFormatError("corrupt KPI state: the checksum does not match (truncated or altered bytes)")
+        table = unpack_state(data, magic=_MAGIC, version=FORMAT_VERSION, what="KPI state")
         try:
-            table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
             metadata = table.schema.metadata or {}
             settings = json.loads(metadata[b"emoscore.kpi.settings"])
             seen = json.loads(metadata[b"emoscore.kpi.seen"])
