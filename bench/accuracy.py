@@ -1,12 +1,13 @@
 """Agreement with people: emoscore, VADER and NRCLex's lexicon lookup side by side, in one run.
 
-    python bench/accuracy.py [--data-dir ../shared/data] [--limit N] [--json out.json]
+    python bench/accuracy.py [--data-dir ../shared/data] [--limit N] [--json out.json] [--lexicon FILE]
 
 Valence sets (VADER's human-rated Amazon and movie review snippets, `id<TAB>mean<TAB>text`): Pearson r
 of the document valence against the human mean, and 3-class macro-F1 (human: positive if mean >= 0.5,
 negative if <= -0.5, else neutral; system: positive if valence >= 0.05, negative if <= -0.05).
 GoEmotions dev (single-label rows, mapped to Ekman's six + neutral): macro-F1 and accuracy of the
-dominant emotion. Other labelled sets in the same formats can be evaluated with ``--data-dir``.
+dominant emotion. Other labelled sets in the same formats can be evaluated with ``--data-dir``, and
+another lexicon file (a candidate built to a different path, or your own) with ``--lexicon``.
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def three_class(values: np.ndarray, threshold: float) -> list[str]:
 class Emoscore:
     name = "emoscore"
 
-    def __init__(self) -> None:
-        self.scorer = Scorer()
+    def __init__(self, lexicon: Path | None = None) -> None:
+        self.scorer = Scorer(lexicon)
 
     def valence(self, texts: list[str]) -> np.ndarray:
         return self.scorer.score(pa.array(texts)).column("valence").to_numpy()
@@ -165,8 +166,8 @@ class NrcLookup:
         return out
 
 
-def available_systems() -> tuple[list, list[str]]:
-    systems, skipped = [Emoscore()], []
+def available_systems(lexicon: Path | None = None) -> tuple[list, list[str]]:
+    systems, skipped = [Emoscore(lexicon)], []
     for factory in (Vader, NrcLookup):
         try:
             systems.append(factory())
@@ -178,9 +179,10 @@ def available_systems() -> tuple[list, list[str]]:
 # --- report -------------------------------------------------------------------------------------
 
 
-def evaluate(data_dir: Path, limit: int | None) -> dict:
-    systems, skipped = available_systems()
-    report: dict = {"data_dir": str(data_dir), "limit": limit, "skipped": skipped, "sets": {}}
+def evaluate(data_dir: Path, limit: int | None, lexicon: Path | None = None) -> dict:
+    systems, skipped = available_systems(lexicon)
+    report: dict = {"data_dir": str(data_dir), "limit": limit, "lexicon": str(lexicon) if lexicon else "default",
+                    "skipped": skipped, "sets": {}}
     for name, relative in VALENCE_SETS.items():
         path = data_dir / relative
         if not path.exists():
@@ -231,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder laid out like ../shared/data")
     parser.add_argument("--limit", type=int, help="evaluate only the first N rows of each set (smoke runs)")
     parser.add_argument("--json", type=Path, help="also write the report to this file")
+    parser.add_argument("--lexicon", type=Path, help="score emoscore with this lexicon file (default: the bundled one)")
     args = parser.parse_args(argv)
-    report = evaluate(args.data_dir, args.limit)
+    report = evaluate(args.data_dir, args.limit, args.lexicon)
     print_table(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
