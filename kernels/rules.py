@@ -62,8 +62,10 @@ are all "after" the contrast word already). Only the immediately preceding sente
 absolute values, ``X[e]`` = sum of the emotion contributions. (The valence multipliers apply to
 ``S``; their absolute values to ``A`` and ``X``, so emotions are never negative.)
 
-* ``valence = S / sqrt(S^2 + alpha)`` in [-1, 1], ``intensity = A / sqrt(A^2 + alpha)`` in [0, 1],
-  with ``alpha = max(valence_alpha, 0)``; 0 when ``S`` (``A``) is 0.
+* ``valence = S' / sqrt(S'^2 + alpha)`` in [-1, 1] with ``S' = S / max(hits, 1) ** valence_hits_power``
+  (power 0 is VADER's plain sum; a positive power keeps long reviews from saturating on word count),
+  ``intensity = A / sqrt(A^2 + alpha)`` in [0, 1], with ``alpha = max(valence_alpha, 0)``; 0 when
+  ``S`` (``A``) is 0.
 * ``emotions[e] = max(0, 1 - exp(-emotion_gain * X[e]))`` in [0, 1].
 * ``dominant`` = the emotion with the largest (float32) intensity, the lowest index on ties, if that
   intensity is positive and ``>= dominant_min``; otherwise -1 (neutral).
@@ -96,7 +98,8 @@ P_VALENCE_ALPHA = 12           # valence = S / sqrt(S^2 + alpha), as VADER's com
 P_EMOTION_GAIN = 13            # emotion = 1 - exp(-gain * weighted sum)
 P_DOMINANT_MIN = 14            # below this top intensity the dominant emotion is "neutral"
 P_CLAUSE_SCOPE = 15            # non-zero: "," ";" ":" end negation and modifier scope
-N_PARAMS = 16
+P_VALENCE_HITS_POWER = 16      # S is divided by hits ** power before normalising (0 = VADER's sum)
+N_PARAMS = 17
 
 PARAM_NAMES = (
     "negation_scale",
@@ -115,6 +118,7 @@ PARAM_NAMES = (
     "emotion_gain",
     "dominant_min",
     "clause_scope",
+    "valence_hits_power",
 )
 EMOTION_PARAMS = frozenset({"negated_positive_emotion", "negated_negative_emotion"})
 
@@ -136,6 +140,7 @@ DEFAULT_PARAMS = {
     "emotion_gain": 1.0,
     "dominant_min": 0.1,
     "clause_scope": 1.0,
+    "valence_hits_power": 0.0,
 }
 
 # Token flag bits (see docs/internals.md); the tokenizer defines the same values.
@@ -203,6 +208,7 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
     gain = float64(params[P_EMOTION_GAIN])
     dominant_min = float64(params[P_DOMINANT_MIN])
     clause_scope = params[P_CLAUSE_SCOPE] != 0
+    hits_power = float64(params[P_VALENCE_HITS_POWER])
 
     # scratch rows: [0, E) before the last contrast word, [E, 2E) after it, [2E, 3E) the previous
     # sentence (kept until we know whether the next one opens with a contrast word). The emotion
@@ -474,6 +480,8 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
     # ---- normalise ---------------------------------------------------------------------------------
     val = 0.0
     if total_s != 0.0:
+        if hits > 1 and hits_power != 0.0:
+            total_s = total_s / math.pow(float64(hits), hits_power)
         val = total_s / math.sqrt(total_s * total_s + alpha)
     inten = 0.0
     if total_a != 0.0:

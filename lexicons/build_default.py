@@ -60,7 +60,8 @@ SEED = HERE / "cx_seed.tsv"
 # VADER's Amazon and movie review snippets (mean Pearson r of the two), dominant_min on GoEmotions
 # dev.tsv (Ekman + neutral macro-F1). Those that the search left at their default are listed too.
 PARAMS: dict[str, float] = {
-    "valence_alpha": 15.0,
+    "valence_alpha": 10.0,
+    "valence_hits_power": 0.5,
     "negation_scale": -0.74,
     "contrast_before": 0.2,
     "contrast_after": 0.7,

@@ -39,6 +39,7 @@ REPO = HERE.parent
 
 VALENCE_GRID = {
     "valence_alpha": [10.0, 15.0, 20.0, 25.0],
+    "valence_hits_power": [0.0, 0.25, 0.5, 0.75],
     "negation_scale": [-0.5, -0.6, -0.74, -0.9],
     "contrast_before": [0.1, 0.2, 0.3, 0.5],
     "contrast_after": [0.5, 0.6, 0.7, 0.8, 1.0, 1.5],

@@ -51,6 +51,7 @@ from emoscore.kernels.rules import (
     P_NEGATION_SCALE,
     P_QUEST_BOOST,
     P_VALENCE_ALPHA,
+    P_VALENCE_HITS_POWER,
     QUEST_SHIFT,
     ROLE_CONTRAST,
     ROLE_MODIFIER,
@@ -264,6 +265,8 @@ def score_document(ids, flags, lex) -> DocScore:
             totals[e] += emotions[e] * abs(w)
 
     alpha = max(p[P_VALENCE_ALPHA], 0.0)
+    hits = sum(r[3] for r in results)
+    total_s /= max(hits, 1) ** p[P_VALENCE_HITS_POWER]
     valence = total_s / math.sqrt(total_s ** 2 + alpha) if total_s != 0 else 0.0
     intensity = total_a / math.sqrt(total_a ** 2 + alpha) if total_a != 0 else 0.0
     emotions = [float(np.float32(max(0.0, 1.0 - math.exp(-p[P_EMOTION_GAIN] * x)))) for x in totals]
@@ -271,7 +274,7 @@ def score_document(ids, flags, lex) -> DocScore:
     dominant = -1
     if emotions and max(emotions) > 0 and max(emotions) >= p[P_DOMINANT_MIN]:
         dominant = emotions.index(max(emotions))
-    return DocScore(valence, intensity, emotions, dominant, len(ids), sum(r[3] for r in results))
+    return DocScore(valence, intensity, emotions, dominant, len(ids), hits)
 
 
 def score_stream(doc_offsets, term_ids, flags, lex) -> SimpleNamespace:

@@ -631,6 +631,7 @@ def random_lexicon(rng, n_terms, n_emotions, n_mwe):
         contrast_before=rng.uniform(0, 1), contrast_after=rng.uniform(1, 2),
         valence_alpha=rng.choice([0.0, 1.0, 15.0]), emotion_gain=rng.uniform(0.1, 3),
         dominant_min=rng.uniform(0, 0.5), clause_scope=float(rng.integers(0, 2)),
+        valence_hits_power=rng.choice([0.0, 0.5, 1.0]),
     )
     lex = SimpleNamespace(
         valence=_ro(valence, np.float32), weights=_ro(weights, np.float32),
@@ -886,3 +887,26 @@ def test_rules_run_as_plain_python_like_the_kernel():
     kernel = score_stream(offsets, ids, flags, lex)
     for name in FIELDS:
         np.testing.assert_allclose(getattr(out, name), getattr(kernel, name), rtol=0, atol=1e-6)
+
+
+def test_valence_hits_power_divides_the_sum_by_hits():
+    """S' = S / hits ** power: with power 1 two equal words score like one; power 0 adds them up."""
+    emotions = ("e0",)
+    base = dict(valence_alpha=15.0)
+    lex_sum = tiny_valence_lexicon(make_params(emotions, **base))
+    lex_mean = tiny_valence_lexicon(make_params(emotions, valence_hits_power=1.0, **base))
+    stream = (np.array([0, 1, 3]), np.array([0, 0, 0], np.int32), np.array([2, 0, 2], np.uint8))
+    one_sum, two_sum = score_stream(*stream, lex_sum).valence
+    one_mean, two_mean = score_stream(*stream, lex_mean).valence
+    assert two_sum > one_sum > 0
+    assert two_mean == pytest.approx(one_mean, abs=1e-6) and one_mean == pytest.approx(one_sum, abs=1e-6)
+    assert two_mean == pytest.approx(reference_score.score_stream(*stream, lex_mean).valence[1], abs=1e-6)
+
+
+def tiny_valence_lexicon(params):
+    """One scoring term (id 0, valence 2.0), no expressions."""
+    return SimpleNamespace(
+        valence=_ro([2.0], np.float32), weights=_ro(np.zeros((1, 1)), np.float32),
+        role=_ro([ROLE_NONE], np.uint8), modifier=_ro([0.0], np.float32),
+        mwe_first=_ro([0, 0], np.int32), mwe_term=_ro([], np.int32), mwe_parts=_ro([0], np.int32),
+        mwe_words=_ro([], np.int32), params=_ro(params, np.float32))
