@@ -1,4 +1,7 @@
-"""The command-line runner, driven as a user drives it: a real subprocess with real pipes."""
+"""The command-line runner, driven as a user drives it: a real subprocess with real pipes where the
+process matters (the main JSONL path, bad lines, pipes between processes, a reader that goes away,
+the entry points); in-process through ``emoscore.cli.main`` with byte streams elsewhere (each
+process costs a second or two to start)."""
 
 from __future__ import annotations
 
@@ -24,8 +27,21 @@ def columns() -> tuple[str, ...]:
     return emoscore.Scorer().columns
 
 
+ENV = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", "/tmp/nbc_runner")}
+
+
 def run(args: list[str], data: bytes = b"", **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(RUNNER + args, input=data, capture_output=True, timeout=300, **kwargs)
+    """The real ``python -m emoscore`` process."""
+    return subprocess.run(RUNNER + args, input=data, capture_output=True, timeout=300, env=ENV, **kwargs)
+
+
+def inproc(args: list[str], data: bytes = b"") -> subprocess.CompletedProcess:
+    """``emoscore.cli.main`` in this process, with byte streams for stdin, stdout and stderr."""
+    from emoscore.cli import main
+
+    stdout, stderr = io.BytesIO(), io.BytesIO()
+    status = main(args, stdin=io.BytesIO(data), stdout=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(args, status, stdout.getvalue(), stderr.getvalue())
 
 
 def jsonl(*objects) -> bytes:
@@ -33,7 +49,8 @@ def jsonl(*objects) -> bytes:
 
 
 def rejections(stderr: bytes) -> list[dict]:
-    return [orjson.loads(line) for line in stderr.splitlines() if line.startswith(b"{")]
+    lines = [orjson.loads(line) for line in stderr.splitlines() if line.startswith(b"{")]
+    return [line for line in lines if line["event"] == "rejected"]
 
 
 def expected_scores(texts: list[str | None]) -> list[dict]:
@@ -92,14 +109,14 @@ def test_text_option_picks_the_field():
         {"text": "I love it", "body": "terrible, awful, furious"},
         {"body": "great service, thank you", "id": 2},
     )
-    out = run(["score", "--text", "body"], data)
+    out = inproc(["score", "--text", "body"], data)
     assert out.returncode == 0, out.stderr
     rows = [orjson.loads(line) for line in out.stdout.splitlines()]
     for row, expected in zip(rows, expected_scores(["terrible, awful, furious", "great service, thank you"])):
         assert_scores_match(row, expected)
     assert rows[0]["valence"] < 0 < rows[1]["valence"]
     # the default field is "text": the second record has none
-    default = run(["score"], data)
+    default = inproc(["score"], data)
     assert default.returncode == 1
     assert [(r["line"], r["field"]) for r in rejections(default.stderr)] == [(2, "text")]
 
@@ -134,7 +151,7 @@ def test_bad_lines_are_reported_skipped_and_fail_the_run():
 
 
 def test_null_text_scores_neutral():
-    out = run(["score"], jsonl({"text": None, "id": 1}, {"id": 2, "text": "I love it"}))
+    out = inproc(["score"], jsonl({"text": None, "id": 1}, {"id": 2, "text": "I love it"}))
     assert out.returncode == 0, out.stderr
     null, love = (orjson.loads(line) for line in out.stdout.splitlines())
     assert null["text"] is None and null["emotion"] == "neutral"
@@ -144,11 +161,11 @@ def test_null_text_scores_neutral():
 
 def test_empty_input():
     for data in (b"", b"\n\n  \n"):
-        out = run(["score"], data)
+        out = inproc(["score"], data)
         assert out.returncode == 0, out.stderr
         assert out.stdout == b""
         assert SUMMARY.format(0, 0, 0) in out.stderr.decode()
-    arrow = run(["score", "--output-format", "arrow"], b"")
+    arrow = inproc(["score", "--output-format", "arrow"], b"")
     assert arrow.returncode == 0, arrow.stderr
     table = read_ipc(arrow.stdout)
     assert table.num_rows == 0 and "valence" in table.schema.names
@@ -156,7 +173,7 @@ def test_empty_input():
 
 def test_empty_and_odd_objects_stay_valid_json(columns):
     lines = [b'{"text":"ok"}', b'{ "text" : "ok"   }', b'{"text":"ok","valence":"mine","x":1}']
-    out = run(["score"], b"\n".join(lines))  # no final newline
+    out = inproc(["score"], b"\n".join(lines))  # no final newline
     assert out.returncode == 0, out.stderr
     rows = [orjson.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == 3
@@ -176,7 +193,7 @@ def test_arrow_stream_in_and_out():
     batches = table.to_batches(max_chunksize=6)
     expected = emoscore.score(table)
     for args in (["score", "--input-format", "arrow", "--output-format", "arrow"], ["score", "--output-format", "arrow"]):
-        out = run(args + ["--batch-size", "4"], write_ipc(*batches))  # detected by the 0xFFFFFFFF marker
+        out = inproc(args + ["--batch-size", "4"], write_ipc(*batches))  # detected by the 0xFFFFFFFF marker
         assert out.returncode == 0, out.stderr
         result = read_ipc(out.stdout)
         assert result.schema == expected.schema
@@ -186,7 +203,7 @@ def test_arrow_stream_in_and_out():
 
 def test_arrow_in_jsonl_out_and_jsonl_in_arrow_out(columns):
     table = pa.table({"text": ["I love it", None], "nps": pa.array([10, None], pa.int8())})
-    out = run(["score"], write_ipc(*table.to_batches()))
+    out = inproc(["score"], write_ipc(*table.to_batches()))
     assert out.returncode == 0, out.stderr
     rows = [orjson.loads(line) for line in out.stdout.splitlines()]
     assert [list(row) for row in rows] == [["text", "nps", *columns]] * 2
@@ -195,8 +212,8 @@ def test_arrow_in_jsonl_out_and_jsonl_in_arrow_out(columns):
         assert_scores_match(row, expected)
 
     data = jsonl({"id": 1, "text": "I love it"}, {"id": 2, "text": None}, {"id": 3, "text": "bad", "extra": 1})
-    back = run(["score", "--output-format", "arrow"], data)
-    assert back.returncode == 1  # the third record has a field the first batch did not
+    back = inproc(["score", "--output-format", "arrow", "--batch-size", "2"], data)
+    assert back.returncode == 1  # the third record (second batch) has a field the first batch did not
     result = read_ipc(back.stdout)
     assert result.column("id").to_pylist() == [1, 2]
     assert result.schema.names == ["id", "text", *columns]
@@ -205,33 +222,35 @@ def test_arrow_in_jsonl_out_and_jsonl_in_arrow_out(columns):
 
 def test_arrow_errors_name_the_problem():
     table = pa.table({"body": ["x"]})
-    out = run(["score", "--input-format", "arrow"], write_ipc(*table.to_batches()))
-    assert out.returncode == 1 and out.stdout == b""
+    out = inproc(["score", "--input-format", "arrow"], write_ipc(*table.to_batches()))
+    assert out.returncode == 4 and out.stdout == b""  # 4: the input cannot be used
     assert b"'text'" in out.stderr and b"body" in out.stderr and b"Traceback" not in out.stderr
     numbers = pa.table({"text": [1, 2]})
-    out = run(["score"], write_ipc(*numbers.to_batches()))
-    assert out.returncode == 1 and b"Traceback" not in out.stderr and b"text" in out.stderr
-    garbage = run(["score", "--input-format", "arrow"], b"not arrow at all")
-    assert garbage.returncode == 1 and b"Arrow" in garbage.stderr and b"Traceback" not in garbage.stderr
+    out = inproc(["score"], write_ipc(*numbers.to_batches()))
+    assert out.returncode == 4 and b"Traceback" not in out.stderr and b"text" in out.stderr
+    garbage = inproc(["score", "--input-format", "arrow"], b"not arrow at all")
+    assert garbage.returncode == 4 and b"Arrow" in garbage.stderr and b"Traceback" not in garbage.stderr
 
 
 def test_sample_bundled_and_generated():
-    bundled = run(["sample"])
+    bundled = inproc(["sample"])
     assert bundled.returncode == 0
     assert bundled.stdout == sample.bundled_sample_path().read_bytes()
     assert len(bundled.stdout.splitlines()) == sample.SAMPLE_N
-    generated = run(["sample", "--n", "25", "--seed", "3"])
+    generated = inproc(["sample", "--n", "25", "--seed", "3"])
     assert generated.returncode == 0
     expected = io.BytesIO()
     sample.write_jsonl(sample.generate(25, seed=3), expected)
     assert generated.stdout == expected.getvalue()
-    arrow = run(["sample", "--n", "25", "--seed", "3", "--output-format", "arrow"])
+    arrow = inproc(["sample", "--n", "25", "--seed", "3", "--output-format", "arrow"])
     assert read_ipc(arrow.stdout).equals(sample.generate(25, seed=3))
 
 
 def test_sample_piped_into_score(columns):
-    producer = subprocess.Popen(RUNNER + ["sample"], stdout=subprocess.PIPE)
-    consumer = subprocess.Popen(RUNNER + ["score"], stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    producer = subprocess.Popen(RUNNER + ["sample"], stdout=subprocess.PIPE, env=ENV)
+    consumer = subprocess.Popen(
+        RUNNER + ["score"], stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
+    )
     producer.stdout.close()
     stdout, stderr = consumer.communicate(timeout=300)
     assert producer.wait(timeout=60) == 0
@@ -251,44 +270,57 @@ def test_sample_piped_into_score(columns):
 def test_reader_that_goes_away_early_is_not_an_error_trace(tmp_path, output_format):
     big = tmp_path / "big.jsonl"
     big.write_bytes(sample.bundled_sample_path().read_bytes() * 5)  # ~3 MB out: more than a pipe holds
-    with big.open("rb") as stdin:
-        proc = subprocess.Popen(
-            RUNNER + ["score", "--batch-size", "500", "--output-format", output_format],
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        proc.stdout.read(100)  # like `head -c 100`
-        proc.stdout.close()
-        stderr = proc.stderr.read()
-        assert proc.wait(timeout=300) == 141
+    if output_format == "jsonl":  # literally `emoscore score < big | head`
+        script = 'python -m emoscore score --batch-size 500 < "$1" 2> "$2" | head -n 2; echo "status ${PIPESTATUS[0]}"'
+        errors = tmp_path / "stderr"
+        env = {**ENV, "PATH": os.path.dirname(sys.executable) + os.pathsep + ENV.get("PATH", "")}
+        out = subprocess.run(["bash", "-c", script, "bash", str(big), str(errors)], capture_output=True,
+                             timeout=300, env=env)  # fmt: skip
+        lines = out.stdout.splitlines()
+        assert len(lines) == 3 and all(orjson.loads(line)["emotion"] for line in lines[:2])
+        assert lines[2] == b"status 141"
+        stderr = errors.read_bytes()
+    else:
+        with big.open("rb") as stdin:
+            proc = subprocess.Popen(
+                RUNNER + ["score", "--batch-size", "500", "--output-format", output_format],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=ENV,
+            )
+            proc.stdout.read(100)  # like `head -c 100`
+            proc.stdout.close()
+            stderr = proc.stderr.read()
+            assert proc.wait(timeout=300) == 141
     assert b"Traceback" not in stderr and b"Exception ignored" not in stderr
-    assert b"BrokenPipe" not in stderr
+    assert b"BrokenPipe" not in stderr and b"error" not in stderr
 
 
 def test_usage_errors_and_help():
     for args in (
         ["score", "--batch-size", "0"],
-        ["score", "--input-format", "csv"],
+        ["score", "--input-format", "xml"],
+        ["score", "--output-format", "parquet"],  # Parquet needs --output PATH
         ["score", "--no-such-option"],
         ["sample", "--n", "-5"],
         ["frobnicate"],
         [],
     ):
-        out = run(args, b'{"text": "x"}\n')
+        out = inproc(args, b'{"text": "x"}\n')
         assert out.returncode == 2, args
         assert out.stdout == b"", args
     helped = run(["score", "--help"])
     assert helped.returncode == 0
-    for code in (b"0 ", b"1 ", b"2 ", b"141"):
+    for code in (b"0 ", b"1 ", b"2 ", b"3 ", b"4 ", b"5 ", b"130", b"141", b"143"):
         assert code in helped.stdout
     assert b"exit status" in helped.stdout
 
 
 def test_batch_size_does_not_change_the_output():
-    data = sample.bundled_sample_path().read_bytes()[: 200_000]
+    data = sample.bundled_sample_path().read_bytes()[:60_000]
     data = data[: data.rfind(b"\n") + 1]
-    outputs = {size: run(["score", "--batch-size", str(size), "--quiet"], data) for size in (1, 7, 8192)}
+    outputs = {size: inproc(["score", "--batch-size", str(size), "--quiet"], data) for size in (1, 7, 8192)}
     assert all(out.returncode == 0 and out.stderr == b"" for out in outputs.values())
     assert outputs[1].stdout == outputs[7].stdout == outputs[8192].stdout
     assert len(outputs[1].stdout.splitlines()) == len(data.splitlines())
@@ -299,11 +331,10 @@ def test_console_script_entry_point_matches_module():
 
     assert main(["score", "--batch-size", "0"]) == 2
     assert main(["--help"]) == 0
-    env = dict(os.environ)
     via_function = subprocess.run(
         [sys.executable, "-c", "import sys; from emoscore.cli import main; sys.exit(main(['sample']))"],
         capture_output=True,
-        env=env,
+        env=ENV,
         timeout=300,
     )
     assert via_function.returncode == 0

@@ -1,0 +1,587 @@
+"""``emoscore kpi`` and ``emoscore run``: KPI tables (and alerts) over scored records, streamed.
+
+- ``emoscore kpi --by touchpoint,channel --window week < scored.jsonl``: fold already-scored
+  records into a :class:`~emoscore.kpi.KpiAggregator` batch by batch and write its table.
+- ``emoscore run --kpi-out kpi.csv --alerts-out alerts.jsonl < feedback.jsonl``: score, write the
+  scored rows, and aggregate KPIs and alerts in the same pass.
+
+``--state FILE`` resumes from a saved aggregator state (merged into this run's) and saves the
+updated state there at the end (temporary file, then rename).
+
+Records that cannot be aggregated (a value that does not convert to its column's type, an
+unparseable time, a value outside its KPI domain) are rejected like the score command rejects
+records: one error line each, counted, so that read = written + rejected (``written``: records
+aggregated, and with ``run`` also written to the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+from typing import BinaryIO
+
+import orjson
+import pyarrow as pa
+
+from .inputs import FORMATS, format_from_name, open_input
+from .jsontext import json_default
+from .outputs import WRITERS, Output
+from .readers import READERS, ArrowChunk, JsonlChunk, _row_record
+from .score import _Scoring, add_input_arguments, add_output_arguments, add_run_arguments, make_scorer, output_format
+from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError
+
+__all__ = ["KpiCommand", "RunCommand", "write_table"]
+
+WINDOWS = ("day", "week", "month")
+
+KPI_EPILOG = """\
+input: scored records (the output of `emoscore score`), in any input format. Columns used: the
+--by keys, the --time column (with --window), nps, rating, effort, first_response_s, event,
+revenue, customer_id and the score columns. Strings are converted: times as ISO 8601 (with or
+without a zone offset; zoned times are taken in UTC), numbers from CSV text.
+rejected (one error line each, like `emoscore score`): a value that does not convert, an
+unparseable or out-of-range (1970-2106) time, a value outside its KPI domain (NPS 0-10, ...).
+--state FILE: resume from FILE when it exists (its settings must match), save the state there.
+
+""" + EXIT_TABLE
+
+
+def _columns(value: str) -> list[str]:
+    names = [name for name in (part.strip() for part in value.split(",")) if name]
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--by names a column twice: {value!r}")
+    return names
+
+
+def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("kpi")
+    group.add_argument("--by", type=_columns, default=[], metavar="COLS",
+                       help="comma-separated group key columns (default: one group)")
+    group.add_argument("--window", choices=WINDOWS, help="also group by the day, ISO week or month of --time")
+    group.add_argument("--time", default="ts", metavar="COL", help="the time column (default: ts)")
+    group.add_argument("--state", metavar="FILE",
+                       help="resume from this saved KPI state when it exists; save the updated state there")
+
+
+# -------------------------------------------------------------------------------------------------
+# Records -> typed Arrow batches
+# -------------------------------------------------------------------------------------------------
+class _Converter:
+    """The columns the aggregator reads, as Arrow arrays of the right type; rows whose values do
+    not convert are reported as ``{row: (field, reason)}``."""
+
+    def __init__(self, agg, by: list[str], time: str | None, extra: tuple[str, ...] = ()) -> None:
+        s = agg.settings
+        self.time = time
+        self.types: dict[str, pa.DataType] = {}
+        for name in ("nps", "rating", "effort"):
+            if s[name]:
+                self.types[s[name]] = pa.int64()
+        for name in ("response_time", "revenue"):
+            if s[name]:
+                self.types[s[name]] = pa.float64()
+        for name in ("valence", *agg.emotions):
+            self.types[name] = pa.float64()
+        strings = [s["event"], "emotion"]
+        self.strings = [n for n in dict.fromkeys(strings) if n and n not in self.types]
+        names = [*by, *([time] if time else []), *self.types, *self.strings, s["customer"], *extra]
+        names = [n for n in names if n]
+        self.names = list(dict.fromkeys(names))
+
+    # -- one column ---------------------------------------------------------------------------
+    def _convert(self, name: str, column, bad: dict) -> pa.Array:
+        """``column``: an Arrow array, or a list of Python values (JSONL)."""
+        if name == self.time:
+            return self._time(name, column, bad)
+        target = self.types.get(name) or (pa.string() if name in self.strings else None)
+        if isinstance(column, (pa.Array, pa.ChunkedArray)):
+            if isinstance(column, pa.ChunkedArray):
+                column = column.combine_chunks()
+            if target is None or column.type == target:
+                return column
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(column.type.value_type)
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                column = column.to_pylist()  # CSV text: converted value by value below
+                column = [None if v is not None and v.strip() == "" else v for v in column]
+            elif pa.types.is_null(column.type) or pa.types.is_integer(column.type) \
+                    or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+                return column if target == pa.string() else self._cast(name, column, target, bad)
+            else:
+                return column  # let the aggregator judge (and reject) an odd type
+        if target is None:  # a key column from JSONL: pyarrow infers the type
+            try:
+                return pa.array(column)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                column = [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in column]
+                return pa.array(column, pa.string())
+        return self._values(name, column, target, bad)
+
+    @staticmethod
+    def _one(value, target: pa.DataType):
+        if isinstance(value, str) and target != pa.string():
+            text = value.strip()
+            if pa.types.is_integer(target):
+                number = float(text)
+                if number != int(number):
+                    raise ValueError(f"not a whole number: {value!r}")
+                return int(number)
+            return float(text)
+        if target == pa.string() and not (value is None or isinstance(value, str)):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        if isinstance(value, bool):
+            raise TypeError("expected a number, got a boolean")
+        return value
+
+    def _values(self, name: str, values: list, target: pa.DataType, bad: dict) -> pa.Array:
+        try:
+            return pa.array([self._one(v, target) for v in values], target)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            pass
+        out = []
+        for row, value in enumerate(values):
+            try:
+                out.append(pa.array([self._one(value, target)], target)[0].as_py())
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                bad.setdefault(row, (name, f"field {name!r}: cannot convert {value!r} to {target}: {exc}"))
+                out.append(None)
+        return pa.array(out, target)
+
+    def _cast(self, name: str, column: pa.Array, target: pa.DataType, bad: dict) -> pa.Array:
+        try:
+            return column.cast(target)
+        except (pa.ArrowException, TypeError, ValueError):
+            return self._values(name, column.to_pylist(), target, bad)
+
+    def _time(self, name: str, column, bad: dict) -> pa.Array:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if isinstance(column, pa.Array):
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                return column  # a timestamp or a date already (anything else: the aggregator rejects)
+            values = column.to_pylist()
+        else:
+            values = column
+            if all(v is None or isinstance(v, str) for v in values):
+                column = pa.array(values, pa.string())
+            else:
+                column = None
+        target = pa.timestamp("us")
+        if column is not None:
+            for kind in (target, pa.timestamp("us", "UTC")):
+                try:
+                    return self._in_range(name, column.cast(kind).cast(target), bad)
+                except (pa.ArrowException, ValueError):
+                    pass
+        out = []
+        for row, value in enumerate(values):
+            parsed = None
+            if value is None:
+                out.append(None)
+                continue
+            if isinstance(value, str):
+                for kind in (target, pa.timestamp("us", "UTC")):
+                    try:
+                        parsed = pa.array([value.strip()]).cast(kind).cast(target)[0].value
+                        break
+                    except (pa.ArrowException, ValueError):
+                        pass
+            if parsed is None:
+                bad.setdefault(row, (name, f"field {name!r}: cannot read {value!r} as an ISO 8601 time"))
+            out.append(parsed)
+        return self._in_range(name, pa.array(out, pa.int64()).cast(target), bad)
+
+    @staticmethod
+    def _in_range(name: str, column: pa.Array, bad: dict) -> pa.Array:
+        seconds = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        for row in ((seconds < 0) | (seconds >= (1 << 32) * 1_000_000)).nonzero()[0]:
+            if valid[row]:
+                bad.setdefault(int(row), (name, f"field {name!r}: time {column[int(row)]} is outside 1970-2106"))
+        return column
+
+    # -- one chunk ----------------------------------------------------------------------------
+    def batch(self, chunk, scores: pa.Table | None = None) -> tuple[pa.RecordBatch, dict]:
+        """The chunk's (and its scores') columns that the aggregator reads, typed; bad rows."""
+        bad: dict[int, tuple[str, str]] = {}
+        names, arrays = [], []
+        score_names = set(scores.column_names) if scores is not None else set()
+        for name in self.names:
+            if name in score_names:
+                names.append(name)
+                arrays.append(self._convert(name, scores.column(name), bad))
+            elif isinstance(chunk, JsonlChunk):
+                values = [obj.get(name) for obj in chunk.objects]
+                if name in self.types or name in self.strings or name == self.time:
+                    if not any(name in obj for obj in chunk.objects):
+                        continue  # missing from every record: the aggregator counts nulls
+                names.append(name)
+                arrays.append(self._convert(name, values, bad))
+            elif name in chunk.batch.schema.names:
+                names.append(name)
+                arrays.append(self._convert(name, chunk.batch.column(name), bad))
+        batch = pa.RecordBatch.from_arrays(arrays, names=names) if names else \
+            pa.RecordBatch.from_pydict({"_": pa.nulls(len(chunk))}).select([])
+        return batch, bad
+
+
+def _raw(chunk, row: int) -> bytes:
+    if isinstance(chunk, JsonlChunk):
+        return chunk.raw[row]
+    return _row_record(chunk.batch, row)
+
+
+def _fold(step, batch: pa.RecordBatch, bad: dict, offset: int = 0) -> None:
+    """``step(batch)`` (which changes nothing when it raises) on ``batch``; on a refusal, on each
+    half in turn, down to single rows, which go to ``bad`` with the reason."""
+    from ..errors import EmoscoreError
+
+    if batch.num_rows == 0:
+        return
+    try:
+        step(batch)
+    except EmoscoreError as exc:
+        if batch.num_rows == 1:
+            bad[offset] = (None, str(exc).replace("row 0", "this record").replace("row 0", "this record"))
+            return
+        half = batch.num_rows // 2
+        _fold(step, batch.slice(0, half), bad, offset)
+        _fold(step, batch.slice(half), bad, offset + half)
+
+
+def _report(session: Session, chunk, bad: dict) -> None:
+    for row in sorted(bad):
+        field, reason = bad[row]
+        session.reject(chunk.numbers[row], reason, field=field, raw=_raw(chunk, row), counted=True)
+
+
+def _good_rows(n: int, bad: dict) -> list[int]:
+    return [row for row in range(n) if row not in bad]
+
+
+# -------------------------------------------------------------------------------------------------
+# State and tables
+# -------------------------------------------------------------------------------------------------
+def new_aggregator(args: argparse.Namespace, emotions=None):
+    from ..errors import EmoscoreError
+    from ..kpi import KpiAggregator
+
+    try:
+        return KpiAggregator(args.by, window=args.window, time=args.time, emotions=emotions)
+    except EmoscoreError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def load_state(path: str | None, agg):
+    """``agg`` merged into the state saved at ``path`` (when there is one)."""
+    from ..errors import EmoscoreError
+    from ..kpi import KpiAggregator
+
+    if not path or not os.path.exists(path):
+        return agg
+    try:
+        with open(path, "rb") as f:
+            saved = KpiAggregator.from_bytes(f.read())
+        return saved.merge(agg)
+    except OSError as exc:
+        raise InputFailure(f"cannot read the state {path}: {exc}") from None
+    except EmoscoreError as exc:
+        raise UsageError(f"cannot resume from the state {path}: {exc}") from None
+
+
+def save_state(path: str, agg) -> None:
+    """Write the state to ``path`` atomically: a temporary file beside it, fsync, rename."""
+    directory, base = os.path.split(os.path.abspath(path))
+    temp = os.path.join(directory, f".{base}.emoscore-{os.getpid()}.partial")
+    try:
+        with open(temp, "wb") as f:
+            f.write(agg.to_bytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise OutputFailure(f"cannot save the state {path}: {exc}") from None
+
+
+def table_format(path: str | None, fmt: str | None = None) -> str:
+    if fmt:
+        return fmt
+    return format_from_name(path)[0] or "jsonl" if path not in (None, "-") else "jsonl"
+
+
+def write_table(table: pa.Table, path: str | None, fmt: str, session: Session, *,
+                stdout: BinaryIO | None = None, delimiter: str | None = None) -> None:  # fmt: skip
+    """Write a whole table (KPIs, alerts) in ``fmt`` to ``path`` (``None``: stdout), through
+    :class:`Output` (temporary file renamed at the end) and :data:`WRITERS` for the columnar
+    formats. The session's record counters are left as they were."""
+    if fmt == "parquet" and path in (None, "-"):
+        raise UsageError("Parquet output needs a path")
+    output = Output.open(path, stdout=stdout)
+    written = session.written
+    try:
+        if fmt == "jsonl":
+            dumps, option = orjson.dumps, orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+            for batch in table.to_batches(max_chunksize=8192):
+                output.write(b"".join(dumps(row, default=json_default, option=option) for row in batch.to_pylist()))
+        else:
+            text = "\x00no-text"
+            writer = WRITERS[fmt](output, text=text, session=session, score_schema=pa.schema([]),
+                                  delimiter=delimiter or ",")  # fmt: skip
+            writer.open(table.schema)
+            empty = pa.table({})
+            for batch in table.to_batches():
+                writer.write(ArrowChunk(batch, text, range(batch.num_rows)), empty)
+            writer.close()
+        output.commit()
+    except BaseException:
+        output.discard()
+        raise
+    finally:
+        session.written = written
+
+
+# -------------------------------------------------------------------------------------------------
+# emoscore kpi
+# -------------------------------------------------------------------------------------------------
+class KpiCommand:
+    name = "kpi"
+    help = "aggregate scored records into a KPI table (per group and time window)"
+    description = (
+        "Read scored records (stdin or --input), fold them into KPIs per --by group (and --window), "
+        "batch by batch in bounded memory, and write the KPI table (stdout or --output): JSONL, CSV, "
+        "Arrow or Parquet. --drivers TARGET writes the emotion drivers of a KPI instead."
+    )
+    epilog = KPI_EPILOG
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        from ..kpi import DRIVER_TARGETS
+
+        add_input_arguments(parser)
+        group = parser.add_argument_group("output")
+        group.add_argument("-o", "--output", metavar="PATH",
+                           help="write the table to this file (default: stdout); replaced only at the end")
+        group.add_argument("--output-format", choices=FORMATS,
+                           help="table format (default: from the --output extension, else jsonl)")
+        add_run_arguments(parser)
+        add_kpi_arguments(parser)
+        parser.add_argument("--drivers", choices=DRIVER_TARGETS, metavar="TARGET",
+                            help=f"write the drivers of this KPI instead ({', '.join(DRIVER_TARGETS)})")
+
+    def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
+            stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
+        from ..errors import EmoscoreError
+
+        source = None
+        args.keep = None
+        try:
+            out_format = output_format(args)
+            session.open_sink(args.errors)
+            agg = new_aggregator(args)
+            if args.state and os.path.exists(args.state):
+                load_state(args.state, agg.copy())  # a bad state is refused before any input is read
+            source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
+                                delimiter=args.delimiter, stdin=stdin)  # fmt: skip
+            session.info.update(input=source.name, input_format=source.format)
+            reader = READERS[source.format](
+                source, text=args.text, batch_size=args.batch_size, session=session,
+                max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
+            )  # fmt: skip
+            convert = _Converter(agg, args.by, args.time if args.window else None)
+            try:
+                for chunk in reader:
+                    if len(chunk):
+                        batch, bad = convert.batch(chunk)
+                        good = _good_rows(len(chunk), bad)
+                        if bad:
+                            batch = batch.take(pa.array(good, pa.int64()))
+                        refused: dict = {}
+                        _fold(agg.update, batch, refused)
+                        for row, why in refused.items():
+                            bad[good[row]] = why
+                        _report(session, chunk, bad)
+                        session.written += len(chunk) - len(bad)
+                    session.sink.flush()
+                    session.progress.update(session.read)
+            except InputFailure as exc:
+                session.fail(exc)
+            if session.failure is None and session.stop_signal is None and not session.halt:
+                agg = load_state(args.state, agg)
+                try:
+                    table = agg.drivers(args.drivers) if args.drivers else agg.result()
+                except EmoscoreError as exc:
+                    raise UsageError(str(exc)) from None
+                session.info.update(groups=len(agg), output=args.output or "<stdout>", output_format=out_format)
+                write_table(table, args.output, out_format, session, stdout=stdout, delimiter=args.delimiter)
+                if args.state:
+                    save_state(args.state, agg)
+        except (UsageError, InputFailure, OutputFailure) as exc:
+            session.fail(exc)
+        finally:
+            if source is not None:
+                source.close()
+        return session.status()
+
+
+# -------------------------------------------------------------------------------------------------
+# emoscore run
+# -------------------------------------------------------------------------------------------------
+def _subset(chunk, rows: list[int]):
+    """The chunk with only ``rows`` (same kind of chunk)."""
+    if isinstance(chunk, JsonlChunk):
+        return JsonlChunk([chunk.raw[i] for i in rows], [chunk.objects[i] for i in rows],
+                          [chunk.text_values[i] for i in rows], [chunk.lines[i] for i in rows])  # fmt: skip
+    index = pa.array(rows, pa.int64())
+    numbers = [chunk.numbers[i] for i in rows]
+    if type(chunk) is ArrowChunk:
+        return ArrowChunk(chunk.batch.take(index), chunk.text, numbers, chunk.where)
+    # the columnar writers' JSONL chunk keeps its texts apart: (batch, texts, lines)
+    return type(chunk)(chunk.batch.take(index), chunk.texts().take(index), numbers)
+
+
+class RunCommand:
+    name = "run"
+    help = "score records, write them, and aggregate KPIs and alerts in the same pass"
+    description = (
+        "Score records like `emoscore score` (scored rows to stdout or --output), fold the scored rows "
+        "into a KPI table (--kpi-out) and an alert stream (--alerts-out) in the same pass. The format "
+        "of --kpi-out and --alerts-out comes from their extension: .jsonl, .csv, .arrow, .parquet."
+    )
+    epilog = KPI_EPILOG
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        add_input_arguments(parser)
+        add_output_arguments(parser)
+        add_run_arguments(parser)
+        add_kpi_arguments(parser)
+        group = parser.add_argument_group("files")
+        group.add_argument("--kpi-out", required=True, metavar="PATH", help="write the KPI table here")
+        group.add_argument("--alerts-out", metavar="PATH", help="write the alerts here")
+        group.add_argument("--customer", default="customer_id", metavar="COL",
+                           help="customer id column of the alert rules (default: customer_id)")
+        parser.add_argument("--lexicon", metavar="PATH", help="score with this lexicon file (emoscore format)")
+
+    def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
+            stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
+        from ..alerts import AlertRules, AlertStream
+        from ..errors import EmoscoreError
+
+        source = output = writer = None
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
+        alerts: list[pa.Table] = []
+        try:
+            out_format = output_format(args)
+            kpi_format = table_format(args.kpi_out)
+            alerts_format = table_format(args.alerts_out) if args.alerts_out else None
+            if "parquet" in (kpi_format, alerts_format) and "-" in (args.kpi_out, args.alerts_out):
+                raise UsageError("Parquet output needs a path")
+            session.open_sink(args.errors)
+            scorer = make_scorer(args.lexicon)
+            scoring = _Scoring(scorer)
+            agg = new_aggregator(args, emotions=scorer.emotions)
+            if args.state and os.path.exists(args.state):
+                load_state(args.state, agg.copy())
+            try:
+                stream = AlertStream(AlertRules(customer=args.customer, time=args.time, text=args.text,
+                                                id=args.id_field))  # fmt: skip
+            except EmoscoreError as exc:
+                raise UsageError(str(exc)) from None
+            source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
+                                delimiter=args.delimiter, stdin=stdin)  # fmt: skip
+            session.info.update(input=source.name, input_format=source.format)
+            reader = READERS[source.format](
+                source, text=args.text, batch_size=args.batch_size, session=session,
+                max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
+            )  # fmt: skip
+            output = Output.open(args.output, stdout=stdout)
+            session.info.update(output=output.name, output_format=out_format, kpi_out=args.kpi_out,
+                                alerts_out=args.alerts_out)  # fmt: skip
+            writer = WRITERS[out_format](
+                output, text=args.text, session=session, score_schema=scoring.schema, keep=args.keep,
+                id_field=args.id_field, input_name=source.name, delimiter=args.delimiter or source.delimiter,
+            )  # fmt: skip
+            writer.open(reader.schema)
+            extra = tuple(n for n in (args.customer, args.text, args.id_field) if n)
+            convert = _Converter(agg, args.by, args.time, extra)
+
+            def step(batch: pa.RecordBatch) -> None:
+                # the aggregator checks every domain the alert rules check (times: the converter)
+                agg.update(batch)
+                found = stream.evaluate(batch)
+                if found.num_rows:
+                    alerts.append(found)
+
+            try:
+                for chunk in reader:
+                    chunk = writer.prepare(chunk)
+                    if len(chunk):
+                        try:
+                            scores = scoring(chunk)
+                        except EmoscoreError as exc:
+                            raise InputFailure(f"cannot score the records of {source.name}: {exc}") from None
+                        batch, bad = convert.batch(chunk, scores)
+                        good = _good_rows(len(chunk), bad)
+                        if bad:
+                            batch = batch.take(pa.array(good, pa.int64()))
+                        refused: dict = {}
+                        _fold(step, batch, refused)
+                        for row, why in refused.items():
+                            bad[good[row]] = why
+                        if bad:
+                            _report(session, chunk, bad)
+                            keep = _good_rows(len(chunk), bad)
+                            index = pa.array(keep, pa.int64())
+                            chunk, scores = _subset(chunk, keep), scores.take(index)
+                        if len(chunk):
+                            try:
+                                writer.write(chunk, scores)
+                            except OutputFailure:
+                                session.not_written += len(chunk)
+                                raise
+                    session.sink.flush()
+                    session.progress.update(session.read)
+            except InputFailure as exc:
+                session.fail(exc)
+            writer.close()
+            output.commit()
+            if session.failure is None and session.stop_signal is None and not session.halt:
+                agg = load_state(args.state, agg)
+                write_table(agg.result(), args.kpi_out, kpi_format, session, stdout=stdout, delimiter=args.delimiter)
+                if args.alerts_out:
+                    table = _alerts_table(alerts, stream)
+                    write_table(table, args.alerts_out, alerts_format, session, stdout=stdout,
+                                delimiter=args.delimiter)  # fmt: skip
+                session.info.update(groups=len(agg), alerts=stream.stats["alerts"])
+                if args.state:
+                    save_state(args.state, agg)
+        except (UsageError, InputFailure) as exc:
+            session.fail(exc)
+            if output is not None:
+                output.discard()
+        except OutputFailure as exc:
+            session.fail(exc)
+            if output is not None and output.discard():
+                session.not_written += session.written
+                session.written = 0
+        finally:
+            gc.set_threshold(*thresholds)
+            if source is not None:
+                source.close()
+        return session.status()
+
+
+def _alerts_table(parts: list[pa.Table], stream) -> pa.Table:
+    """The alerts of the run, in input order (``row``, relative to one internal batch, is dropped:
+    give --id to name the records)."""
+    if not parts:
+        from ..alerts import _empty
+
+        table = _empty(stream.rules._config, pa.schema([]))
+    else:
+        table = pa.concat_tables(parts, promote_options="permissive")
+    return table.drop_columns([c for c in ("row",) if c in table.column_names])
