@@ -153,17 +153,9 @@ class _Pending:
         return chunk
 
 
-class JsonlReader:
-    """JSON Lines: one object per line (``\\n`` or ``\\r\\n``).
+class _LineReader:
+    """The options shared by the line-based readers (records numbered by input line)."""
 
-    Skipped, not records: blank lines (counted in ``blank_lines``). Dropped, not part of a record:
-    a UTF-8 byte order mark at the start of the input or of a line. Rejected: a line that is not
-    valid JSON (NUL bytes and invalid UTF-8 included, unless ``invalid_utf8="replace"``), a JSON
-    value that is not an object, an object without the text field or with a text that is neither a
-    string nor null, a line longer than ``max_record_bytes`` (never read whole into memory).
-    """
-
-    schema = None  # unknown until records are seen
     where = "line"
 
     def __init__(
@@ -186,6 +178,19 @@ class JsonlReader:
         self.invalid_utf8 = invalid_utf8
         self.id_field = id_field
         session.where = "line"
+
+
+class JsonlReader(_LineReader):
+    """JSON Lines: one object per line (``\\n`` or ``\\r\\n``).
+
+    Skipped, not records: blank lines (counted in ``blank_lines``). Dropped, not part of a record:
+    a UTF-8 byte order mark at the start of the input or of a line. Rejected: a line that is not
+    valid JSON (NUL bytes and invalid UTF-8 included, unless ``invalid_utf8="replace"``), a JSON
+    value that is not an object, an object without the text field or with a text that is neither a
+    string nor null, a line longer than ``max_record_bytes`` (never read whole into memory).
+    """
+
+    schema = None  # unknown until records are seen
 
     def _lines(self):
         session = self.session
@@ -396,7 +401,7 @@ def _record(lines: list[bytes]) -> bytes:
     return record[:-1] if record.endswith(b"\r") else record
 
 
-class CsvReader:
+class CsvReader(_LineReader):
     """CSV with a header row; every field is read as a string, exactly as written (no type
     guessing: ``007`` stays ``007``; an empty field is the empty string).
 
@@ -406,28 +411,9 @@ class CsvReader:
     skipped; a BOM before the header is dropped; ``\\r\\n`` line ends are fine.
     """
 
-    where = "line"
-
-    def __init__(
-        self,
-        source: Input,
-        *,
-        text: str,
-        batch_size: int,
-        session: Session,
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-        invalid_utf8: str = "reject",
-        id_field: str | None = None,
-        **_: Any,
-    ) -> None:
-        self.source = source
-        self.text = text
-        self.batch_size = batch_size
-        self.session = session
-        self.max_record_bytes = max_record_bytes
-        self.invalid_utf8 = invalid_utf8
-        self.id_field = id_field
-        session.where = "line"
+    def __init__(self, source: Input, *, text: str, id_field: str | None = None, **options: Any) -> None:
+        super().__init__(source, text=text, id_field=id_field, **options)
+        session, max_record_bytes = self.session, self.max_record_bytes
         blocks = split_lines(
             source.read_block, max_record_bytes, ERROR_RECORD_BYTES,
             stopped=lambda: session.stop_signal is not None,
