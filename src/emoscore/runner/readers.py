@@ -153,8 +153,8 @@ class _Pending:
         return chunk
 
 
-class _LineReader:
-    """The options shared by the line-based readers (records numbered by input line)."""
+class _Reader:
+    """The options every reader takes; records are numbered by input ``line`` or by ``row``."""
 
     where = "line"
 
@@ -177,10 +177,11 @@ class _LineReader:
         self.max_record_bytes = max_record_bytes
         self.invalid_utf8 = invalid_utf8
         self.id_field = id_field
-        session.where = "line"
+        self.name = source.name
+        session.where = self.where
 
 
-class JsonlReader(_LineReader):
+class JsonlReader(_Reader):
     """JSON Lines: one object per line (``\\n`` or ``\\r\\n``).
 
     Skipped, not records: blank lines (counted in ``blank_lines``). Dropped, not part of a record:
@@ -401,7 +402,7 @@ def _record(lines: list[bytes]) -> bytes:
     return record[:-1] if record.endswith(b"\r") else record
 
 
-class CsvReader(_LineReader):
+class CsvReader(_Reader):
     """CSV with a header row; every field is read as a string, exactly as written (no type
     guessing: ``007`` stays ``007``; an empty field is the empty string).
 
@@ -531,16 +532,11 @@ class CsvReader(_LineReader):
 # -------------------------------------------------------------------------------------------------
 # Arrow IPC and Parquet
 # -------------------------------------------------------------------------------------------------
-class _BatchChecks:
+class _BatchChecks(_Reader):
     """Full validation of each batch read (offsets, UTF-8): the tokenizer then never sees a broken
     buffer. Rows whose strings are not UTF-8 are rejected or repaired; anything else is fatal."""
 
-    session: Session
-    text: str
-    batch_size: int
-    invalid_utf8: str
-    id_field: str | None
-    name: str
+    where = "row"
 
     def _checked(self, batch: pa.RecordBatch, first: int) -> tuple[pa.RecordBatch, Sequence[int]]:
         numbers: Sequence[int] = range(first + 1, first + 1 + batch.num_rows)
@@ -642,26 +638,8 @@ class ArrowStreamReader(_BatchChecks):
     """An Arrow IPC stream (or an IPC file read front to back); rows numbered from 1. A stream cut
     short or corrupt ends the run with an input error after the complete batches before it."""
 
-    where = "row"
-
-    def __init__(
-        self,
-        source: Input,
-        *,
-        text: str,
-        batch_size: int,
-        session: Session,
-        invalid_utf8: str = "reject",
-        id_field: str | None = None,
-        **_: Any,
-    ) -> None:
-        self.text = text
-        self.batch_size = batch_size
-        self.session = session
-        self.invalid_utf8 = invalid_utf8
-        self.id_field = id_field
-        self.name = source.name
-        session.where = "row"
+    def __init__(self, source: Input, *, text: str, **options: Any) -> None:
+        super().__init__(source, text=text, **options)
         stream = source.stream
         if source.arrow_file:
             stream.read(8)  # "ARROW1" and padding; the IPC stream follows
@@ -701,29 +679,10 @@ class ParquetReader(_BatchChecks):
     """A Parquet file read batch by batch (``iter_batches``: one row group's pages at a time);
     rows numbered from 1. Only the needed columns are read when ``columns`` is given."""
 
-    where = "row"
-
-    def __init__(
-        self,
-        source: Input,
-        *,
-        text: str,
-        batch_size: int,
-        session: Session,
-        invalid_utf8: str = "reject",
-        id_field: str | None = None,
-        columns: list[str] | None = None,
-        **_: Any,
-    ) -> None:
+    def __init__(self, source: Input, *, text: str, columns: list[str] | None = None, **options: Any) -> None:
         import pyarrow.parquet as pq
 
-        self.text = text
-        self.batch_size = batch_size
-        self.session = session
-        self.invalid_utf8 = invalid_utf8
-        self.id_field = id_field
-        self.name = source.name
-        session.where = "row"
+        super().__init__(source, text=text, **options)
         try:
             self._file = pq.ParquetFile(source.path, buffer_size=1 << 20, pre_buffer=False)
             schema = self._file.schema_arrow
