@@ -25,7 +25,7 @@ from typing import BinaryIO
 from .runner import EXIT_TABLE, READERS, WRITERS, Abort, ExitStatus, Output, OutputFailure, Session, StopReading
 from .runner.jsontext import json_fields as _json_fields  # noqa: F401 - kept importable from here
 from .runner.kpi import KpiCommand, RunCommand
-from .runner.score import ScoreCommand
+from .runner.score import ScoreCommand, at_least
 from .runner.session import signal_status
 
 __all__ = ["COMMANDS", "READERS", "WRITERS", "build_parser", "main"]
@@ -36,16 +36,6 @@ EXIT_REJECTED = ExitStatus.REJECTED
 EXIT_USAGE = ExitStatus.USAGE
 EXIT_INTERRUPTED = ExitStatus.SIGINT
 EXIT_BROKEN_PIPE = ExitStatus.BROKEN_PIPE
-
-
-def _non_negative(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {number}")
-    return number
 
 
 class SampleCommand:
@@ -61,8 +51,8 @@ class SampleCommand:
     summary = False
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--n", type=_non_negative, default=None, help="rows to generate (default: 2000)")
-        parser.add_argument("--seed", type=_non_negative, default=None, help="random seed (default: 7)")
+        parser.add_argument("--n", type=at_least(0), default=None, help="rows to generate (default: 2000)")
+        parser.add_argument("--seed", type=at_least(0), default=None, help="random seed (default: 7)")
         parser.add_argument("--output-format", choices=("jsonl", "arrow"), default="jsonl",
                             help="output format (default: jsonl)")  # fmt: skip
 

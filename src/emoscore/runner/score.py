@@ -56,14 +56,19 @@ bad input (never lost, never altered silently):
 """ + EXIT_TABLE
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
+def at_least(minimum: int):
+    """An argparse type: a whole number no smaller than ``minimum``."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {number}")
+        return number
+
+    return parse
 
 
 def _size(value: str) -> int:
@@ -126,7 +131,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 def add_run_arguments(parser: argparse.ArgumentParser, *, default_batch: int = DEFAULT_BATCH_SIZE) -> None:
     """--batch-size, --errors, --on-error, --progress, --quiet."""
     group = parser.add_argument_group("run")
-    group.add_argument("--batch-size", type=_positive, default=default_batch, metavar="N",
+    group.add_argument("--batch-size", type=at_least(1), default=default_batch, metavar="N",
                        help=f"records processed at a time; bounds memory (default: {default_batch})")
     group.add_argument("--errors", metavar="FILE",
                        help="write the error lines (rejected records) to FILE (default: stderr)")
