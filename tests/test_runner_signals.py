@@ -137,24 +137,37 @@ def test_progress_on_a_terminal_only(tmp_path):
                             stderr=child_fd, env=ENV)  # fmt: skip
     os.close(child_fd)
     shown = b""
+
+    def read_terminal(wait: float) -> bool:
+        nonlocal shown
+        if not select.select([main_fd], [], [], wait)[0]:
+            return True
+        try:
+            shown += os.read(main_fd, 1 << 16)
+            return True
+        except OSError:  # EIO: the child closed its end
+            return False
+
+    sent = 0
     try:
         deadline = time.monotonic() + TIMEOUT
-        for i in range(6):
-            proc.stdin.write(record(i))
+        # Feed records slowly until a progress line shows (start-up time varies with the machine's load).
+        while b"records (" not in shown:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no progress line after {sent} records: {shown!r}")
+            proc.stdin.write(record(sent))
             proc.stdin.flush()
-            time.sleep(0.3)
+            sent += 1
+            read_terminal(0.3)
         proc.stdin.close()
         while proc.poll() is None or select.select([main_fd], [], [], 0)[0]:
             if time.monotonic() > deadline:
                 raise AssertionError("timed out")
-            if select.select([main_fd], [], [], 0.2)[0]:
-                try:
-                    shown += os.read(main_fd, 1 << 16)
-                except OSError:  # EIO: the child closed its end
-                    break
+            if not read_terminal(0.2):
+                break
     finally:
         os.close(main_fd)
         proc.wait(timeout=TIMEOUT)
     assert proc.returncode == 0
     assert b"records (" in shown and b"/s)" in shown and b"\r\x1b[K" in shown  # a self-overwriting line
-    assert b"read 6, written 6, rejected 0" in shown
+    assert f"read {sent}, written {sent}, rejected 0".encode() in shown
