@@ -526,3 +526,12 @@ def test_large_table_with_and_without_prefilter():
         got = tk.tokenize(pa.array(docs), keys, tids, mask)
         assert_csr_equal(got, reference_tokenize(docs, words, stems))
         assert (got[1] >= 0).mean() > 0.5
+
+
+def test_flag_bits_match_the_kernels():
+    """The tokenizer writes the flags the kernels read: both modules define the bits, and must agree."""
+    from emoscore import _tokenize
+    from emoscore.kernels import rules
+
+    for name in ("FLAG_CAPS", "FLAG_SENT_END", "FLAG_CLAUSE", "FLAG_EMOJI", "EXCL_SHIFT", "QUEST_SHIFT"):
+        assert getattr(_tokenize, name) == getattr(rules, name), name
