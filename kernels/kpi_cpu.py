@@ -20,6 +20,10 @@ Conventions shared by every kernel:
   in any order gives bit-identical results.
 * Kernels are single-threaded, ``cache=True`` and ``nogil=True``: parallelism comes from independent
   states (threads, processes, Spark partitions) merged afterwards.
+* The per-row scalar logic (validity bit, fixed-point rounding, sketch bucket, HyperLogLog register
+  and rank word, 128-bit carry) is written once as plain functions (``row_valid`` ...
+  ``add128_carry``), compiled here by ``numba.njit`` and by :mod:`.kpi_cuda` with
+  ``numba.cuda.jit(device=True)``, so both targets add exactly the same integers.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import int64, njit, types, uint64
 from numba.extending import intrinsic
 
 _JIT = {"cache": True, "nogil": True}
@@ -44,12 +48,58 @@ _K0 = np.uint64(0x9FB21C651E98DF25)
 EMPTY_TIME = np.uint32(0xFFFFFFFF)
 
 
-@njit(inline="always")
-def _valid(bitmap, bit_offset, i):
+# --------------------------------------------------------------------------------------------------
+# per-row scalar logic, shared with kpi_cuda (plain functions: scalar maths only, no allocation)
+# --------------------------------------------------------------------------------------------------
+
+
+def row_valid(bitmap, bit_offset, i):
+    """Row ``i`` is not null: bit ``bit_offset + i`` of the Arrow validity bitmap (empty: no nulls)."""
     if bitmap.shape[0] == 0:
         return True
     j = bit_offset + i
     return (bitmap[j >> 3] >> (j & 7)) & 1 == 1
+
+
+def fixed_point(v, scale):
+    """``rint(v * scale)`` as int64, ties to even (``round`` lowers to rint on the CPU and to
+    ``llrint`` on CUDA: the same integer on both targets)."""
+    return int64(round(v * scale))
+
+
+def sketch_bucket(value, log_value, x_min, inv_log_gamma, key_min, last):
+    """Log-bucket of a response time: 0 below ``x_min``, else
+    ``ceil(log(v) / log(gamma)) - key_min + 1`` clamped to ``[1, last]``."""
+    if value < x_min:
+        return int64(0)
+    b = int64(math.ceil(log_value * inv_log_gamma)) - key_min + 1
+    if b < 1:
+        b = int64(1)
+    elif b > last:
+        b = int64(last)
+    return b
+
+
+def hll_word(h, p):
+    """HyperLogLog: ``(register, word)`` of hash ``h`` with ``2**p`` registers; the rank is the
+    word's leading zeros + 1 (the sentinel bit bounds it by ``64 - p + 1``)."""
+    register = int64(h >> uint64(64 - p))
+    word = (h << uint64(p)) | (uint64(1) << uint64(p - 1))
+    return register, word
+
+
+def add128_carry(old_lo, new_lo, q):
+    """What adding the int64 ``q`` to a 128-bit sum adds to its high word, once its low word went
+    from ``old_lo`` to ``new_lo = old_lo + uint64(q)`` (wrapping): the carry minus the sign."""
+    carry = int64(1) if new_lo < old_lo else int64(0)
+    return carry - (int64(1) if q < 0 else int64(0))
+
+
+_valid = njit(inline="always")(row_valid)
+_fixed_point = njit(inline="always")(fixed_point)
+_sketch_bucket = njit(inline="always")(sketch_bucket)
+_hll_word = njit(inline="always")(hll_word)
+_add128_carry = njit(inline="always")(add128_carry)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -471,14 +521,14 @@ def accum_fixed(cell, values, bitmap, bit_offset, counts, f_count, f_sum, scale)
     With no nulls only the sum is added (the caller adds the per-cell row counts)."""
     if bitmap.shape[0] == 0:
         for i in range(cell.shape[0]):
-            counts[cell[i], f_sum] += np.int64(np.rint(values[i] * scale))
+            counts[cell[i], f_sum] += _fixed_point(values[i], scale)
         return
     for i in range(cell.shape[0]):
         if not _valid(bitmap, bit_offset, i):
             continue
         c = cell[i]
         counts[c, f_count] += 1
-        counts[c, f_sum] += np.int64(np.rint(values[i] * scale))
+        counts[c, f_sum] += _fixed_point(values[i], scale)
 
 
 @njit(**_JIT)
@@ -490,12 +540,11 @@ def accum_revenue(cell, values, bitmap, bit_offset, counts, f_count, hi, lo, sca
             continue
         c = cell[i]
         counts[c, f_count] += 1
-        q = np.int64(np.rint(values[i] * scale))
+        q = _fixed_point(values[i], scale)
         old = lo[c]
         new = old + _U64(q)
         lo[c] = new
-        carry = np.int64(1) if new < old else np.int64(0)
-        hi[c] += carry - (np.int64(1) if q < 0 else np.int64(0))
+        hi[c] += _add128_carry(old, new, q)
 
 
 @njit(**_JIT)
@@ -522,15 +571,7 @@ def accum_sketch(group, values, log_values, bitmap, bit_offset, sketch, x_min, i
     for i in range(group.shape[0]):
         if not _valid(bitmap, bit_offset, i):
             continue
-        if values[i] < x_min:
-            b = 0
-        else:
-            b = np.int64(math.ceil(log_values[i] * inv_log_gamma)) - key_min + 1
-            if b < 1:
-                b = 1
-            elif b > last:
-                b = last
-        sketch[group[i], b] += 1
+        sketch[group[i], _sketch_bucket(values[i], log_values[i], x_min, inv_log_gamma, key_min, last)] += 1
 
 
 @intrinsic
@@ -548,14 +589,10 @@ def _clz64(typingctx, x):
 def accum_hll(group, hashes, bitmap, bit_offset, registers, p):
     """HyperLogLog with ``2**p`` registers per group: the top ``p`` hash bits pick the register, which
     keeps the largest rank (leading zeros + 1) of the remaining bits."""
-    shift = _U64(64 - p)
-    sentinel = _U64(1) << _U64(p - 1)
     for i in range(group.shape[0]):
         if not _valid(bitmap, bit_offset, i):
             continue
-        h = hashes[i]
-        j = np.int64(h >> shift)
-        w = (h << _U64(p)) | sentinel
+        j, w = _hll_word(hashes[i], p)
         rank = np.uint8(_clz64(w) + _U64(1))
         g = group[i]
         if rank > registers[g, j]:

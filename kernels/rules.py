@@ -74,11 +74,56 @@ absolute values, ``X[e]`` = sum of the emotion contributions. (The valence multi
 Arithmetic is in float64 (the document's emotion sums are kept in its float32 output column between
 sentences); results are rounded to the float32/int outputs at the end. The rules are deterministic: a
 document's scores depend on nothing but its tokens, the lexicon and the params.
+
+Aspects: what the feelings are about
+====================================
+
+An aspect lexicon (``emoscore.aspects``) gives each term an aspect bitmask (``aspect_mask``, uint64,
+bit ``a`` = aspect ``a``, at most 64 aspects) and its own multi-word expressions (``amwe_*``, CSR by
+first word, longest first, each with a mask; a mask of 0 is a *blocker* such as "in return").
+Aspect data never changes the emotion scores above: aspect-only terms have no valence, weights or
+role, and aspect expressions are matched apart from the emotion expressions (they share the words'
+term ids, not the units).
+
+**Mentions.** Independently of the emotion units, the tokens are read left to right: at a token with
+term id ``t >= 0``, the first (longest) aspect expression starting at ``t`` whose word ids equal the
+following tokens' ids, none of its words but the last ending a sentence or clause, is a mention of
+its mask covering its tokens (the tokens it covers mention nothing else); otherwise the token
+mentions ``aspect_mask[t]``. A document's aspects are the union of its mentions
+(:func:`document_aspects`), listed in order of first mention (several new aspects in one mention:
+by ascending aspect id).
+
+**Scopes.** The attribution unit is the negation scope of the rules above: a scope ends at a sentence
+end, after a contrast word and (``clause_scope`` non-zero) after a unit followed by ``,`` ``;``
+``:``. A mention belongs to the scope of the unit holding its first token. So "The delivery was fast
+but the refund took three weeks" has two scopes: "The delivery was fast but" and "the refund took
+three weeks".
+
+**Attribution.** Each scoring unit's contributions (valence ``c``, ``|c|``, emotion contributions, one
+hit) go to every aspect mentioned in its scope (each such aspect gets the whole contribution). A scope
+with contributions but no mention falls back to the aspects of the nearest *preceding* scope of the
+same sentence that has a mention; when no earlier scope of the sentence has one, to the first
+*following* scope of the sentence that has one; when the sentence has no mention at all, to no
+aspect (the document scores still count it). The contrast weights, the sentence emphasis and the
+re-weighting of a sentence followed by one opening with a contrast word apply to each contribution
+exactly as for the document (by the position of the contributing unit, not of the mention).
+
+**Per-aspect outputs** (from the aspect's sums ``S_a``, ``A_a``, ``X_a[e]`` and its hit count, with
+the document formulas): ``valence = S'/sqrt(S'^2 + alpha)`` with ``S' = S_a / max(hits_a, 1) **
+valence_hits_power``; ``intensity = A_a/sqrt(A_a^2 + alpha)``; emotion intensities
+``1 - exp(-emotion_gain * X_a[e])`` rounded to float32, the dominant one by the document rule
+(-1 = neutral). An aspect mentioned with no contribution scores 0, 0, neutral.
+
+**Output layout.** The caller runs :func:`document_aspects` first (the document's aspect mask), sizes
+document ``d``'s slots as ``aspect_offsets[d]:aspect_offsets[d+1]`` (the popcount of its mask) and
+passes both to :func:`score_document`, which writes ``out_aspect`` (aspect id), ``out_aspect_valence``,
+``out_aspect_intensity`` and ``out_aspect_emotion`` there, in first-mention order. With an empty
+``aspect_mask`` (aspects off) no aspect work is done.
 """
 
 import math
 
-from numba import float64   # float64(x) widens on every target (CUDA's float() keeps float32)
+from numba import float32, float64, uint64  # explicit widths on every target (CUDA's float() keeps float32)
 
 # Rule constants travel in ``CompiledLexicon.params`` (float32[P]); a lexicon header may override them
 # with ``# param NAME: VALUE``. Emotion-valued params are stored as the emotion's index (-1 = none).
@@ -161,29 +206,114 @@ ROLE_CONTRAST = 3
 # the per-sentence emotion sums before / after the contrast word and of the previous sentence.
 SCRATCH_ROWS = 3
 
+# With aspects, the scratch also holds per-aspect sums after those rows, in rows of E + 3 float64
+# (valence sum, hits, absolute sum, E emotion sums): the current scope, then ASPECT_SLOT_ROWS rows
+# per slot -- sums before / after the last contrast word of the sentence, of the previous sentence
+# and of the document. Slot 0 holds the aspect-less scopes waiting for a following mention; slot
+# k >= 1 the document's k-th aspect in first-mention order. (Few loops on purpose: see the
+# performance note in score_document.)
+ASPECT_SLOT_ROWS = 4
+MAX_ASPECTS = 64            # aspects are bits of a uint64 mask
+
+
+def scratch_size(n_emotions, n_aspects):
+    """float64 elements of the scratch that :func:`score_document` needs for documents of at most
+    ``n_aspects`` distinct aspects (0: aspects off)."""
+    size = SCRATCH_ROWS * n_emotions
+    if n_aspects > 0:
+        size += (1 + ASPECT_SLOT_ROWS * (n_aspects + 1)) * (n_emotions + 3)
+    return size
+
+
 # Window slots hold term ids; this marks an empty slot or an unknown word.
 _NO_TERM = -1
 
 
+def document_aspects(d, doc_offsets, term_ids, flags, aspect_mask, amwe_first, amwe_parts, amwe_words,
+                     amwe_mask, out_doc_aspects):
+    """The aspect mask of document ``d`` (the union of its mentions) into ``out_doc_aspects[d]``.
+
+    The mention rule (see the module docstring) is restated inline in :func:`score_document`: rules
+    functions call no other function, so that every target compiles each of them on its own.
+    """
+    start = doc_offsets[d]
+    end = doc_offsets[d + 1]
+    found = uint64(0)
+    p = start
+    while p < end:
+        t = term_ids[p]
+        nxt = p + 1
+        if t >= 0:
+            mention = aspect_mask[t]
+            for m in range(amwe_first[t], amwe_first[t + 1]):
+                q0 = amwe_parts[m]
+                n_words = amwe_parts[m + 1] - q0
+                if n_words < 1 or p + n_words > end:
+                    continue
+                matched = True
+                for k in range(n_words):
+                    if term_ids[p + k] != amwe_words[q0 + k]:
+                        matched = False
+                        break
+                    if k < n_words - 1 and (flags[p + k] & (FLAG_SENT_END | FLAG_CLAUSE)) != 0:
+                        matched = False
+                        break
+                if matched:
+                    mention = amwe_mask[m]
+                    nxt = p + n_words
+                    break
+            found |= mention
+        p = nxt
+    out_doc_aspects[d] = found
+
+
 def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modifier,
-                   mwe_first, mwe_term, mwe_parts, mwe_words, params, scratch,
-                   out_valence, out_intensity, out_emotions, out_dominant, out_tokens, out_hits):
+                   mwe_first, mwe_term, mwe_parts, mwe_words, params,
+                   aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask, doc_aspects,
+                   aspect_offsets, scratch,
+                   out_valence, out_intensity, out_emotions, out_dominant, out_tokens, out_hits,
+                   out_aspect, out_aspect_valence, out_aspect_intensity, out_aspect_emotion):
     """Score document ``d`` of a CSR token stream into element ``d`` of the output arrays.
 
     ``doc_offsets``, ``term_ids``, ``flags``: the token stream (see docs/internals.md); ``valence`` …
-    ``params``: the CompiledLexicon arrays; ``scratch``: float64[>= SCRATCH_ROWS * E], overwritten;
-    outputs: ``out_valence`` f32[D], ``out_intensity`` f32[D], ``out_emotions`` f32[E, D] (column
-    ``d`` is written, used as the document's accumulator first), ``out_dominant`` int16[D],
-    ``out_tokens`` int32[D], ``out_hits`` int32[D]. Ids are trusted to be ``< N``; negative = unknown.
+    ``params``: the CompiledLexicon arrays; ``aspect_mask`` … ``amwe_mask``: its aspect arrays (empty
+    ``aspect_mask``: aspects off, and the other aspect arrays are not read); ``doc_aspects`` u64[D]
+    (:func:`document_aspects`) and ``aspect_offsets`` int64[D+1] (the output slots of each
+    document); ``scratch``: float64[>= scratch_size(E, aspects)], overwritten; outputs:
+    ``out_valence`` f32[D], ``out_intensity`` f32[D], ``out_emotions`` f32[E, D] (column ``d`` is
+    written, used as the document's accumulator first), ``out_dominant`` int16[D], ``out_tokens``
+    int32[D], ``out_hits`` int32[D]; per aspect slot ``out_aspect`` int16, ``out_aspect_valence``
+    f32, ``out_aspect_intensity`` f32, ``out_aspect_emotion`` int16 (-1 = neutral). Ids are trusted
+    to be ``< N``; negative = unknown.
     """
     n_emo = weights.shape[1]
     start = doc_offsets[d]
     end = doc_offsets[d + 1]
 
-    # Performance note: one exit, no exceptions (compile with error_model="numpy") and the last use of
-    # every array argument in the final block let Numba's reference-count pruning remove the
-    # incref/decref of all 19 array arguments -- otherwise ~36 atomic operations per document, on
-    # cache lines shared by all threads. tests/test_kernels.py checks that none are left.
+    # aspects: on when the lexicon has aspect data and the document mentions one
+    aspects_on = aspect_mask.shape[0] > 0 and doc_aspects[d] != 0
+    aw = n_emo + 3                          # aspect row width: S, hits, A, E emotion sums
+    a_cur = SCRATCH_ROWS * n_emo            # the current scope
+    a_slots = a_cur + aw                    # slot s: rows a_slots + 4*aw*s + (0 pre, aw post, 2aw prev, 3aw total)
+    a_base = 0
+    n_seen = 0                              # slots used (aspects registered so far)
+    seen = uint64(0)
+    cur_mask = uint64(0)                    # aspects mentioned in the current scope
+    last_mask = uint64(0)                   # ... in the nearest preceding scope of the sentence that has one
+    cur_any = False
+    pend_any = False
+    touched = uint64(0)                     # slots with sums in this sentence (bit min(k, 63))
+    prev_touched = uint64(0)                # slots with sums in the previous sentence
+    next_mention = start                    # tokens before this one are covered by a mention already
+    if aspects_on:
+        a_base = aspect_offsets[d]
+        for k in range(3 * aw):
+            scratch[a_cur + k] = 0.0
+
+    # Performance note: one exit and no exceptions (compile with error_model="numpy"). The CPU kernel
+    # compiles this function without reference counting (score_cpu.RULES_OPTIONS: it allocates
+    # nothing), so its ~30 array arguments cost no incref/decref -- otherwise ~36 atomic operations
+    # per document, on cache lines shared by all threads. tests/test_kernels.py checks none are left.
     # An empty (or null) document falls through every loop below and scores all zeros.
     n_tokens = end - start
     if n_tokens < 0:
@@ -304,6 +434,51 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
         if t >= 0:
             unit_role = role[t]
 
+        # ---- aspect mentions starting in this unit ------------------------------------------------
+        if aspects_on:
+            p = i
+            if next_mention > p:
+                p = next_mention
+            while p <= last:
+                tp = term_ids[p]
+                nxt = p + 1
+                mention = uint64(0)
+                if tp >= 0:
+                    mention = aspect_mask[tp]
+                    for m in range(amwe_first[tp], amwe_first[tp + 1]):
+                        q0 = amwe_parts[m]
+                        n_words = amwe_parts[m + 1] - q0
+                        if n_words < 1 or p + n_words > end:
+                            continue
+                        matched = True
+                        for k in range(n_words):
+                            if term_ids[p + k] != amwe_words[q0 + k]:
+                                matched = False
+                                break
+                            if k < n_words - 1 and (flags[p + k] & (FLAG_SENT_END | FLAG_CLAUSE)) != 0:
+                                matched = False
+                                break
+                        if matched:
+                            mention = amwe_mask[m]
+                            nxt = p + n_words
+                            break
+                if mention != 0:
+                    cur_mask |= mention
+                    new = mention & ~seen
+                    a = 0
+                    while new != 0:             # register new aspects in first-mention order
+                        if (new & uint64(1)) != 0 and a_base + n_seen < aspect_offsets[d + 1]:
+                            out_aspect[a_base + n_seen] = a
+                            n_seen += 1
+                            row = a_slots + ASPECT_SLOT_ROWS * aw * n_seen
+                            for k in range(ASPECT_SLOT_ROWS * aw):
+                                scratch[row + k] = 0.0
+                        new = new >> uint64(1)
+                        a += 1
+                    seen |= mention
+                p = nxt
+                next_mention = nxt
+
         # ---- a new sentence: settle the previous one -------------------------------------------
         if sentence_start:
             if has_prev:
@@ -319,6 +494,15 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
                         else:
                             out_emotions[e, d] = scratch[prev + e] * abs(w)
                     doc_emotions = True
+                if aspects_on and prev_touched != 0:    # each aspect's previous sentence, weighted alike
+                    for k in range(1, n_seen + 1):
+                        if ((prev_touched >> uint64(min(k, 63))) & uint64(1)) == 0:
+                            continue
+                        row = a_slots + ASPECT_SLOT_ROWS * aw * k + 2 * aw
+                        scratch[row + aw] += scratch[row] * w
+                        scratch[row + aw + 1] += scratch[row + 1]
+                        for e in range(2, aw):
+                            scratch[row + aw + e] += scratch[row + e] * abs(w)
                 has_prev = False
             sentence_start = False
 
@@ -406,6 +590,15 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
                 sentence_emotions = True
                 if target >= 0 and target < n_emo:
                     scratch[post + target] += transfer
+                if aspects_on:              # the same contribution, kept for the scope's aspects
+                    scratch[a_cur] += c
+                    scratch[a_cur + 1] += 1.0
+                    scratch[a_cur + 2] += abs(c)
+                    for e in range(n_emo):
+                        scratch[a_cur + 3 + e] += float64(weights[t, e]) * emotion_mult
+                    if target >= 0 and target < n_emo:
+                        scratch[a_cur + 3 + target] += transfer
+                    cur_any = True
         elif unit_role == ROLE_CONTRAST:
             # everything so far in the sentence now stands before the (last) contrast word
             pre_s += post_s
@@ -435,9 +628,54 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
             caps1 = unit_caps
 
         i = last + 1
+        sentence_end = (unit_flags & FLAG_SENT_END) != 0 or i >= end
+
+        # ---- end of an aspect scope: its contributions go to its aspects (or wait for them) --------
+        if aspects_on and (sentence_end or unit_role == ROLE_CONTRAST
+                           or (clause_scope and (unit_flags & FLAG_CLAUSE) != 0)):
+            target = cur_mask
+            if cur_mask == 0:
+                target = last_mask
+            flush = 0.0                 # 1: the waiting scopes go with this scope's contributions
+            if pend_any and cur_mask != 0:
+                flush = 1.0
+            if cur_any or flush != 0.0:
+                for k in range(n_seen + 1):     # slot 0 takes them when no aspect is in sight yet
+                    if k == 0:
+                        take = target == 0
+                    else:
+                        take = ((target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0
+                    if take:
+                        row = a_slots + ASPECT_SLOT_ROWS * aw * k
+                        touched |= uint64(1) << uint64(min(k, 63))
+                        for e in range(aw):
+                            scratch[row + e] += flush * scratch[a_slots + e]
+                            scratch[row + aw + e] += scratch[a_cur + e] + flush * scratch[a_slots + aw + e]
+                for e in range(aw):
+                    scratch[a_cur + e] = 0.0
+                    if flush != 0.0:
+                        scratch[a_slots + e] = 0.0
+                        scratch[a_slots + aw + e] = 0.0
+            if cur_any and target == 0:
+                pend_any = True
+            if flush != 0.0:
+                pend_any = False
+            if cur_mask != 0:
+                last_mask = cur_mask
+            cur_any = False
+            cur_mask = uint64(0)
+            if unit_role == ROLE_CONTRAST and touched != 0:
+                # everything so far in the sentence now stands before the (last) contrast word
+                for k in range(n_seen + 1):
+                    if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:
+                        continue
+                    row = a_slots + ASPECT_SLOT_ROWS * aw * k
+                    for e in range(aw):
+                        scratch[row + e] += scratch[row + aw + e]
+                        scratch[row + aw + e] = 0.0
 
         # ---- end of sentence: contrast weights, emphasis; keep it as the previous sentence ------
-        if (unit_flags & FLAG_SENT_END) != 0 or i >= end:
+        if sentence_end:
             w_pre = 0.0
             w_post = 1.0
             if has_contrast:
@@ -451,6 +689,27 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
             prev_s = (pre_s * w_pre + post_s * w_post) * emphasis
             prev_a = (pre_a * abs(w_pre) + post_a * abs(w_post)) * abs(emphasis)
             prev_emotions = sentence_emotions
+            if aspects_on and touched != 0:     # each aspect's sentence, weighted alike; slot 0
+                for k in range(n_seen + 1):     # (no aspect in the sentence) is dropped
+                    if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:
+                        continue
+                    row = a_slots + ASPECT_SLOT_ROWS * aw * k
+                    scratch[row + 2 * aw] = (scratch[row] * w_pre + scratch[row + aw] * w_post) * emphasis
+                    scratch[row + 2 * aw + 1] = scratch[row + 1] + scratch[row + aw + 1]
+                    scratch[row] = 0.0
+                    scratch[row + aw] = 0.0
+                    scratch[row + 1] = 0.0
+                    scratch[row + aw + 1] = 0.0
+                    for e in range(2, aw):
+                        scratch[row + 2 * aw + e] = (scratch[row + e] * abs(w_pre)
+                                                     + scratch[row + aw + e] * abs(w_post)) * abs(emphasis)
+                        scratch[row + e] = 0.0
+                        scratch[row + aw + e] = 0.0
+            if aspects_on:
+                prev_touched = touched
+                touched = uint64(0)
+                pend_any = False
+                last_mask = uint64(0)
             if sentence_emotions:
                 for e in range(n_emo):
                     scratch[prev + e] = (scratch[pre + e] * abs(w_pre)
@@ -476,6 +735,58 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
         total_s += prev_s
         total_a += prev_a
     last_emotions = has_prev and prev_emotions
+
+    # ---- per-aspect outputs (the document formulas over each aspect's sums) -----------------------
+    if aspects_on:
+        for k in range(n_seen):
+            row = a_slots + ASPECT_SLOT_ROWS * aw * (k + 1)
+            a_s = scratch[row + 3 * aw]
+            a_hits = scratch[row + 3 * aw + 1]
+            a_a = scratch[row + 3 * aw + 2]
+            last_touched = ((prev_touched >> uint64(min(k + 1, 63))) & uint64(1)) != 0
+            if has_prev and last_touched:
+                a_s += scratch[row + 2 * aw]
+                a_hits += scratch[row + 2 * aw + 1]
+                a_a += scratch[row + 2 * aw + 2]
+            a_val = 0.0
+            if a_s != 0.0:
+                if a_hits > 1.0 and hits_power != 0.0:
+                    a_s = a_s / math.pow(a_hits, hits_power)
+                a_val = a_s / math.sqrt(a_s * a_s + alpha)
+            a_int = 0.0
+            if a_a != 0.0:
+                a_int = a_a / math.sqrt(a_a * a_a + alpha)
+            # The dominant emotion by the document rule (the largest float32 intensity, the lowest
+            # index on ties), with one exp instead of E: the intensity rises with the sum, so only
+            # sums that round to the same float32 as the largest one can tie with it.
+            x_max = 0.0
+            e_max = -1
+            for e in range(n_emo):
+                x = scratch[row + 3 * aw + 3 + e]
+                if has_prev and last_touched:
+                    x += scratch[row + 2 * aw + 3 + e]
+                if x > x_max:
+                    x_max = x
+                    e_max = e
+            a_best = -1
+            if e_max >= 0 and gain > 0.0:
+                f_max = float64(float32(1.0 - math.exp(-gain * x_max)))
+                if f_max > 0.0 and f_max >= dominant_min:
+                    a_best = e_max
+                    if f_max >= 1.0:
+                        bound = 17.0 / gain          # 1 - exp(-y) rounds to 1.0f only for y > 25 ln 2
+                    else:
+                        bound = x_max - 2.4e-7 / (gain * (1.0 - f_max))   # within a few ulp of f_max
+                    for e in range(e_max):
+                        x = scratch[row + 3 * aw + 3 + e]
+                        if has_prev and last_touched:
+                            x += scratch[row + 2 * aw + 3 + e]
+                        if x >= bound and float64(float32(1.0 - math.exp(-gain * x))) == f_max:
+                            a_best = e
+                            break
+            out_aspect_valence[a_base + k] = a_val
+            out_aspect_intensity[a_base + k] = a_int
+            out_aspect_emotion[a_base + k] = a_best
 
     # ---- normalise ---------------------------------------------------------------------------------
     val = 0.0

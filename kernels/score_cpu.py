@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import rules
-from .rules import N_PARAMS, SCRATCH_ROWS
+from .rules import MAX_ASPECTS, N_PARAMS, scratch_size
 
 __all__ = ["ScoreArrays", "score_stream"]
 
@@ -38,30 +38,61 @@ class ScoreArrays(NamedTuple):
     dominant: np.ndarray   #: int16[D], emotion index or -1 (neutral)
     tokens: np.ndarray     #: int32[D], tokens of the document
     hits: np.ndarray       #: int32[D], scoring lexicon matches (a multi-word expression counts once)
+    # Aspects (CSR over documents; empty, with all-zero offsets, when the lexicon has none):
+    # document d's aspects are entries aspect_offsets[d]:aspect_offsets[d+1], in first-mention order.
+    aspect_offsets: np.ndarray | None = None    #: int64[D + 1]
+    aspect: np.ndarray | None = None            #: int16[K], aspect index
+    aspect_valence: np.ndarray | None = None    #: float32[K], in [-1, 1]
+    aspect_intensity: np.ndarray | None = None  #: float32[K], in [0, 1]
+    aspect_emotion: np.ndarray | None = None    #: int16[K], dominant emotion index or -1 (neutral)
 
 
-# error_model="numpy": no exception paths, so the argument reference counts are optimised away
-_score_document = numba.njit(nogil=True, cache=True, error_model="numpy")(rules.score_document)
+# The rules allocate nothing, so they are compiled without Numba's reference counting (_nrt=False):
+# no incref/decref of the ~30 array arguments per document (atomic operations on cache lines shared
+# by every thread, 1.5-2x the scoring time when they are left in). error_model="numpy": no
+# exception paths. Numba's refcount pruning used to remove them, but it gives up on a function
+# this size (llvmlite's refprune subgraph limit), so they are never emitted instead.
+RULES_OPTIONS = {"nogil": True, "error_model": "numpy", "_nrt": False}
+_score_document = numba.njit(cache=True, **RULES_OPTIONS)(rules.score_document)
+
+
+_document_aspects = numba.njit(cache=True, **RULES_OPTIONS)(rules.document_aspects)
 
 
 def _score_chunks(doc_offsets, term_ids, flags, valence, weights, role, modifier,
                   mwe_first, mwe_term, mwe_parts, mwe_words, params,
+                  aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask, doc_aspects, aspect_offsets,
                   out_valence, out_intensity, out_emotions, out_dominant, out_tokens, out_hits,
-                  chunk):
+                  out_aspect, out_aspect_valence, out_aspect_intensity, out_aspect_emotion,
+                  n_scratch, chunk):
     n_docs = out_valence.shape[0]
-    n_emo = weights.shape[1]
     n_chunks = (n_docs + chunk - 1) // chunk
     for c in numba.prange(n_chunks):
-        # per-sentence emotion sums; Numba hoists this allocation to once per worker's share of
-        # the chunks (each worker gets its own array: it is passed to a call, so never shared)
-        scratch = np.empty(SCRATCH_ROWS * n_emo, np.float64)
+        # per-sentence emotion (and aspect) sums; Numba hoists this allocation to once per worker's
+        # share of the chunks (each worker gets its own array: it is passed to a call, so never shared)
+        scratch = np.empty(n_scratch, np.float64)
         lo = c * chunk
         hi = min(lo + chunk, n_docs)
         for d in range(lo, hi):
             _score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modifier,
-                            mwe_first, mwe_term, mwe_parts, mwe_words, params, scratch,
+                            mwe_first, mwe_term, mwe_parts, mwe_words, params,
+                            aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask, doc_aspects,
+                            aspect_offsets, scratch,
                             out_valence, out_intensity, out_emotions, out_dominant, out_tokens,
-                            out_hits)
+                            out_hits, out_aspect, out_aspect_valence, out_aspect_intensity,
+                            out_aspect_emotion)
+
+
+def _aspect_chunks(doc_offsets, term_ids, flags, aspect_mask, amwe_first, amwe_parts, amwe_words,
+                   amwe_mask, out_doc_aspects, chunk):
+    n_docs = out_doc_aspects.shape[0]
+    n_chunks = (n_docs + chunk - 1) // chunk
+    for c in numba.prange(n_chunks):
+        lo = c * chunk
+        hi = min(lo + chunk, n_docs)
+        for d in range(lo, hi):
+            _document_aspects(d, doc_offsets, term_ids, flags, aspect_mask, amwe_first, amwe_parts,
+                              amwe_words, amwe_mask, out_doc_aspects)
 
 
 def _source_digest() -> str:
@@ -77,6 +108,8 @@ def _source_digest() -> str:
 # version of the rules its own entry.
 _score_chunks.__qualname__ = f"_score_chunks_{_source_digest()}"
 _score_chunks = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")(_score_chunks)
+_aspect_chunks.__qualname__ = f"_aspect_chunks_{_source_digest()}"
+_aspect_chunks = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")(_aspect_chunks)
 
 
 def _stream_array(value, name: str, dtype, kind: str) -> np.ndarray:
@@ -143,6 +176,38 @@ def _lexicon_arrays(lex):
     return (valence, weights, role, modifier, mwe_first, mwe_term, mwe_parts, mwe_words, params)
 
 
+_EMPTY = {np.uint64: np.zeros(0, np.uint64), np.int32: np.zeros(0, np.int32)}
+
+
+def _aspect_arrays(lex, n_terms: int):
+    """The lexicon's aspect arrays (``aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask``)
+    checked; all empty when it has none (a lexicon object without them, or zero aspects)."""
+    mask = getattr(lex, "aspect_mask", None)
+    if mask is None or np.asarray(mask).size == 0:
+        return (_readonly(_EMPTY[np.uint64]), _readonly(_EMPTY[np.int32]), _readonly(_EMPTY[np.int32]),
+                _readonly(_EMPTY[np.int32]), _readonly(_EMPTY[np.uint64]))
+    try:
+        raw = [getattr(lex, name) for name in ("amwe_first", "amwe_parts", "amwe_words", "amwe_mask")]
+    except AttributeError as exc:
+        raise InputError(f"lexicon {type(lex).__name__} has aspect_mask but lacks an aspect array: {exc}") from None
+    mask = _stream_array(mask, "lexicon aspect_mask", np.uint64, "iu")
+    first = _stream_array(raw[0], "lexicon amwe_first", np.int32, "iu")
+    parts = _stream_array(raw[1], "lexicon amwe_parts", np.int32, "iu")
+    words = _stream_array(raw[2], "lexicon amwe_words", np.int32, "iu")
+    amwe_mask = _stream_array(raw[3], "lexicon amwe_mask", np.uint64, "iu")
+    n_amwe = amwe_mask.shape[0]
+    for name, array, size in (("aspect_mask", mask, n_terms), ("amwe_first", first, n_terms + 1),
+                              ("amwe_parts", parts, n_amwe + 1)):
+        if array.shape[0] != size:
+            raise InputError(f"lexicon {name} must have {size} entries, got {array.shape[0]}")
+    for name, array, low, high in (("amwe_first", first, 0, n_amwe), ("amwe_parts", parts, 0, words.shape[0]),
+                                   ("amwe_words", words, 0, n_terms - 1)):
+        if array.size and (array.min() < low or array.max() > high):
+            bad = array[(array < low) | (array > high)][0]
+            raise InputError(f"lexicon {name} holds {bad}, outside [{low}, {high}]")
+    return mask, first, parts, words, amwe_mask
+
+
 def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     """Score every document of a CSR token stream with a compiled lexicon.
 
@@ -156,13 +221,17 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     flags : uint8[T]
         Token flags (``rules.FLAG_*``, see docs/internals.md).
     lex : CompiledLexicon or any object with its arrays
-        ``valence, weights, role, modifier, mwe_first, mwe_term, mwe_parts, mwe_words, params``.
+        ``valence, weights, role, modifier, mwe_first, mwe_term, mwe_parts, mwe_words, params``;
+        with ``aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask`` (non-empty) also the
+        aspects of each document (``ScoreArrays.aspect*``, see :mod:`.rules`).
 
     Returns
     -------
     ScoreArrays
         Newly allocated ``valence``, ``intensity``, ``emotions`` (E × D), ``dominant``, ``tokens``
-        and ``hits``; the rules are documented in :mod:`emoscore.kernels.rules`.
+        and ``hits``, and the aspect CSR (empty without aspect arrays); the rules are documented
+        in :mod:`emoscore.kernels.rules`. Aspects cost a second, lighter pass over the tokens
+        (each document's aspect mask, to size its output slots) before the scoring pass.
 
     Raises
     ------
@@ -178,6 +247,7 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     lexicon = _lexicon_arrays(lex)
     n_terms = lexicon[0].shape[0]
     n_emo = lexicon[1].shape[1]
+    aspect = _aspect_arrays(lex, n_terms)
     offsets = _stream_array(doc_offsets, "doc_offsets", np.int64, "iu")
     ids = _stream_array(term_ids, "term_ids", np.int32, "iu")
     token_flags = _stream_array(flags, "flags", np.uint8, "iu")
@@ -193,6 +263,11 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
         dominant=np.empty(n_docs, np.int16),
         tokens=np.empty(n_docs, np.int32),
         hits=np.empty(n_docs, np.int32),
+        aspect_offsets=np.zeros(n_docs + 1, np.int64),
+        aspect=np.empty(0, np.int16),
+        aspect_valence=np.empty(0, np.float32),
+        aspect_intensity=np.empty(0, np.float32),
+        aspect_emotion=np.empty(0, np.int16),
     )
     if n_docs == 0:
         return out
@@ -212,5 +287,20 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
 
     # about 4 chunks per thread (static scheduling), at most _MAX_CHUNK documents each
     chunk = min(max(-(-n_docs // (4 * numba.get_num_threads())), 1), _MAX_CHUNK)
-    _score_chunks(offsets, ids, token_flags, *lexicon, *out, chunk)
+    n_slots = 0
+    doc_aspects = _EMPTY[np.uint64]
+    if aspect[0].size:
+        # count, then fill: each document's aspect mask sizes its output slots
+        doc_aspects = np.empty(n_docs, np.uint64)
+        _aspect_chunks(offsets, ids, token_flags, *aspect, doc_aspects, chunk)
+        counts = np.bitwise_count(doc_aspects)
+        np.cumsum(counts, out=out.aspect_offsets[1:])
+        n_slots = int(counts.max())
+        n_out = int(out.aspect_offsets[-1])
+        out = out._replace(aspect=np.empty(n_out, np.int16), aspect_valence=np.empty(n_out, np.float32),
+                           aspect_intensity=np.empty(n_out, np.float32),
+                           aspect_emotion=np.empty(n_out, np.int16))
+    _score_chunks(offsets, ids, token_flags, *lexicon, *aspect, _readonly(doc_aspects),
+                  _readonly(out.aspect_offsets), *out[:6], *out[7:],
+                  scratch_size(n_emo, min(n_slots, MAX_ASPECTS)), chunk)
     return out

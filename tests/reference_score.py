@@ -12,13 +12,19 @@ draw on paper:
    before it in its scope; then the sentence's contrast weights (by position relative to its last
    contrast word) and its emphasis (``!``/``?`` of its last token);
 4. sentence weights for a sentence followed by one that opens with a contrast word;
-5. the normalisations.
+5. the normalisations;
+6. aspects (when the lexicon has aspect arrays): ``aspect_mentions`` lists the mentions (greedy,
+   left to right, longest aspect expression first, apart from the emotion units); each sentence is
+   cut into scopes (after a contrast word or, with ``clause_scope``, a clause end); every scoring
+   unit's final weighted contribution goes to the aspects mentioned in its scope, else to those of
+   the nearest preceding scope of its sentence with a mention, else to the first following one,
+   else to none; each aspect's sums are normalised like the document's.
 
 See the module docstring of ``emoscore.kernels.rules`` for the rules in words.
 
 Entry points: :func:`score_document` (one document given as Python lists) and :func:`score_stream`
 (a CSR token stream, like ``emoscore.kernels.score_cpu.score_stream``; returns a
-:class:`types.SimpleNamespace` with the same six arrays).
+:class:`types.SimpleNamespace` with the same arrays, aspect CSR included).
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ class Unit:
     term: int        # term id, -1 for an unknown word
     caps: bool       # ALL CAPS (every word, for an expression)
     flags: int       # flags of its last token
+    start: int = 0   # position of its first token in the document
 
 
 @dataclass
@@ -77,6 +84,7 @@ class DocScore:
     dominant: int = -1
     tokens: int = 0
     hits: int = 0
+    aspects: list = field(default_factory=list)   # (aspect, valence, intensity, dominant, emotions), first-mention order
 
 
 class _Lex:
@@ -94,6 +102,14 @@ class _Lex:
         self.mwe_parts = [int(x) for x in np.asarray(lex.mwe_parts).tolist()]
         self.mwe_words = [int(x) for x in np.asarray(lex.mwe_words).tolist()]
         self.params = [float(p) for p in np.asarray(lex.params, dtype=np.float32).tolist()]
+        mask = getattr(lex, "aspect_mask", None)
+        self.aspect_mask = [int(x) for x in np.asarray(mask).tolist()] if mask is not None else []
+        self.has_aspects = len(self.aspect_mask) > 0
+        if self.has_aspects:
+            self.amwe_first = [int(x) for x in np.asarray(lex.amwe_first).tolist()]
+            self.amwe_parts = [int(x) for x in np.asarray(lex.amwe_parts).tolist()]
+            self.amwe_words = [int(x) for x in np.asarray(lex.amwe_words).tolist()]
+            self.amwe_mask = [int(x) for x in np.asarray(lex.amwe_mask).tolist()]
 
     def expressions_starting_with(self, term):
         """(term the expression scores as, its word ids) for each candidate, in lexicon order."""
@@ -118,7 +134,7 @@ def units(ids, flags, lex):
     out = []
     i = 0
     while i < len(ids):
-        unit = Unit(term=ids[i], caps=bool(flags[i] & FLAG_CAPS), flags=flags[i])
+        unit = Unit(term=ids[i], caps=bool(flags[i] & FLAG_CAPS), flags=flags[i], start=i)
         length = 1
         if ids[i] >= 0:
             for term, words in lex.expressions_starting_with(ids[i]):
@@ -132,7 +148,7 @@ def units(ids, flags, lex):
                     continue
                 unit = Unit(term=term,
                             caps=all(f & FLAG_CAPS for f in flags[i:i + n]),
-                            flags=flags[i + n - 1])
+                            flags=flags[i + n - 1], start=i)
                 length = n
                 break
         out.append(unit)
@@ -226,6 +242,7 @@ def _sentence(sentence, mixed, lex):
     signed = 0.0
     absolute = 0.0
     emotions = [0.0] * lex.n_emotions
+    weighted = []    # per scoring unit: (position, signed, absolute, emotions), weights applied
     for j, c, ce in scored:
         weight = 1.0
         if contrasts:
@@ -234,7 +251,111 @@ def _sentence(sentence, mixed, lex):
         absolute += abs(c) * abs(weight) * abs(emphasis)
         for e in range(lex.n_emotions):
             emotions[e] += ce[e] * abs(weight) * abs(emphasis)
-    return signed, absolute, emotions, len(scored)
+        weighted.append((j, c * weight * emphasis, abs(c) * abs(weight) * abs(emphasis),
+                         [x * abs(weight) * abs(emphasis) for x in ce]))
+    return signed, absolute, emotions, len(scored), weighted
+
+
+def aspect_mentions(ids, flags, lex):
+    """[(position of the mention's first token, aspect mask)]: greedy, left to right, the longest
+    matching aspect expression first (not across a sentence or clause end), else the word's mask."""
+    out = []
+    p = 0
+    while p < len(ids):
+        t = ids[p]
+        length = 1
+        mask = 0
+        if t >= 0:
+            mask = lex.aspect_mask[t]
+            for m in range(lex.amwe_first[t], lex.amwe_first[t + 1]):
+                words = lex.amwe_words[lex.amwe_parts[m]:lex.amwe_parts[m + 1]]
+                n = len(words)
+                if n == 0 or p + n > len(ids) or list(ids[p:p + n]) != words:
+                    continue
+                if any(f & (FLAG_SENT_END | FLAG_CLAUSE) for f in flags[p:p + n - 1]):
+                    continue
+                mask, length = lex.amwe_mask[m], n
+                break
+        if mask:
+            out.append((p, mask))
+        p += length
+    return out
+
+
+def _scopes(sentence, lex):
+    """The scope number of each unit of a sentence (a scope ends after a contrast word or, with
+    clause_scope, after a unit followed by , ; :)."""
+    out = []
+    scope = 0
+    for unit in sentence:
+        out.append(scope)
+        if lex.role_of(unit.term) == ROLE_CONTRAST or (lex.params[P_CLAUSE_SCOPE] != 0
+                                                        and unit.flags & FLAG_CLAUSE):
+            scope += 1
+    return out
+
+
+def _aspects(ids, flags, parts, results, lex):
+    """[(aspect, valence, intensity, dominant emotion, emotion intensities)] of one document, in
+    first-mention order."""
+    p = lex.params
+    mentions = aspect_mentions(ids, flags, lex)
+    order = []
+    for _, mask in mentions:
+        for a in range(64):
+            if mask >> a & 1 and a not in order:
+                order.append(a)
+    if not order:
+        return []
+    # where each token sits: (sentence, scope)
+    place = {}
+    for n, sentence in enumerate(parts):
+        scopes = _scopes(sentence, lex)
+        for j, unit in enumerate(sentence):
+            end = sentence[j + 1].start if j + 1 < len(sentence) else (
+                parts[n + 1][0].start if n + 1 < len(parts) else len(ids))
+            for pos in range(unit.start, end):
+                place[pos] = (n, scopes[j])
+    scope_mask = {}
+    for pos, mask in mentions:
+        scope_mask[place[pos]] = scope_mask.get(place[pos], 0) | mask
+    sums = {a: [0.0, 0.0, 0, [0.0] * lex.n_emotions] for a in order}
+    for n, sentence in enumerate(parts):
+        scopes = _scopes(sentence, lex)
+        followed_by_contrast = (n + 1 < len(parts)
+                                and lex.role_of(parts[n + 1][0].term) == ROLE_CONTRAST)
+        w = p[P_CONTRAST_BEFORE] if followed_by_contrast else 1.0
+        with_mention = sorted(s for (m, s) in scope_mask if m == n)
+        for j, c, ca, ce in results[n][4]:
+            s = scopes[j]
+            if (n, s) in scope_mask:
+                target = s
+            else:
+                before = [x for x in with_mention if x < s]
+                after = [x for x in with_mention if x > s]
+                target = before[-1] if before else (after[0] if after else None)
+            if target is None:
+                continue
+            for a in order:
+                if scope_mask[(n, target)] >> a & 1:
+                    total = sums[a]
+                    total[0] += c * w
+                    total[1] += ca * abs(w)
+                    total[2] += 1
+                    total[3] = [x + y * abs(w) for x, y in zip(total[3], ce)]
+    alpha = max(p[P_VALENCE_ALPHA], 0.0)
+    out = []
+    for a in order:
+        s_a, a_a, hits, x = sums[a]
+        s_a /= max(hits, 1) ** p[P_VALENCE_HITS_POWER]
+        valence = s_a / math.sqrt(s_a ** 2 + alpha) if s_a != 0 else 0.0
+        intensity = a_a / math.sqrt(a_a ** 2 + alpha) if a_a != 0 else 0.0
+        emotions = [float(np.float32(max(0.0, 1.0 - math.exp(-p[P_EMOTION_GAIN] * v)))) for v in x]
+        dominant = -1
+        if emotions and max(emotions) > 0 and max(emotions) >= p[P_DOMINANT_MIN]:
+            dominant = emotions.index(max(emotions))
+        out.append((a, valence, intensity, dominant, emotions))
+    return out
 
 
 def score_document(ids, flags, lex) -> DocScore:
@@ -255,7 +376,7 @@ def score_document(ids, flags, lex) -> DocScore:
     total_s = 0.0
     total_a = 0.0
     totals = [0.0] * n_emo
-    for n, (signed, absolute, emotions, _) in enumerate(results):
+    for n, (signed, absolute, emotions, _, _) in enumerate(results):
         followed_by_contrast = (n + 1 < len(parts)
                                 and lex.role_of(parts[n + 1][0].term) == ROLE_CONTRAST)
         w = p[P_CONTRAST_BEFORE] if followed_by_contrast else 1.0
@@ -274,7 +395,8 @@ def score_document(ids, flags, lex) -> DocScore:
     dominant = -1
     if emotions and max(emotions) > 0 and max(emotions) >= p[P_DOMINANT_MIN]:
         dominant = emotions.index(max(emotions))
-    return DocScore(valence, intensity, emotions, dominant, len(ids), hits)
+    aspects = _aspects(ids, flags, parts, results, lex) if lex.has_aspects else []
+    return DocScore(valence, intensity, emotions, dominant, len(ids), hits, aspects)
 
 
 def score_stream(doc_offsets, term_ids, flags, lex) -> SimpleNamespace:
@@ -294,5 +416,11 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> SimpleNamespace:
         dominant=np.array([s.dominant for s in docs], np.int16),
         tokens=np.array([s.tokens for s in docs], np.int32),
         hits=np.array([s.hits for s in docs], np.int32),
+        aspect_offsets=np.cumsum([0] + [len(s.aspects) for s in docs]).astype(np.int64),
+        aspect=np.array([a[0] for s in docs for a in s.aspects], np.int16),
+        aspect_valence=np.array([a[1] for s in docs for a in s.aspects], np.float32),
+        aspect_intensity=np.array([a[2] for s in docs for a in s.aspects], np.float32),
+        aspect_emotion=np.array([a[3] for s in docs for a in s.aspects], np.int16),
+        aspect_emotions=[a[4] for s in docs for a in s.aspects],
         docs=docs,
     )

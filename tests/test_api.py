@@ -27,7 +27,8 @@ def one(scorer: Scorer, text: str) -> dict:
 
 def test_default_taxonomy_and_columns(scorer):
     assert scorer.emotions == tuple(TAXONOMY)
-    assert scorer.columns == emoscore.SCORE_COLUMNS + tuple(TAXONOMY)
+    assert scorer.columns == emoscore.SCORE_COLUMNS + tuple(TAXONOMY) + ("aspects",)
+    assert emoscore.Scorer(aspects=False).columns == emoscore.SCORE_COLUMNS + tuple(TAXONOMY)
 
 
 def test_table_keeps_input_columns_and_appends_scores(scorer):

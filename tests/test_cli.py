@@ -62,6 +62,10 @@ def assert_scores_match(row: dict, expected: dict) -> None:
         if isinstance(value, float):
             assert isinstance(row[name], float), name
             assert row[name] == round(value, 4), name  # rounded to 4 decimals, nothing else
+        elif name == "aspects":  # a list of objects: their floats rounded alike
+            assert len(row[name]) == len(value), name
+            for got, want in zip(row[name], value):
+                assert_scores_match(got, want)
         else:
             assert row[name] == value, name
 

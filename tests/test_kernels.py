@@ -590,6 +590,19 @@ def assert_same(kernel, ref, dominant_min, atol=1e-5):
         assert got.dtype == getattr(ref, name).dtype and got.flags.c_contiguous
     assert (np.abs(kernel.valence) <= 1).all() and (kernel.intensity >= 0).all()
     assert ((kernel.emotions >= 0) & (kernel.emotions <= 1)).all()
+    # aspects: the same slots, values within tolerance, the dominant emotion up to near ties
+    np.testing.assert_array_equal(kernel.aspect_offsets, ref.aspect_offsets)
+    np.testing.assert_array_equal(kernel.aspect, ref.aspect)
+    np.testing.assert_allclose(kernel.aspect_valence, ref.aspect_valence, rtol=0, atol=atol)
+    np.testing.assert_allclose(kernel.aspect_intensity, ref.aspect_intensity, rtol=0, atol=atol)
+    for k in np.flatnonzero(kernel.aspect_emotion != ref.aspect_emotion):
+        values = np.array(ref.aspect_emotions[k])
+        top = values.max()
+        got = kernel.aspect_emotion[k]
+        near_tie = got >= 0 and ref.aspect_emotion[k] >= 0 and top - values[got] <= atol
+        near_threshold = abs(top - dominant_min) <= atol or top <= atol
+        assert near_tie or near_threshold, (k, got, ref.aspect_emotion[k], values)
+    assert (np.abs(kernel.aspect_valence) <= 1).all() and (kernel.aspect_intensity >= 0).all()
 
 
 def random_lexicon(rng, n_terms, n_emotions, n_mwe):
@@ -640,7 +653,41 @@ def random_lexicon(rng, n_terms, n_emotions, n_mwe):
         mwe_parts=_ro(parts, np.int32), mwe_words=_ro([w for ws, _ in unique for w in ws], np.int32),
         params=_ro(params, np.float32))
     lex.expressions = [w for w, _ in unique]
+    if rng.random() < 0.8:                          # drawn last: the emotion part stays as it was
+        add_random_aspects(rng, lex, int(rng.integers(1, 12)))
     return lex
+
+
+def add_random_aspects(rng, lex, n_aspects):
+    """Random aspect arrays: term masks (many terms none, some several aspects, emotion terms and
+    rule words included) and aspect expressions, some sharing first words (and whole word runs)
+    with the emotion expressions, some blockers (mask 0)."""
+    n_terms = lex.valence.shape[0]
+    masks = np.where(rng.random(n_terms) < 0.4, rng.integers(1, 1 << n_aspects, n_terms), 0).astype(np.uint64)
+    expressions = []
+    for _ in range(int(rng.integers(0, 10))):
+        if lex.expressions and rng.random() < 0.4:   # an emotion expression's words, or its prefix
+            base = list(lex.expressions[rng.integers(len(lex.expressions))])
+            words = base[:rng.integers(1, len(base) + 1)] + list(rng.integers(0, n_terms, rng.integers(0, 2)))
+        else:
+            words = list(rng.integers(0, n_terms, rng.integers(1, 4)))
+        mask = 0 if rng.random() < 0.25 else int(rng.integers(1, 1 << n_aspects))
+        expressions.append(([int(w) for w in words], mask))
+    seen, unique = set(), []
+    for words, mask in expressions:
+        if tuple(words) not in seen:
+            seen.add(tuple(words))
+            unique.append((words, mask))
+    unique.sort(key=lambda x: (x[0][0], -len(x[0])))
+    first = np.zeros(n_terms + 1, np.int64)
+    for words, _ in unique:
+        first[words[0] + 1] += 1
+    lex.aspect_mask = _ro(masks, np.uint64)
+    lex.amwe_first = _ro(np.cumsum(first), np.int32)
+    lex.amwe_parts = _ro(np.cumsum([0] + [len(w) for w, _ in unique]), np.int32)
+    lex.amwe_words = _ro([w for ws, _ in unique for w in ws], np.int32)
+    lex.amwe_mask = _ro([m for _, m in unique], np.uint64)
+    lex.expressions = lex.expressions + [w for w, _ in unique]   # the stream draws these too
 
 
 def random_stream(rng, lex, n_docs, max_len=30):
@@ -731,6 +778,21 @@ def lexicon_and_stream(draw):
         mwe_parts=_ro(np.cumsum([0] + [len(w) for w, _ in exprs]), np.int32),
         mwe_words=_ro([w for ws, _ in exprs for w in ws], np.int32),
         params=_ro(params, np.float32))
+    if draw(st.booleans()):
+        n_aspects = draw(st.integers(1, 4))
+        masks = draw(st.lists(st.integers(0, (1 << n_aspects) - 1), min_size=n_terms, max_size=n_terms))
+        aexprs = draw(st.lists(st.tuples(st.lists(term, min_size=1, max_size=3),
+                                         st.integers(0, (1 << n_aspects) - 1)),
+                               max_size=4, unique_by=lambda x: tuple(x[0])))
+        aexprs.sort(key=lambda x: (x[0][0], -len(x[0])))
+        afirst = np.zeros(n_terms + 1, np.int64)
+        for words, _ in aexprs:
+            afirst[words[0] + 1] += 1
+        lex.aspect_mask = _ro(masks, np.uint64)
+        lex.amwe_first = _ro(np.cumsum(afirst), np.int32)
+        lex.amwe_parts = _ro(np.cumsum([0] + [len(w) for w, _ in aexprs]), np.int32)
+        lex.amwe_words = _ro([w for ws, _ in aexprs for w in ws], np.int32)
+        lex.amwe_mask = _ro([m for _, m in aexprs], np.uint64)
     token = st.tuples(st.integers(-1, n_terms - 1), st.integers(0, 255))
     docs = draw(st.lists(st.lists(token, max_size=14), min_size=1, max_size=6))
     offsets = np.cumsum([0] + [len(doc) for doc in docs]).astype(np.int64)
@@ -857,11 +919,16 @@ def test_score_document_needs_no_reference_counting():
         types.int64, array(types.int64), array(types.int32), array(types.uint8),
         array(types.float32), array(types.float32, 2), array(types.uint8), array(types.float32),
         array(types.int32), array(types.int32), array(types.int32), array(types.int32),
-        array(types.float32), array(types.float64, readonly=False),
+        array(types.float32),
+        array(types.uint64), array(types.int32), array(types.int32), array(types.int32), array(types.uint64),
+        array(types.uint64), array(types.int64),
+        array(types.float64, readonly=False),
         array(types.float32, readonly=False), array(types.float32, readonly=False),
         array(types.float32, 2, readonly=False), array(types.int16, readonly=False),
-        array(types.int32, readonly=False), array(types.int32, readonly=False))
-    compiled = numba.njit(signature, error_model="numpy")(rules.score_document)
+        array(types.int32, readonly=False), array(types.int32, readonly=False),
+        array(types.int16, readonly=False), array(types.float32, readonly=False),
+        array(types.float32, readonly=False), array(types.int16, readonly=False))
+    compiled = numba.njit(signature, **score_cpu.RULES_OPTIONS)(rules.score_document)
     ir = compiled.inspect_llvm(signature)
     functions = {re.match(r"define [^@]*@([\w.$]+)\(", f).group(1): f
                  for f in re.split(r"\n(?=define )", ir) if f.startswith("define")}
@@ -874,18 +941,28 @@ def test_rules_run_as_plain_python_like_the_kernel():
     # must give the compiled kernel's results
     rng = np.random.default_rng(5)
     lex = random_lexicon(rng, n_terms=20, n_emotions=5, n_mwe=8)
+    add_random_aspects(rng, lex, 6)
     offsets, ids, flags = random_stream(rng, lex, n_docs=150)
     n_docs, n_emo = len(offsets) - 1, lex.weights.shape[1]
+    aspect = (lex.aspect_mask, lex.amwe_first, lex.amwe_parts, lex.amwe_words, lex.amwe_mask)
+    doc_aspects = np.empty(n_docs, np.uint64)
+    for d in range(n_docs):
+        rules.document_aspects(d, offsets, ids, flags, *aspect, doc_aspects)
+    aspect_offsets = np.concatenate([[0], np.cumsum(np.bitwise_count(doc_aspects))]).astype(np.int64)
+    k = int(aspect_offsets[-1])
     out = ScoreArrays(np.empty(n_docs, np.float32), np.empty(n_docs, np.float32),
                       np.empty((n_emo, n_docs), np.float32), np.empty(n_docs, np.int16),
-                      np.empty(n_docs, np.int32), np.empty(n_docs, np.int32))
-    scratch = np.empty(rules.SCRATCH_ROWS * n_emo, np.float64)
+                      np.empty(n_docs, np.int32), np.empty(n_docs, np.int32), aspect_offsets,
+                      np.empty(k, np.int16), np.empty(k, np.float32), np.empty(k, np.float32),
+                      np.empty(k, np.int16))
+    scratch = np.empty(rules.scratch_size(n_emo, 6), np.float64)
     for d in range(n_docs):
         rules.score_document(d, offsets, ids, flags, lex.valence, lex.weights, lex.role, lex.modifier,
                              lex.mwe_first, lex.mwe_term, lex.mwe_parts, lex.mwe_words, lex.params,
-                             scratch, *out)
+                             *aspect, doc_aspects, aspect_offsets, scratch, *out[:6], *out[7:])
     kernel = score_stream(offsets, ids, flags, lex)
-    for name in FIELDS:
+    assert k > 0
+    for name in FIELDS + ("aspect_offsets", "aspect", "aspect_valence", "aspect_intensity", "aspect_emotion"):
         np.testing.assert_allclose(getattr(out, name), getattr(kernel, name), rtol=0, atol=1e-6)
 
 

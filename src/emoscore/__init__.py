@@ -1,7 +1,7 @@
 """emoscore: high-throughput lexicon emotion scoring and customer-experience KPIs over Apache Arrow."""
 
-from .alerts import AlertRules, AlertStream
-from .api import SCORE_COLUMNS, Scorer, score
+from .api import ASPECTS_TYPE, SCORE_COLUMNS, Scorer, score
+from .aspects import AspectEntry, AspectLexicon
 from .errors import (
     BackendError,
     ColumnNotFoundError,
@@ -11,15 +11,32 @@ from .errors import (
     LexiconError,
     StateFormatError,
 )
-from .kpi import KpiAggregator
 from .lexicon import CompiledLexicon, Entry, Lexicon
 
 __version__ = "0.1.0"
 
+# The KPI and alert engines (and their Numba kernel module) load on first use: `emoscore score`
+# never needs them, and importing them costs ~0.1 s of every process start.
+_LAZY = {"AlertRules": ".alerts", "AlertStream": ".alerts", "KpiAggregator": ".kpi", "alerts": ".alerts",
+         "kpi": ".kpi", "sketch": ".sketch"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name], __name__)
+        return module if name == _LAZY[name][1:] else getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "ASPECTS_TYPE",
     "SCORE_COLUMNS",
     "AlertRules",
     "AlertStream",
+    "AspectEntry",
+    "AspectLexicon",
     "BackendError",
     "ColumnNotFoundError",
     "CompiledLexicon",

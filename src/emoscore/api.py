@@ -12,18 +12,30 @@ import numpy as np
 import pyarrow as pa
 
 from ._tokenize import tokenize
-from .errors import BackendError, ColumnNotFoundError, InputError
+from .backend import resolve as _resolve_backend
+from .errors import ColumnNotFoundError, InputError
 from .kernels.score_cpu import score_stream
+from .aspects import AspectLexicon
 from .lexicon import CompiledLexicon, Lexicon
 
-__all__ = ["Scorer", "score", "SCORE_COLUMNS"]
+__all__ = ["Scorer", "score", "SCORE_COLUMNS", "ASPECTS_TYPE"]
 
-#: Document-level score columns, in output order; the per-emotion columns follow them.
+#: Document-level score columns, in output order; the per-emotion columns follow them, then
+#: ``aspects`` (when on).
 SCORE_COLUMNS = ("valence", "intensity", "emotion", "tokens", "hits")
+
+#: Type of the ``aspects`` column: one element per distinct aspect mentioned, in first-mention order.
+ASPECTS_TYPE = pa.list_(pa.struct([
+    pa.field("aspect", pa.string(), nullable=False),
+    pa.field("valence", pa.float32(), nullable=False),
+    pa.field("emotion", pa.string(), nullable=False),
+    pa.field("intensity", pa.float32(), nullable=False),
+]))
 
 ArrowData = TypeVar("ArrowData", pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray)
 
-_BACKENDS = ("cpu", "auto")
+# Documents per GPU batch (backend="cuda"): the next batch is tokenized while the GPU scores this one.
+_CUDA_BATCH_DOCS = 1 << 18
 # Below this many text bytes a batch is tokenized on the calling thread: a thread pool costs more.
 _PARALLEL_MIN_BYTES = 1 << 20
 
@@ -39,8 +51,20 @@ class Scorer:
     lexicon : Lexicon, CompiledLexicon, str or os.PathLike, optional
         The lexicon to score with: a :class:`~emoscore.Lexicon`, an already compiled one, or the path
         of a lexicon file in emoscore's format. Default: the bundled customer-experience lexicon.
-    backend : {"cpu", "auto"}
-        Where the kernels run. ``"auto"`` picks the best usable backend (the CPU in this build).
+    backend : {"cpu", "cuda", "auto"}
+        Where the scoring kernel runs (tokenizing is always on the CPU). ``"cuda"``: an NVIDIA GPU
+        through Numba's CUDA target (``pip install 'emoscore[cuda]'``), same results as the CPU
+        within float tolerance; ``"auto"``: the GPU when one is usable, else the CPU. The chosen
+        one is :attr:`backend`.
+    aspects : bool, AspectLexicon, str or os.PathLike
+        What the feelings are about: ``True`` (default) finds the aspects of the bundled
+        customer-journey aspect lexicon (:meth:`AspectLexicon.default`) and adds the ``aspects``
+        column; an :class:`~emoscore.AspectLexicon` or the path of an aspect lexicon file replaces
+        it (extend the default with ``AspectLexicon.default().merge(...)`` or ``.with_entries``);
+        ``False`` turns aspects off (no ``aspects`` column, no extra cost). The aspect terms join
+        the emotion terms in one hash table, so the text is still tokenized once, and the emotion
+        scores are the same either way. A :class:`CompiledLexicon` is used as compiled: it finds
+        aspects when it was compiled with them (``Lexicon.compile(aspects=...)``).
     threads : int, optional
         Threads used to tokenize and score one call; default: Numba's thread count
         (``NUMBA_NUM_THREADS``, normally the number of cores).
@@ -50,20 +74,26 @@ class Scorer:
         self,
         lexicon: Lexicon | CompiledLexicon | str | os.PathLike | None = None,
         *,
+        aspects: bool | AspectLexicon | str | os.PathLike = True,
         backend: str = "cpu",
         threads: int | None = None,
     ) -> None:
-        if backend not in _BACKENDS:
-            raise BackendError(f"unknown or unavailable backend {backend!r}; this build offers {_BACKENDS}")
+        resolved = _resolve_backend(backend)  # BackendError: unknown name, or "cuda" with no usable GPU
         if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
             raise InputError(
                 f"threads={threads!r} must be between 1 and NUMBA_NUM_THREADS="
                 f"{numba.config.NUMBA_NUM_THREADS}"
             )
-        self.backend = "cpu"
+        self.backend = resolved
         self.threads = threads
-        self.lexicon = _compile(lexicon)
+        self.lexicon = _compile(lexicon, aspects)
         self._names = pa.array(list(self.lexicon.emotions) + ["neutral"], pa.string())
+        self._aspect_names = pa.array(list(self.lexicon.aspects), pa.string())
+        self._cuda = None
+        if resolved == "cuda":
+            from .kernels.score_cuda import CudaScorer  # imports numba.cuda: only when asked for
+
+            self._cuda = CudaScorer(self.lexicon)
 
     @property
     def emotions(self) -> tuple[str, ...]:
@@ -71,9 +101,14 @@ class Scorer:
         return self.lexicon.emotions
 
     @property
+    def aspects(self) -> tuple[str, ...]:
+        """The aspect names (empty when aspects are off)."""
+        return self.lexicon.aspects
+
+    @property
     def columns(self) -> tuple[str, ...]:
         """Names of every column that :meth:`score` adds."""
-        return SCORE_COLUMNS + self.emotions
+        return SCORE_COLUMNS + self.emotions + (("aspects",) if self.lexicon.aspects else ())
 
     def score(self, data: ArrowData, *, text: str = "text") -> pa.Table | pa.RecordBatch:
         """Score every text of ``data``.
@@ -93,7 +128,11 @@ class Scorer:
             the :attr:`columns`. For an Array or ChunkedArray: a Table of the :attr:`columns`.
             ``valence`` is in [-1, 1]; ``intensity`` and each emotion in [0, 1]; ``emotion`` is the
             dominant emotion or ``"neutral"``; ``tokens`` counts words, ``hits`` lexicon matches.
-            A null text scores as neutral with zero tokens.
+            With aspects on, ``aspects`` is a :data:`ASPECTS_TYPE` list: one element per distinct
+            aspect mentioned, in order of first mention, with the aspect's own ``valence``,
+            dominant ``emotion`` (or ``"neutral"``) and ``intensity`` from the emotions attributed
+            to it (rules in ``kernels/rules.py``). A null text scores as neutral with zero tokens
+            and no aspects.
 
         Raises
         ------
@@ -130,6 +169,10 @@ class Scorer:
         """The score arrays, in :attr:`columns` order, for the texts of ``column``."""
         chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
         chunks = [_as_utf8(chunk, column) for chunk in chunks]
+        if self._cuda is not None:
+            batches = (self._tokenize([piece]) for piece in _slices(chunks, _CUDA_BATCH_DOCS))
+            scores = self._cuda.run(batches, sum(len(chunk) for chunk in chunks))
+            return self._arrays(scores)
         doc_offsets, term_ids, flags = self._tokenize(chunks)
         if self.threads is None:
             scores = score_stream(doc_offsets, term_ids, flags, self.lexicon)
@@ -140,6 +183,10 @@ class Scorer:
                 scores = score_stream(doc_offsets, term_ids, flags, self.lexicon)
             finally:
                 numba.set_num_threads(previous)
+        return self._arrays(scores)
+
+    def _arrays(self, scores) -> list[pa.Array]:
+        """Kernel outputs (``ScoreArrays``) as the Arrow score columns, in :attr:`columns` order."""
         dominant = np.where(scores.dominant < 0, len(self.emotions), scores.dominant)
         arrays = [
             pa.array(scores.valence),
@@ -148,7 +195,22 @@ class Scorer:
             pa.array(scores.tokens),
             pa.array(scores.hits),
         ] + [pa.array(row) for row in scores.emotions]
+        if self.lexicon.aspects:
+            arrays.append(self._aspect_column(scores))
         return arrays
+
+    def _aspect_column(self, scores) -> pa.Array:
+        """The ``aspects`` list<struct> column from the kernel's per-document aspect CSR."""
+        offsets = scores.aspect_offsets
+        if offsets[-1] >= 1 << 31:
+            raise InputError(f"{int(offsets[-1])} aspect mentions in one call; score fewer texts at a time")
+        emotion = np.where(scores.aspect_emotion < 0, len(self.emotions), scores.aspect_emotion)
+        items = pa.StructArray.from_arrays(
+            [self._aspect_names.take(pa.array(scores.aspect)), pa.array(scores.aspect_valence),
+             self._names.take(pa.array(emotion)), pa.array(scores.aspect_intensity)],
+            fields=list(ASPECTS_TYPE.value_type),
+        )
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), items, type=ASPECTS_TYPE)
 
     def _tokenize(self, chunks: list[pa.Array]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lex = self.lexicon
@@ -167,21 +229,36 @@ class Scorer:
         return _concat_streams([run(chunk) for chunk in chunks])
 
 
-def _compile(lexicon) -> CompiledLexicon:
-    if lexicon is None:
-        return _default_lexicon()
+def _compile(lexicon, aspects=False) -> CompiledLexicon:
     if isinstance(lexicon, CompiledLexicon):
+        if aspects is False or aspects is None:
+            return lexicon.without_aspects() if lexicon.aspects else lexicon
+        if aspects is not True:
+            raise InputError("a CompiledLexicon carries its own aspects; pass a Lexicon to score other aspects")
         return lexicon
-    if isinstance(lexicon, Lexicon):
-        return lexicon.compile()
+    if aspects is True:
+        aspect_lexicon = AspectLexicon.default()
+    elif aspects is False or aspects is None:
+        aspect_lexicon = None
+    elif isinstance(aspects, AspectLexicon):
+        aspect_lexicon = aspects
+    elif isinstance(aspects, (str, os.PathLike)):
+        aspect_lexicon = AspectLexicon.load(aspects)
+    else:
+        raise InputError(f"aspects must be True, False, an AspectLexicon or a path, not {type(aspects).__name__}")
+    if lexicon is None:
+        return _default_lexicon(aspect_lexicon is not None) if aspects in (True, False, None) \
+            else Lexicon.default().compile(aspects=aspect_lexicon)
     if isinstance(lexicon, (str, os.PathLike)):
-        return Lexicon.load(lexicon).compile()
-    raise InputError(f"lexicon must be a Lexicon, CompiledLexicon or path, not {type(lexicon).__name__}")
+        lexicon = Lexicon.load(lexicon)
+    if not isinstance(lexicon, Lexicon):
+        raise InputError(f"lexicon must be a Lexicon, CompiledLexicon or path, not {type(lexicon).__name__}")
+    return lexicon.compile(aspects=aspect_lexicon)
 
 
 @functools.cache
-def _default_lexicon() -> CompiledLexicon:
-    return Lexicon.default().compile()
+def _default_lexicon(aspects: bool = False) -> CompiledLexicon:
+    return Lexicon.default().compile(aspects=AspectLexicon.default() if aspects else None)
 
 
 @functools.cache
@@ -221,6 +298,18 @@ def _split(chunks: list[pa.Array], threads: int) -> list[pa.Array]:
         step = max(1, -(-len(chunk) // parts))
         pieces.extend(chunk.slice(start, step) for start in range(0, len(chunk), step))
     return pieces or chunks[:1]
+
+
+def _slices(chunks: list[pa.Array], size: int):
+    """The documents of ``chunks`` as zero-copy slices of at most ``size`` rows, in order (at least
+    one slice, possibly empty, so that a batch always exists)."""
+    yielded = False
+    for chunk in chunks:
+        for start in range(0, len(chunk), size):
+            yielded = True
+            yield chunk.slice(start, size)
+    if not yielded:
+        yield pa.array([], pa.string())
 
 
 def _concat_streams(streams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from . import sketch as _sk
 from ._state import pack_state, unpack_state
+from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
 from .kernels import kpi_cpu as _k
 
@@ -60,6 +61,9 @@ _FIELD_OF_EVENT = np.array([-1, F_EV_CHURN, F_EV_RENEW, F_EV_UPSELL, F_EV_CROSS]
 _SOURCES = ("nps", "rating", "effort", "response_time", "event", "revenue", "customer", "valence", "emotion")
 
 _NO_BITMAP = np.frombuffer(b"", np.uint8)
+
+#: The group key that explodes documents over their ``aspects`` list (see :class:`KpiAggregator`).
+ASPECT_KEY = "aspect"
 
 
 # ==================================================================================================
@@ -250,6 +254,51 @@ def _epoch_days(arr: pa.Array, column: str, *, local: bool) -> tuple[np.ndarray,
     return days, valid
 
 
+def _explode_aspects(data: pa.Table | pa.RecordBatch, emotions: Sequence[str]) -> pa.Table | pa.RecordBatch:
+    """One row per (document, aspect) of the ``aspects`` list column: the document's columns, an
+    ``aspect`` key and ``valence`` / ``emotion`` of that aspect; a document without aspects keeps one
+    row with a null ``aspect`` and its own scores. Per-emotion score columns are dropped."""
+    if "aspects" not in data.schema.names:
+        raise ColumnNotFoundError(f"grouping by {ASPECT_KEY!r} needs the 'aspects' column of Scorer.score "
+                                  f"(aspects on); the data has columns {data.schema.names}")
+    lists = data.column("aspects")
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    if pa.types.is_large_list(lists.type):
+        lists = lists.cast(pa.list_(lists.type.value_type))
+    item = lists.type.value_type if pa.types.is_list(lists.type) else None
+    if item is None or not pa.types.is_struct(item) or item.get_field_index("aspect") < 0:
+        raise InputError(f"column 'aspects' must be a list of structs with an 'aspect' field, but its type is "
+                         f"{lists.type}")
+    n = len(lists)
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    reps = np.maximum(lengths, 1)
+    rows = np.repeat(np.arange(n, dtype=np.int64), reps)
+    first_out = np.cumsum(reps) - reps                       # first exploded row of each document
+    first_in = np.cumsum(lengths) - lengths                  # its first element in the flat values
+    element = np.repeat(first_in, reps) + (np.arange(len(rows)) - np.repeat(first_out, reps))
+    none = np.repeat(lengths == 0, reps)
+    index = pa.array(element, pa.int64(), mask=none)
+    flat = lists.flatten()
+    names = [name for name in data.schema.names if name not in ("aspects", ASPECT_KEY)]
+    taken = data.select(names).take(pa.array(rows))
+    columns = {name: taken.column(name) for name in names}
+    columns[ASPECT_KEY] = flat.field("aspect").take(index)
+    mask = pa.array(none)
+    for name in ("valence", "emotion"):
+        if item.get_field_index(name) >= 0:
+            own = flat.field(name).take(index)
+            if name in columns:
+                doc = columns[name]
+                doc = doc.combine_chunks() if isinstance(doc, pa.ChunkedArray) else doc
+                own = pc.if_else(mask, doc.cast(own.type) if doc.type != own.type else doc, own)
+            columns[name] = own
+    columns = {k: v for k, v in columns.items() if k not in emotions}
+    container = pa.RecordBatch if isinstance(data, pa.RecordBatch) else pa.Table
+    return container.from_arrays([v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+                                  for v in columns.values()], names=list(columns))
+
+
 def _window_starts(arr: pa.Array, column: str, window: str) -> pa.Array:
     """date32 start of the day / ISO week (Monday) / month holding each time (null stays null)."""
     days, valid = _epoch_days(arr, column, local=True)
@@ -412,6 +461,11 @@ class KpiAggregator:
     emotions : sequence of str, optional
         The taxonomy of the scores (the per-emotion float columns and the values of ``emotion``);
         default :data:`DEFAULT_EMOTIONS`. Pass ``Scorer.emotions`` for a custom lexicon.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`update` adds rows into the state: the CPU kernels, or their CUDA twins on an
+        NVIDIA GPU (integer atomics: the state is bit-identical). ``"auto"`` takes the GPU when one
+        is usable; ``"cuda"`` without one raises :class:`~emoscore.BackendError`. Grouping stays
+        on the CPU. The backend is not part of the state: states from either merge.
 
     Notes
     -----
@@ -455,6 +509,17 @@ class KpiAggregator:
 
     Rows are sorted by the keys (then ``window_start``), ascending, nulls last.
 
+    **Per aspect.** ``"aspect"`` in ``by`` (alone, with other keys, with a window) groups by what the
+    feelings are about: each document is counted once in every aspect group it mentions (the
+    ``aspects`` column of :meth:`Scorer.score`), so document-level KPIs (``n``, NPS, CSAT, CES,
+    response times, events, revenue, customers) count a document once per aspect; ``valence_mean``,
+    ``dominant_emotion`` and ``<emotion>_share`` use the aspect's own valence and dominant emotion;
+    ``<emotion>_mean`` is left out (the scores of a document are not those of its aspects). A
+    document that mentions no aspect (or has a null ``aspects`` value) forms the null ``aspect``
+    group with its document scores, so no record is lost. :meth:`drivers` works per aspect group
+    ("what frustration about refunds costs in NPS"). Row numbers in error messages count the
+    exploded rows (one per document and aspect).
+
     **State** (per group): int64 counters per (group, dominant emotion) cell — rows, survey answers
     and sums, events, score counts and fixed-point sums, revenue as a 128-bit fixed-point sum —
     ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions), plus 10,152 bytes of sketch
@@ -478,7 +543,11 @@ class KpiAggregator:
         revenue: str | None = "revenue",
         customer: str | None = "customer_id",
         emotions: Sequence[str] | None = None,
+        backend: str = "cpu",
     ) -> None:
+        #: Where :meth:`update` accumulates: "cpu" or "cuda" (from ``backend``: "cpu", "cuda" or
+        #: "auto", as for :class:`~emoscore.Scorer`); the state is the same bit for bit either way.
+        self.backend = _resolve_backend(backend)
         by = (by,) if isinstance(by, str) else tuple(by)
         if not all(isinstance(name, str) for name in by) or len(set(by)) != len(by):
             raise InputError(f"by must be distinct column names, got {by!r}")
@@ -576,12 +645,11 @@ class KpiAggregator:
             A value is outside its domain, or a column has an unusable type; the message names the
             column, the row (0-based, in ``data``) and the value. The state is left unchanged.
         """
-        if isinstance(data, pa.RecordBatch):
-            batches = [data]
-        elif isinstance(data, pa.Table):
-            batches = data.to_batches()
-        else:
+        if not isinstance(data, (pa.RecordBatch, pa.Table)):
             raise InputError(f"update takes a pyarrow Table or RecordBatch, not {type(data).__name__}")
+        if ASPECT_KEY in self._by:
+            data = _explode_aspects(data, self._emotions)
+        batches = [data] if isinstance(data, pa.RecordBatch) else data.to_batches()
         names = data.schema.names
         for name in self._key_names[: len(self._by)] + ((self._settings["time"],) if self._settings["window"] else ()):
             if name not in names:
@@ -995,28 +1063,32 @@ class KpiAggregator:
         counts[:, F_N] += rows
         if counts[:, F_N].max() >= _CELL_ROWS_MAX:
             raise InputError("a (group, emotion) cell passed 2**32 rows; fixed-point sums could overflow")
+        # the accumulation kernels: kpi_cpu's, or their CUDA twins (same calls, same integers)
+        acc = _k if self.backend == "cpu" else _device_fold()
         for values, bitmap, offset, f_ans, f_pos, pos_min, f_neg, neg_max, f_sum in p.scales:
-            _k.accum_scale(cell, values, bitmap, offset, counts, f_ans, f_pos, float(pos_min), f_neg, float(neg_max),
-                           f_sum)
+            acc.accum_scale(cell, values, bitmap, offset, counts, f_ans, f_pos, float(pos_min), f_neg,
+                            float(neg_max), f_sum)
         for values, bitmap, offset, f_count, f_sum in p.fixed:
             if not len(bitmap):  # no nulls: the kernel adds only the sums
                 counts[:, f_count] += rows
-            _k.accum_fixed(cell, values, bitmap, offset, counts, f_count, f_sum, _FIXED_SCALE)
+            acc.accum_fixed(cell, values, bitmap, offset, counts, f_count, f_sum, _FIXED_SCALE)
         if p.revenue is not None:
             values, bitmap, offset = p.revenue
-            _k.accum_revenue(cell, values, bitmap, offset, counts, F_REV_CNT,
-                             self._rev_hi.reshape(-1), self._rev_lo.reshape(-1), _REVENUE_SCALE)
+            acc.accum_revenue(cell, values, bitmap, offset, counts, F_REV_CNT,
+                              self._rev_hi.reshape(-1), self._rev_lo.reshape(-1), _REVENUE_SCALE)
         if p.events is not None:
-            _k.accum_codes(cell, p.events, counts, F_EV_ANY, _FIELD_OF_EVENT)
+            acc.accum_codes(cell, p.events, counts, F_EV_ANY, _FIELD_OF_EVENT)
         if p.frt is not None and self._sketch.shape[1]:
             values, bitmap, offset = p.frt
             with np.errstate(divide="ignore", invalid="ignore"):
                 logs = np.log(values)
-            _k.accum_sketch(group, values, logs, bitmap, offset, self._sketch, _sk.X_MIN, _sk.INV_LOG_GAMMA,
-                            _sk.KEY_MIN)
+            acc.accum_sketch(group, values, logs, bitmap, offset, self._sketch, _sk.X_MIN, _sk.INV_LOG_GAMMA,
+                             _sk.KEY_MIN)
         if p.customers is not None and self._hll.shape[1]:
             hashes, bitmap, offset = p.customers
-            _k.accum_hll(group, hashes, bitmap, offset, self._hll, _sk.HLL_P)
+            acc.accum_hll(group, hashes, bitmap, offset, self._hll, _sk.HLL_P)
+        if acc is not _k:
+            acc.finish()
 
     def _add_groups(self, gid: np.ndarray, other: KpiAggregator) -> None:
         n = other._G
@@ -1101,6 +1173,12 @@ def _masked(values: np.ndarray, valid: np.ndarray) -> pa.Array:
     values = np.asarray(values, np.float64)
     valid = np.asarray(valid, bool)
     return pa.array(np.where(valid, values, 0.0), pa.float64(), mask=None if valid.all() else ~valid)
+
+
+def _device_fold():
+    from .kernels.kpi_cuda import DeviceFold  # imports numba.cuda: only for backend="cuda"
+
+    return DeviceFold()
 
 
 def _grow(a: np.ndarray, cap: int) -> np.ndarray:

@@ -17,7 +17,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from types import MappingProxyType
 from typing import Union
@@ -341,11 +341,21 @@ class CompiledLexicon:
     mwe_words: np.ndarray
     params: np.ndarray
     fingerprint: str
+    # Aspects (empty when compiled without an aspect lexicon): the names, each term's aspect bitmask
+    # and the aspect expressions in CSR form by first word (docs/internals.md).
+    aspects: tuple[str, ...] = ()
+    aspect_mask: np.ndarray | None = None
+    amwe_first: np.ndarray | None = None
+    amwe_parts: np.ndarray | None = None
+    amwe_words: np.ndarray | None = None
+    amwe_mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # Every array C-contiguous, of its contract dtype and read-only, however the value was made.
         for name, dtype in _ARRAY_DTYPES.items():
-            object.__setattr__(self, name, _frozen(getattr(self, name), dtype))
+            value = getattr(self, name)
+            object.__setattr__(self, name, _frozen(np.zeros(0, dtype) if value is None else value, dtype))
+        object.__setattr__(self, "aspects", tuple(self.aspects))
         object.__setattr__(self, "emotions", tuple(self.emotions))
         object.__setattr__(self, "terms", tuple(self.terms))
         object.__setattr__(self, "stem_mask", int(self.stem_mask))
@@ -358,14 +368,23 @@ class CompiledLexicon:
     def n_terms(self) -> int:
         return len(self.terms)
 
+    def without_aspects(self) -> CompiledLexicon:
+        """This lexicon with its aspect arrays dropped (the same emotion scores, no aspects)."""
+        if not self.aspects:
+            return self
+        digest = hashlib.sha256(f"{self.fingerprint}\0without aspects".encode()).hexdigest()
+        return replace(self, aspects=(), aspect_mask=None, amwe_first=None, amwe_parts=None, amwe_words=None,
+                       amwe_mask=None, fingerprint=digest)
+
     @property
     def n_emotions(self) -> int:
         return len(self.emotions)
 
     def __repr__(self) -> str:
+        aspects = f", aspects={' '.join(self.aspects)!r}" if self.aspects else ""
         return (
             f"CompiledLexicon({self.n_terms} terms, {len(self.mwe_term)} expressions, "
-            f"emotions={' '.join(self.emotions)!r}, fingerprint={self.fingerprint[:12]}…)"
+            f"emotions={' '.join(self.emotions)!r}{aspects}, fingerprint={self.fingerprint[:12]}…)"
         )
 
 
@@ -381,6 +400,11 @@ _ARRAY_DTYPES = {
     "mwe_parts": np.int32,
     "mwe_words": np.int32,
     "params": np.float32,
+    "aspect_mask": np.uint64,
+    "amwe_first": np.int32,
+    "amwe_parts": np.int32,
+    "amwe_words": np.int32,
+    "amwe_mask": np.uint64,
 }
 
 
@@ -410,18 +434,21 @@ def _stem_of(word: bytes, stems: Mapping[bytes, int]) -> int | None:
     return None
 
 
-def _compile(lexicon: Lexicon) -> CompiledLexicon:
+def _compile(lexicon: Lexicon, aspect_lexicon=None) -> CompiledLexicon:
     emotions = lexicon.emotions
     column = {name: i for i, name in enumerate(emotions)}
     by_key = dict(zip(lexicon._keys, lexicon.entries))
+    # aspect terms share the table (one tokenizer pass); their expressions are kept apart
+    aspect_of = {} if aspect_lexicon is None else dict(zip(aspect_lexicon._keys, aspect_lexicon.entries))
 
     # Canonical id order (words, then stems, then expressions, each sorted by folded bytes), so the
     # arrays and the fingerprint do not depend on the order of the entries.
-    words = {key[1] for key in by_key if key[0] == WORD}
+    words = {key[1] for key in by_key if key[0] == WORD} | {key[1] for key in aspect_of if key[0] == WORD}
     mwes = sorted(key[1] for key in by_key if key[0] == MWE)
-    words.update(word for parts in mwes for word in parts)
+    aspect_mwes = sorted(key[1] for key in aspect_of if key[0] == MWE)
+    words.update(word for parts in mwes + aspect_mwes for word in parts)
     word_list = sorted(words)
-    stem_list = sorted(key[1] for key in by_key if key[0] == STEM)
+    stem_list = sorted({key[1] for key in by_key if key[0] == STEM} | {key[1] for key in aspect_of if key[0] == STEM})
     n_words, n_stems = len(word_list), len(stem_list)
     n = n_words + n_stems + len(mwes)
 
@@ -432,17 +459,19 @@ def _compile(lexicon: Lexicon) -> CompiledLexicon:
         sources.append(entry)
         terms.append(entry.term if entry is not None else word.decode("utf-8", "replace"))
     for stem in stem_list:
-        entry = by_key[(STEM, stem)]
+        entry = by_key.get((STEM, stem))
         sources.append(entry)
-        terms.append(entry.term)
+        terms.append(entry.term if entry is not None else aspect_of[(STEM, stem)].term)
     for parts in mwes:
         entry = by_key[(MWE, parts)]
         sources.append(entry)
         terms.append(entry.term)
 
-    # A word added for an expression must not hide a stem that would have matched it on its own.
-    stem_ids = {stem: n_words + i for i, stem in enumerate(stem_list)}
-    for i, word in enumerate(word_list):
+    # A term added for an expression or for the aspects must not hide a stem that would have matched
+    # it on its own: it takes the values of the longest emotion stem that matches it (and, below,
+    # the aspects of the longest aspect stem), as the tokenizer would have matched without it.
+    stem_ids = {stem: n_words + i for i, stem in enumerate(stem_list) if sources[n_words + i] is not None}
+    for i, word in enumerate(word_list + stem_list):
         if sources[i] is None:
             found = _stem_of(word, stem_ids)
             if found is not None:
@@ -524,11 +553,17 @@ def _compile(lexicon: Lexicon) -> CompiledLexicon:
         "mwe_words": mwe_words,
         "params": params,
     }
+    aspect_names: tuple[str, ...] = ()
+    if aspect_lexicon is not None and aspect_lexicon.aspects:
+        aspect_names = aspect_lexicon.aspects
+        arrays.update(_aspect_arrays(aspect_lexicon, aspect_of, word_list, stem_list, aspect_mwes, n))
     arrays = {name: _own(array, _ARRAY_DTYPES[name]) for name, array in arrays.items()}
     # The fingerprint covers everything that scoring reads: the taxonomy, each term id's table key
-    # (0 for expressions), the per-term arrays, the expressions and the parameters.
+    # (0 for expressions), the per-term arrays, the expressions and the parameters (and the aspects).
     digest = hashlib.sha256()
     digest.update(f"{MAGIC} {FORMAT_VERSION}\0{' '.join(emotions)}\0".encode())
+    if aspect_names:
+        digest.update(f"aspects\0{' '.join(aspect_names)}\0".encode())
     for name, array in {"keys": hashes, **arrays}.items():
         little = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
         digest.update(f"{name}:{little.dtype.str}:{little.shape}\0".encode())
@@ -541,8 +576,50 @@ def _compile(lexicon: Lexicon) -> CompiledLexicon:
         table_ids=table_ids,
         stem_mask=stem_mask,
         fingerprint=digest.hexdigest(),
+        aspects=aspect_names,
         **arrays,
     )
+
+
+def _aspect_arrays(aspect_lexicon, aspect_of, word_list, stem_list, aspect_mwes, n) -> dict:
+    """``aspect_mask`` per term id and the aspect expressions (CSR by first word, longest first)."""
+    bit = {name: 1 << i for i, name in enumerate(aspect_lexicon.aspects)}
+
+    def mask_of(entry) -> int:
+        return sum(bit[name] for name in entry.aspects)
+
+    n_words = len(word_list)
+    aspect_mask = np.zeros(n, np.uint64)
+    own: list[int | None] = []
+    for i, key in enumerate([(WORD, w) for w in word_list] + [(STEM, s) for s in stem_list]):
+        entry = aspect_of.get(key)
+        own.append(None if entry is None else mask_of(entry))
+    # a term without an aspect entry of its own takes the aspects of the longest aspect stem that
+    # matches it (the tokenizer finds the term, so the stem never sees that token)
+    aspect_stems = {stem: n_words + i for i, stem in enumerate(stem_list) if own[n_words + i] is not None}
+    for i, word in enumerate(word_list + stem_list):
+        value = own[i]
+        if value is None:
+            found = _stem_of(word, aspect_stems)
+            value = own[found] if found is not None else 0
+        aspect_mask[i] = value
+    word_ids = {word: i for i, word in enumerate(word_list)}
+    candidates = sorted(
+        ((tuple(word_ids[w] for w in parts), mask_of(aspect_of[(MWE, parts)])) for parts in aspect_mwes),
+        key=lambda item: (item[0][0], -len(item[0]), item[0]),
+    )
+    counts = np.zeros(n + 1, np.int64)
+    for ids, _ in candidates:
+        counts[ids[0] + 1] += 1
+    parts = np.zeros(len(candidates) + 1, np.int64)
+    parts[1:] = np.cumsum([len(ids) for ids, _ in candidates])
+    return {
+        "aspect_mask": aspect_mask,
+        "amwe_first": np.cumsum(counts),
+        "amwe_parts": parts,
+        "amwe_words": np.array([w for ids, _ in candidates for w in ids], np.int32),
+        "amwe_mask": np.array([mask for _, mask in candidates], np.uint64),
+    }
 
 
 # --- the lexicon value ------------------------------------------------------------------------------
@@ -572,7 +649,7 @@ class Lexicon:
     """
 
     __slots__ = ("_emotions", "_entries", "_keys", "_index", "_params", "_name", "_sources", "_licences",
-                 "_compiled")
+                 "_compiled", "_compiled_with")
 
     def __init__(
         self,
@@ -643,6 +720,7 @@ class Lexicon:
         self._sources = tuple(dict.fromkeys(sources))
         self._licences = tuple(dict.fromkeys(licences))
         self._compiled = None
+        self._compiled_with: dict = {}  # aspect lexicon -> compiled (a few at most)
 
     @classmethod
     def _make(cls, entries, keys, *, duplicates="error", **kwargs) -> Lexicon:
@@ -784,11 +862,24 @@ class Lexicon:
         return {"emotions": self._emotions, "params": dict(self._params), "name": self._name,
                 "sources": self._sources, "licences": self._licences}
 
-    def compile(self) -> CompiledLexicon:
-        """The flat arrays of this lexicon (computed once, then cached on this immutable value)."""
-        if self._compiled is None:
-            self._compiled = _compile(self)
-        return self._compiled
+    def compile(self, *, aspects=None) -> CompiledLexicon:
+        """The flat arrays of this lexicon (computed once, then cached on this immutable value).
+
+        ``aspects``, an :class:`~emoscore.AspectLexicon`, merges its terms into the same hash table
+        (one tokenizer pass) and adds the aspect arrays. The emotion scores are the same with or
+        without it: aspect-only terms have no valence, weights or role, and a term added for the
+        aspects takes the values of the emotion stem that would otherwise have matched it.
+        """
+        if aspects is None:
+            if self._compiled is None:
+                self._compiled = _compile(self)
+            return self._compiled
+        compiled = self._compiled_with.get(aspects)
+        if compiled is None:
+            if len(self._compiled_with) >= 4:
+                self._compiled_with.clear()
+            compiled = self._compiled_with[aspects] = _compile(self, aspects)
+        return compiled
 
     # --- the text format -------------------------------------------------------------------------
 

@@ -57,6 +57,8 @@ def json_column(column: pa.Array, key: str = "") -> pa.Array:
         text = pc.fill_null(pc.cast(column, pa.string()), "null")
     elif pa.types.is_boolean(kind):
         text = pc.fill_null(pc.if_else(column, "true", "false"), "null")
+    elif pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
+        text = _json_struct_lists(column)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         encoded = pc.dictionary_encode(column)
         words = [key + orjson.dumps(v).decode() for v in encoded.dictionary.to_pylist()]
@@ -65,6 +67,27 @@ def json_column(column: pa.Array, key: str = "") -> pa.Array:
         dumps = orjson.dumps
         text = pa.array([dumps(v, default=json_default).decode() for v in column.to_pylist()], pa.string())
     return pc.binary_join_element_wise(key, text, "") if key else text
+
+
+def _json_struct_lists(column: pa.Array) -> pa.Array:
+    """JSON text of a list<struct> column (the ``aspects`` scores), built column-wise: each field
+    through :func:`json_column` (floats at 4 decimals), joined into objects, then into arrays."""
+    flat = column.flatten()
+    fields = list(column.type.value_type)
+    if len(flat):
+        pieces = [json_column(flat.field(i), ("," if i else "") + orjson.dumps(f.name).decode() + ":")
+                  for i, f in enumerate(fields)]
+        objects = pc.binary_join_element_wise("{", *pieces, "}", "")
+    else:
+        objects = pa.array([], pa.string())
+    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False).astype(np.int32)
+    offsets = np.zeros(len(column) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), objects), ",")
+    text = pc.binary_join_element_wise("[", joined, "]", "")
+    if column.null_count:
+        text = pc.if_else(column.is_valid(), text, "null")
+    return text
 
 
 def json_fields(scores: pa.Table | pa.RecordBatch) -> pa.Array:

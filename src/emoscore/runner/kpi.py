@@ -28,10 +28,20 @@ from .inputs import FORMATS, format_from_name, open_input
 from .jsontext import json_default
 from .outputs import WRITERS, Output
 from .readers import READERS, ArrowChunk, JsonlChunk, _row_record
-from .score import _Scoring, add_input_arguments, add_output_arguments, add_run_arguments, make_scorer, output_format
+from .score import (
+    _Scoring,
+    add_input_arguments,
+    add_lexicon_arguments,
+    add_output_arguments,
+    add_run_arguments,
+    make_scorer,
+    output_format,
+)
 from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError
 
 __all__ = ["KpiCommand", "RunCommand", "write_table"]
+
+ASPECT_KEY = "aspect"  # --by aspect: a document counts in each aspect it mentions (KpiAggregator)
 
 WINDOWS = ("day", "week", "month")
 
@@ -57,7 +67,8 @@ def _columns(value: str) -> list[str]:
 def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("kpi")
     group.add_argument("--by", type=_columns, default=[], metavar="COLS",
-                       help="comma-separated group key columns (default: one group)")
+                       help="comma-separated group key columns (default: one group); 'aspect' groups by the "
+                            "scored aspects: a record counts in each aspect it mentions")
     group.add_argument("--window", choices=WINDOWS, help="also group by the day, ISO week or month of --time")
     group.add_argument("--time", default="ts", metavar="COL", help="the time column (default: ts)")
     group.add_argument("--state", metavar="FILE",
@@ -85,6 +96,8 @@ class _Converter:
             self.types[name] = pa.float64()
         strings = [s["event"], "emotion"]
         self.strings = [n for n in dict.fromkeys(strings) if n and n not in self.types]
+        # "aspect" groups by the scored aspects list: read the "aspects" column (the aggregator explodes it)
+        by = [("aspects" if name == ASPECT_KEY else name) for name in by]
         names = [*by, *([time] if time else []), *self.types, *self.strings, s["customer"], *extra]
         names = [n for n in names if n]
         self.names = list(dict.fromkeys(names))
@@ -94,6 +107,8 @@ class _Converter:
         """``column``: an Arrow array, or a list of Python values (JSONL)."""
         if name == self.time:
             return self._time(name, column, bad)
+        if name == "aspects":
+            return self._aspects(column, bad)
         target = self.types.get(name) or (pa.string() if name in self.strings else None)
         if isinstance(column, (pa.Array, pa.ChunkedArray)):
             if isinstance(column, pa.ChunkedArray):
@@ -117,6 +132,28 @@ class _Converter:
                 column = [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in column]
                 return pa.array(column, pa.string())
         return self._values(name, column, target, bad)
+
+    @staticmethod
+    def _aspects(column, bad: dict) -> pa.Array:
+        """The scored ``aspects`` lists: Arrow as is; JSONL lists of objects; CSV JSON text."""
+        from ..api import ASPECTS_TYPE
+
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if isinstance(column, pa.Array):
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                return column  # a list column already (anything else: the aggregator rejects it)
+            column = column.to_pylist()
+        values = []
+        for row, value in enumerate(column):
+            try:
+                if isinstance(value, str):
+                    value = orjson.loads(value) if value.strip() else None
+                values.append(pa.array([value], ASPECTS_TYPE)[0].as_py())
+            except (orjson.JSONDecodeError, pa.ArrowException, TypeError, ValueError, KeyError) as exc:
+                bad.setdefault(row, ("aspects", f"field 'aspects': not a list of scored aspects ({exc})"))
+                values.append(None)
+        return pa.array(values, ASPECTS_TYPE)
 
     @staticmethod
     def _one(value, target: pa.DataType):
@@ -463,7 +500,7 @@ class RunCommand:
         group.add_argument("--alerts-out", metavar="PATH", help="write the alerts here")
         group.add_argument("--customer", default="customer_id", metavar="COL",
                            help="customer id column of the alert rules (default: customer_id)")
-        parser.add_argument("--lexicon", metavar="PATH", help="score with this lexicon file (emoscore format)")
+        add_lexicon_arguments(parser)
 
     def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
             stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
@@ -481,7 +518,9 @@ class RunCommand:
             if "parquet" in (kpi_format, alerts_format) and "-" in (args.kpi_out, args.alerts_out):
                 raise UsageError("Parquet output needs a path")
             session.open_sink(args.errors)
-            scorer = make_scorer(args.lexicon)
+            if ASPECT_KEY in args.by and not args.aspects:
+                raise UsageError("--by aspect needs the aspects: drop --no-aspects")
+            scorer = make_scorer(args.lexicon, args.aspects, args.aspect_lexicon)
             scoring = _Scoring(scorer)
             agg = new_aggregator(args, emotions=scorer.emotions)
             if args.state and os.path.exists(args.state):

@@ -20,7 +20,7 @@ from .session import (
     UsageError,
 )
 
-__all__ = ["ScoreCommand", "add_input_arguments", "add_output_arguments", "add_run_arguments"]
+__all__ = ["ScoreCommand", "add_input_arguments", "add_lexicon_arguments", "add_output_arguments", "add_run_arguments"]
 
 DEFAULT_BATCH_SIZE = 8192
 
@@ -176,21 +176,32 @@ class ScoreCommand:
         add_input_arguments(parser)
         add_output_arguments(parser)
         add_run_arguments(parser)
-        parser.add_argument("--lexicon", metavar="PATH", help="score with this lexicon file (emoscore format)")
+        add_lexicon_arguments(parser)
 
     def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
             stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
         return run_score(args, session, stdin=stdin, stdout=stdout)
 
 
-def make_scorer(lexicon: str | None):
+def add_lexicon_arguments(parser: argparse.ArgumentParser) -> None:
+    """--lexicon, --aspects, --no-aspects."""
+    parser.add_argument("--lexicon", metavar="PATH", help="score with this lexicon file (emoscore format)")
+    parser.add_argument("--aspects", metavar="PATH", dest="aspect_lexicon",
+                        help="find the aspects of this aspect lexicon file instead of the bundled one")
+    parser.add_argument("--no-aspects", dest="aspects", action="store_false",
+                        help="no 'aspects' field (what the feelings are about); a little faster")
+
+
+def make_scorer(lexicon: str | None, aspects: bool = True, aspect_lexicon: str | None = None):
     from ..api import Scorer
     from ..errors import EmoscoreError
 
     try:
-        return Scorer(lexicon) if lexicon else Scorer()
+        return Scorer(lexicon, aspects=(aspect_lexicon or True) if aspects else False)
     except (EmoscoreError, OSError) as exc:
-        raise UsageError(f"cannot use the lexicon {lexicon}: {exc}" if lexicon else str(exc)) from None
+        what = " and ".join(f"{kind} {path}" for kind, path in (("lexicon", lexicon), ("aspect lexicon", aspect_lexicon))
+                            if path)
+        raise UsageError(f"cannot use the {what}: {exc}" if what else str(exc)) from None
 
 
 def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
@@ -207,7 +218,7 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
     try:
         out_format = output_format(args)
         session.open_sink(args.errors)
-        scoring = _Scoring(make_scorer(args.lexicon))
+        scoring = _Scoring(make_scorer(args.lexicon, args.aspects, args.aspect_lexicon))
         source = open_input(
             args.input, session, input_format=args.input_format, text_field=args.text,
             delimiter=args.delimiter, stdin=stdin,

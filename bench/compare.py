@@ -1,0 +1,792 @@
+"""emoscore against its anchors, measured in one run: every figure is a ratio or a curve.
+
+    python bench/compare.py                      # full run (sizes up to 10M documents; minutes)
+    python bench/compare.py --smoke              # seconds-long CI version (tiny sizes)
+    python bench/compare.py --only scoring,kpi --docs 200k --json out.json
+
+Sections (``--only``, default all):
+
+- ``scoring``: docs/s and MB/s of ``Scorer.score`` at each thread count (and with aspects off, when
+  the Scorer has them) against VADER, NRCLex's lexicon lookup and pyarrow's tokenize-only kernels
+  (``utf8_lower`` + ``utf8_split_whitespace``) on the same generated documents.
+- ``kpi``: rows/s of ``KpiAggregator.update`` (+ ``result``) against polars and DuckDB computing the
+  same KPIs per (touchpoint, channel, week) from the same scored Arrow data, at each thread count;
+  the KPI tables are compared value by value.
+- ``scaling``: docs/s at each ``--sizes`` and thread count; per-document cost at the largest size
+  over the smallest (1.0 = linear).
+- ``coldstart``: a fresh ``emoscore score`` process scoring one JSONL line, with an empty Numba cache
+  and with a warm one: median time to the first scored line.
+- ``memory``: peak RSS of ``emoscore sample --n N | emoscore run ...`` at each ``--memory-sizes``.
+
+Inputs come from the seeded sample generator. Anchors that are not installed (the ``bench`` extra:
+``pip install -e ".[bench]"``) are reported as skipped. The report is printed and saved as JSON
+(default ``bench/results/compare-<timestamp>.json``). How to read it: bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime as dt
+import inspect
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SECTIONS = ("scoring", "kpi", "scaling", "coldstart", "memory")
+GROUP_BY = ("touchpoint", "channel")
+
+# (full run, --smoke) defaults
+DEFAULTS = {
+    "docs": ("1M", "20k"),
+    "anchor_docs": ("10k", "300"),
+    "kpi_rows": ("2M", "50k"),
+    "sizes": ("10k,100k,1M,10M", "2k,10k,50k"),
+    "memory_sizes": ("1M,10M", "10k,50k"),
+    "repeats": (3, 2),
+    "cold_repeats": (2, 1),
+    "warm_repeats": (5, 3),
+}
+SCALING_CHUNK = 1_000_000  # larger sizes are generated and scored in chunks of this many documents
+
+TARGETS = {
+    "scoring_1t_vs_vader": 1000.0,
+    "scoring_1t_vs_arrow_tokenize_only": 4.0,
+    "scoring_2t_vs_1t": 1.8,
+    "kpi_1t_vs_polars": 10.0,
+    "coldstart_warm_first_line_s": 1.0,
+    "memory_peak_rss_largest_vs_smallest": 1.10,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def count(text: str) -> int:
+    """``"10k"`` -> 10000, ``"1M"`` -> 1000000, ``"2500"`` -> 2500."""
+    text = text.strip().lower().replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    value = float(text[:-1] if scale > 1 else text) * scale
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"not a positive whole count: {text!r}")
+    return int(value)
+
+
+def counts(text: str) -> list[int]:
+    return [count(part) for part in text.split(",") if part.strip()]
+
+
+def best_of(repeats: int, fn) -> tuple[float, object]:
+    """Fastest wall time of ``repeats`` calls (the least disturbed by other load) and the last result."""
+    best, result = math.inf, None
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 10 ** -digits):
+            return f"{value:.3g}"
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(rows: list[dict], columns: list[str]) -> None:
+    cells = [[fmt(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    print("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in cells:
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+def emoscore_command() -> list[str]:
+    """The ``emoscore`` console script of this interpreter, else ``python -m emoscore``."""
+    script = Path(sys.executable).with_name("emoscore")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "emoscore"]
+
+
+def thread_counts(requested: list[int]) -> tuple[list[int], list[str]]:
+    import numba
+
+    usable = [n for n in requested if 1 <= n <= numba.config.NUMBA_NUM_THREADS]
+    skipped = [f"{n} threads: NUMBA_NUM_THREADS is {numba.config.NUMBA_NUM_THREADS}"
+               for n in requested if n not in usable]
+    return usable, skipped
+
+
+def has_aspects() -> bool:
+    from emoscore import Scorer
+
+    return "aspects" in inspect.signature(Scorer).parameters
+
+
+def machine() -> dict:
+    import numba
+    import pyarrow
+
+    import emoscore
+
+    info = {
+        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                     if line.startswith("model name")), platform.processor()),
+        "cores": os.cpu_count(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "load_avg_start": [round(x, 2) for x in os.getloadavg()],
+        "versions": {"emoscore": emoscore.__version__, "numba": numba.__version__, "pyarrow": pyarrow.__version__},
+    }
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("polars", "duckdb", "vaderSentiment", "NRCLex"):
+        try:
+            info["versions"][name] = version(name)
+        except PackageNotFoundError:
+            info["versions"][name] = None
+    try:
+        info["git"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                     text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        info["git"] = None
+    return info
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def warm_kernels() -> None:
+    """Compile (or load from the Numba cache) the scoring and KPI kernels outside every timing."""
+    from emoscore import KpiAggregator, Scorer
+    from emoscore.sample import generate
+
+    sample = generate(500, seed=99)
+    KpiAggregator(GROUP_BY, window="week").update(Scorer().score(sample)).result()
+
+
+# --------------------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------------------
+
+
+def section_scoring(args) -> dict:
+    import numba
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from emoscore import Scorer
+    from emoscore.sample import generate
+
+    texts = generate(args.docs, seed=1).column("text").combine_chunks()
+    megabytes = pc.sum(pc.binary_length(texts)).as_py() / 1e6
+    threads, skipped = thread_counts(args.threads)
+    rows: list[dict] = []
+
+    def add(system, n_threads, docs, seconds, mb):
+        rows.append({"system": system, "threads": n_threads, "docs": docs, "seconds": seconds,
+                     "docs_per_s": docs / seconds, "mb_per_s": mb / seconds})
+
+    for n in threads:
+        scorer = Scorer(threads=n)
+        numba.set_num_threads(n)
+        seconds, _ = best_of(args.repeats, lambda: scorer.score(texts))
+        add("emoscore", n, len(texts), seconds, megabytes)
+    if has_aspects():
+        scorer = Scorer(threads=1, aspects=False)
+        numba.set_num_threads(1)
+        seconds, _ = best_of(args.repeats, lambda: scorer.score(texts))
+        add("emoscore aspects off", 1, len(texts), seconds, megabytes)
+    else:
+        skipped.append("emoscore aspects off: this Scorer has no aspects option")
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+    previous = pa.cpu_count()
+    pa.set_cpu_count(1)
+    try:
+        seconds, _ = best_of(args.repeats, lambda: pc.utf8_split_whitespace(pc.utf8_lower(texts)))
+    finally:
+        pa.set_cpu_count(previous)
+    add("pyarrow tokenize-only", 1, len(texts), seconds, megabytes)
+
+    subset = texts.slice(0, min(args.anchor_docs, len(texts)))
+    subset_mb = pc.sum(pc.binary_length(subset)).as_py() / 1e6
+    subset_texts = [t or "" for t in subset.to_pylist()]
+    sys.path.insert(0, str(BENCH))
+    from accuracy import NrcLookup, Vader  # the anchors exactly as the accuracy report runs them
+
+    for factory in (Vader, NrcLookup):
+        try:
+            system = factory()
+        except ImportError as exc:
+            skipped.append(f"{factory.name}: not installed ({exc.name}); pip install -e '.[bench]'")
+            continue
+        seconds, _ = best_of(1, lambda: system.valence(subset_texts))
+        add(factory.name if factory is Vader else "NRCLex lexicon lookup", 1, len(subset_texts), seconds, subset_mb)
+
+    by = {(r["system"], r["threads"]): r for r in rows}
+    one = by.get(("emoscore", 1))
+    for r in rows:
+        r["emoscore_1t_docs_ratio"] = ratio(one and one["docs_per_s"], r["docs_per_s"])
+        r["emoscore_1t_mb_ratio"] = ratio(one and one["mb_per_s"], r["mb_per_s"])
+    two = by.get(("emoscore", 2))
+    off = by.get(("emoscore aspects off", 1))
+    summary = {
+        "scoring_1t_vs_vader": ratio(one and one["docs_per_s"], by.get(("VADER", 1), {}).get("docs_per_s")),
+        "scoring_1t_vs_nrclex": ratio(one and one["docs_per_s"],
+                                      by.get(("NRCLex lexicon lookup", 1), {}).get("docs_per_s")),
+        "scoring_1t_vs_arrow_tokenize_only": ratio(one and one["mb_per_s"],
+                                                   by.get(("pyarrow tokenize-only", 1), {}).get("mb_per_s")),
+        "scoring_2t_vs_1t": ratio(two and two["docs_per_s"], one and one["docs_per_s"]),
+        "scoring_aspects_off_vs_on_1t": ratio(off and off["docs_per_s"], one and one["docs_per_s"]),
+    }
+    print(f"\n== scoring: {len(texts):,} generated documents ({megabytes:.1f} MB), anchors on the first "
+          f"{len(subset_texts):,}; best of {args.repeats} (anchors: 1 pass)")
+    table(rows, ["system", "threads", "docs", "docs_per_s", "mb_per_s", "emoscore_1t_docs_ratio",
+                 "emoscore_1t_mb_ratio"])
+    return {"docs": len(texts), "text_mb": megabytes, "anchor_docs": len(subset_texts), "rows": rows,
+            "ratios": summary, "skipped": skipped}
+
+
+# --------------------------------------------------------------------------------------------------
+# KPI aggregation
+# --------------------------------------------------------------------------------------------------
+
+EXACT_KPIS = ("n", "nps", "csat", "ces", "churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate",
+              "valence_mean")
+APPROX_KPIS = ("frt_p50", "frt_p90", "customers", "clv", "revenue")  # sketches, HLL, revenue rounding
+
+
+def kpi_input(rows: int, scorer) -> "pa.Table":
+    """Generated feedback, scored, reduced to the columns the KPIs read."""
+    import pyarrow as pa
+
+    from emoscore.kpi import DEFAULT_EMOTIONS
+    from emoscore.sample import iter_batches
+
+    keep = list(GROUP_BY) + ["ts", "customer_id", "nps", "rating", "effort", "first_response_s", "event",
+                             "revenue", "valence", "emotion", *DEFAULT_EMOTIONS]
+    batches = [scorer.score(b).select(keep) for b in iter_batches(rows, seed=2, batch_size=1 << 18)]
+    return pa.Table.from_batches(batches)
+
+
+def emoscore_kpis(data, n_threads: int):
+    """``KpiAggregator.update`` over the batches and ``result()``; with several threads each thread
+    folds its share of the batches into its own state and the states are merged (the documented way)."""
+    from emoscore import KpiAggregator
+
+    batches = data.to_batches()
+
+    def fold(part):
+        agg = KpiAggregator(GROUP_BY, window="week")
+        for batch in part:
+            agg.update(batch)
+        return agg
+
+    if n_threads == 1:
+        return fold(batches).result()
+    with concurrent.futures.ThreadPoolExecutor(n_threads) as pool:
+        states = list(pool.map(fold, [batches[i::n_threads] for i in range(n_threads)]))
+    total = states[0]
+    for other in states[1:]:
+        total.merge(other)
+    return total.result()
+
+
+def polars_query(df):
+    """The KPIs of ``KpiAggregator.result()`` (see the emoscore.kpi docstring) as one polars group_by."""
+    import polars as pl
+
+    from emoscore.kpi import DEFAULT_EMOTIONS as E
+
+    ev, emo = pl.col("event"), pl.col("emotion")
+    churn, renew = (ev == "churn").sum(), (ev == "renewal").sum()
+    exprs = [
+        pl.len().alias("n"),
+        (100 * ((pl.col("nps") >= 9).sum().cast(pl.Int64) - (pl.col("nps") <= 6).sum().cast(pl.Int64))
+         / pl.col("nps").count()).alias("nps"),
+        (100 * (pl.col("rating") >= 4).sum() / pl.col("rating").count()).alias("csat"),
+        pl.col("effort").mean().alias("ces"),
+        pl.col("first_response_s").quantile(0.5, "lower").alias("frt_p50"),
+        pl.col("first_response_s").quantile(0.9, "lower").alias("frt_p90"),
+        (churn / (churn + renew)).alias("churn_rate"),
+        (renew / (churn + renew)).alias("renewal_rate"),
+        ((ev == "upsell").sum() / ev.count()).alias("upsell_rate"),
+        ((ev == "cross_sell").sum() / ev.count()).alias("cross_sell_rate"),
+        pl.col("customer_id").approx_n_unique().alias("customers"),
+        pl.col("revenue").sum().alias("revenue"),
+        pl.col("valence").cast(pl.Float64).mean().alias("valence_mean"),
+        *[pl.col(e).cast(pl.Float64).mean().alias(f"{e}_mean") for e in E],
+        *[(emo == e).sum().alias(f"{e}_count") for e in E],
+        emo.count().alias("emotion_n"),
+    ]
+    week = pl.col("ts").dt.truncate("1w").dt.date().alias("window_start")
+    out = df.group_by(*GROUP_BY, week).agg(exprs)
+    dominant = pl.concat_list([pl.col(f"{e}_count") for e in E])
+    return out.with_columns(
+        (pl.col("revenue") / pl.col("customers") / pl.col("churn_rate")).alias("clv"),
+        pl.when(dominant.list.max() > 0).then(dominant.list.arg_max()).alias("dominant_index"),
+        *[(pl.col(f"{e}_count") / pl.col("emotion_n")).alias(f"{e}_share") for e in E],
+    )
+
+
+def duckdb_query() -> str:
+    from emoscore.kpi import DEFAULT_EMOTIONS as E
+
+    inner = ",\n".join([
+        "count(*) AS n",
+        "100.0 * (count(*) FILTER (WHERE nps >= 9) - count(*) FILTER (WHERE nps <= 6)) / count(nps) AS nps",
+        "100.0 * count(*) FILTER (WHERE rating >= 4) / count(rating) AS csat",
+        "avg(effort) AS ces",
+        "quantile_disc(first_response_s, 0.5) AS frt_p50",
+        "quantile_disc(first_response_s, 0.9) AS frt_p90",
+        "count(*) FILTER (WHERE event = 'churn') AS churn_n",
+        "count(*) FILTER (WHERE event = 'renewal') AS renewal_n",
+        "count(*) FILTER (WHERE event = 'upsell') AS upsell_n",
+        "count(*) FILTER (WHERE event = 'cross_sell') AS cross_sell_n",
+        "count(event) AS event_n",
+        "approx_count_distinct(customer_id) AS customers",
+        "sum(revenue) AS revenue",
+        "avg(valence::DOUBLE) AS valence_mean",
+        *[f"avg({e}::DOUBLE) AS {e}_mean" for e in E],
+        *[f"count(*) FILTER (WHERE emotion = '{e}') AS {e}_count" for e in E],
+        "count(emotion) AS emotion_n",
+    ])
+    counts_list = "[" + ", ".join(f"{e}_count" for e in E) + "]"
+    outer = ",\n".join([
+        "*",
+        "churn_n / nullif(churn_n + renewal_n, 0) AS churn_rate",
+        "renewal_n / nullif(churn_n + renewal_n, 0) AS renewal_rate",
+        "upsell_n / nullif(event_n, 0) AS upsell_rate",
+        "cross_sell_n / nullif(event_n, 0) AS cross_sell_rate",
+        "revenue / nullif(customers, 0) / nullif(churn_n / nullif(churn_n + renewal_n, 0), 0) AS clv",
+        f"CASE WHEN list_max({counts_list}) > 0 THEN list_position({counts_list}, list_max({counts_list})) - 1 END"
+        " AS dominant_index",
+        *[f"{e}_count / nullif(emotion_n, 0) AS {e}_share" for e in E],
+    ])
+    return (f"SELECT {outer} FROM (SELECT {', '.join(GROUP_BY)}, CAST(date_trunc('week', ts) AS DATE) AS "
+            f"window_start, {inner} FROM kpi_input GROUP BY ALL)")
+
+
+def worker(engine: str, data_path: str, out_path: str, n_threads: int, repeats: int) -> dict:
+    """Run in a child process: polars reads POLARS_MAX_THREADS once, at import."""
+    import pyarrow as pa
+
+    with pa.memory_map(data_path) as source:
+        data = pa.ipc.open_file(source).read_all()
+    report: dict = {"engine": engine, "threads": n_threads}
+    if engine == "polars":
+        import polars as pl
+
+        report["pool_threads"] = pl.thread_pool_size()
+        frame = pl.from_arrow(data)
+        report["from_arrow_s"], _ = best_of(repeats, lambda: polars_query(pl.from_arrow(data)))
+        report["engine_s"], result = best_of(repeats, lambda: polars_query(frame))
+        # untimed: exact distinct customers, to show how far each engine's estimate is from the truth
+        exact = frame.group_by(*GROUP_BY, pl.col("ts").dt.truncate("1w").dt.date().alias("window_start")).agg(
+            pl.col("customer_id").drop_nulls().n_unique().alias("customers_exact"))
+        result = result.join(exact, on=[*GROUP_BY, "window_start"]).to_arrow()
+    else:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET threads = {n_threads}")
+        report["pool_threads"] = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+        con.register("arrow_input", data)
+        query = duckdb_query()
+
+        def run(source):
+            rel = con.sql(query.replace("FROM kpi_input", f"FROM {source}"))
+            return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+
+        report["from_arrow_s"], _ = best_of(repeats, lambda: run("arrow_input"))
+        con.execute("CREATE TABLE native AS SELECT * FROM arrow_input")
+        report["engine_s"], result = best_of(repeats, lambda: run("native"))
+    with pa.OSFile(out_path, "wb") as sink, pa.ipc.new_file(sink, result.schema) as writer:
+        writer.write_table(result)
+    return report
+
+
+def agreement(ours, theirs) -> dict:
+    """Largest differences between emoscore's KPI table and an anchor's, matched by group."""
+    import numpy as np
+
+    from emoscore.kpi import DEFAULT_EMOTIONS as E
+
+    keys = [*GROUP_BY, "window_start"]
+
+    def index(tbl):
+        cols = tbl.to_pydict()
+        return {tuple(cols[k][i] for k in keys): i for i in range(tbl.num_rows)}, cols
+
+    a_index, a = index(ours)
+    b_index, b = index(theirs)
+    common = sorted(set(a_index) & set(b_index), key=str)
+    out = {"groups": len(a_index), "groups_matched": len(common),
+           "groups_only_one_side": len(set(a_index) ^ set(b_index))}
+
+    def diffs(name, relative):
+        worst = 0.0
+        for key in common:
+            x, y = a[name][a_index[key]], b[name][b_index[key]]
+            x = None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+            y = None if y is None or (isinstance(y, float) and (math.isnan(y) or math.isinf(y))) else float(y)
+            if x is None or y is None:
+                if (x is None) != (y is None):
+                    return math.inf  # a KPI present on one side only
+                continue
+            d = abs(x - y)
+            worst = max(worst, d / max(abs(y), 1e-12) if relative else d)
+        return worst
+
+    exact = [*EXACT_KPIS, *(f"{e}_mean" for e in E), *(f"{e}_share" for e in E)]
+    out["max_abs_diff_exact"] = max(diffs(name, False) for name in exact)
+    out["max_rel_diff"] = {name: diffs(name, True) for name in APPROX_KPIS}
+    if "customers_exact" in b:  # each side's distinct-customer estimate against the exact count
+        for side, cols, idx in (("emoscore", a, a_index), ("anchor", b, b_index)):
+            out[f"customers_rel_err_{side}"] = max(
+                (abs(cols["customers"][idx[k]] - b["customers_exact"][b_index[k]]) / max(b["customers_exact"][b_index[k]], 1)
+                 for k in common), default=0.0)
+    names = np.array(E, object)
+    mismatched = 0
+    for key in common:
+        j = b["dominant_index"][b_index[key]]
+        mismatched += (a["dominant_emotion"][a_index[key]] != (None if j is None else names[j]))
+    out["dominant_emotion_mismatches"] = int(mismatched)
+    return out
+
+
+def section_kpi(args) -> dict:
+    import numba
+    import pyarrow as pa
+
+    from emoscore import Scorer
+
+    threads, skipped = thread_counts(args.threads)
+    data = kpi_input(args.kpi_rows, Scorer())
+    rows: list[dict] = []
+    results = {}
+    for n in threads:
+        numba.set_num_threads(n)
+        seconds, results[n] = best_of(args.repeats, lambda: emoscore_kpis(data, n))
+        rows.append({"system": "emoscore KpiAggregator.update", "threads": n, "seconds": seconds})
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    ours = results[threads[0]] if threads else None
+    agreements = {}
+    with tempfile.TemporaryDirectory(prefix="emoscore-bench-") as tmp:
+        data_path = os.path.join(tmp, "kpi_input.arrow")
+        with pa.OSFile(data_path, "wb") as sink, pa.ipc.new_file(sink, data.schema) as writer:
+            writer.write_table(data)
+        del data
+        for engine, module in (("polars", "polars"), ("duckdb", "duckdb")):
+            try:
+                __import__(module)
+            except ImportError:
+                skipped.append(f"{engine}: not installed; pip install -e '.[bench]'")
+                continue
+            for n in threads:
+                out_path = os.path.join(tmp, f"{engine}-{n}.arrow")
+                env = dict(os.environ, POLARS_MAX_THREADS=str(n))
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--worker", engine, "--worker-data", data_path, "--worker-out",
+                     out_path, "--threads", str(n), "--repeats", str(args.repeats)],
+                    env=env, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    skipped.append(f"{engine} {n} threads: worker failed: {proc.stderr.strip()[-500:]}")
+                    continue
+                report = json.loads(proc.stdout.strip().splitlines()[-1])
+                if int(report["pool_threads"]) != n:
+                    skipped.append(f"{engine} {n} threads: ran with {report['pool_threads']} threads")
+                rows.append({"system": f"{engine} (data loaded)", "threads": n, "seconds": report["engine_s"]})
+                rows.append({"system": f"{engine} from Arrow", "threads": n, "seconds": report["from_arrow_s"]})
+                if n == threads[0] and ours is not None:
+                    with pa.memory_map(out_path) as source:
+                        agreements[engine] = agreement(ours, pa.ipc.open_file(source).read_all())
+    for r in rows:
+        r["rows_per_s"] = args.kpi_rows / r["seconds"]
+    by = {(r["system"], r["threads"]): r for r in rows}
+    for r in rows:
+        same = by.get(("emoscore KpiAggregator.update", r["threads"]))
+        r["emoscore_ratio"] = ratio(same and same["rows_per_s"], r["rows_per_s"])
+    one = by.get(("emoscore KpiAggregator.update", 1))
+    two = by.get(("emoscore KpiAggregator.update", 2))
+    summary = {
+        "kpi_1t_vs_polars": ratio(one and one["rows_per_s"], by.get(("polars (data loaded)", 1), {}).get("rows_per_s")),
+        "kpi_1t_vs_polars_from_arrow": ratio(one and one["rows_per_s"],
+                                             by.get(("polars from Arrow", 1), {}).get("rows_per_s")),
+        "kpi_1t_vs_duckdb": ratio(one and one["rows_per_s"], by.get(("duckdb (data loaded)", 1), {}).get("rows_per_s")),
+        "kpi_2t_vs_polars_2t": ratio(two and two["rows_per_s"],
+                                     by.get(("polars (data loaded)", 2), {}).get("rows_per_s")),
+        "kpi_2t_vs_1t": ratio(two and two["rows_per_s"], one and one["rows_per_s"]),
+    }
+    groups = ours.num_rows if ours is not None else None
+    print(f"\n== KPI aggregation: {args.kpi_rows:,} generated, scored rows; by {', '.join(GROUP_BY)}, week "
+          f"({groups} groups); best of {args.repeats}; ratio = emoscore rows/s at the same thread count / row's")
+    table(rows, ["system", "threads", "rows_per_s", "emoscore_ratio"])
+    for engine, agree in agreements.items():
+        rel = ", ".join(f"{k} {fmt(v, 4)}" for k, v in agree["max_rel_diff"].items())
+        print(f"  agreement with {engine}: {agree['groups_matched']}/{agree['groups']} groups matched; exact KPIs "
+              f"max abs diff {agree['max_abs_diff_exact']:.2e}; dominant emotion mismatches "
+              f"{agree['dominant_emotion_mismatches']}; approximate KPIs max rel diff: {rel}")
+        if "customers_rel_err_emoscore" in agree:
+            print(f"  distinct customers vs exact, max rel error: emoscore {agree['customers_rel_err_emoscore']:.4f}, "
+                  f"{engine} {agree['customers_rel_err_anchor']:.4f}")
+    return {"rows": args.kpi_rows, "groups": groups, "results": rows, "ratios": summary, "agreement": agreements,
+            "skipped": skipped}
+
+
+# --------------------------------------------------------------------------------------------------
+# scaling
+# --------------------------------------------------------------------------------------------------
+
+
+def section_scaling(args) -> dict:
+    import numba
+    import pyarrow.compute as pc
+
+    from emoscore import Scorer
+    from emoscore.sample import iter_batches
+
+    threads, skipped = thread_counts(args.threads)
+    scorers = {n: Scorer(threads=n) for n in threads}
+    rows = []
+    for size in sorted(args.sizes):
+        seconds = dict.fromkeys(threads, 0.0)
+        megabytes = 0.0
+        repeats = args.repeats if size <= SCALING_CHUNK else 1
+        for batch in iter_batches(size, seed=3, batch_size=min(size, SCALING_CHUNK)):
+            texts = batch.column("text")
+            megabytes += pc.sum(pc.binary_length(texts)).as_py() / 1e6
+            for n in threads:
+                numba.set_num_threads(n)
+                seconds[n] += best_of(repeats, lambda: scorers[n].score(texts))[0]
+            del batch, texts
+        for n in threads:
+            rows.append({"docs": size, "threads": n, "docs_per_s": size / seconds[n], "mb_per_s": megabytes / seconds[n],
+                         "ns_per_doc": 1e9 * seconds[n] / size, "repeats": repeats})
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    linearity = {}
+    for n in threads:
+        mine = [r for r in rows if r["threads"] == n]
+        if len(mine) >= 2:
+            linearity[f"{n}t_cost_per_doc_largest_vs_smallest"] = mine[-1]["ns_per_doc"] / mine[0]["ns_per_doc"]
+    for r in rows:
+        one = next((o for o in rows if o["docs"] == r["docs"] and o["threads"] == 1), None)
+        r["vs_1t"] = ratio(r["docs_per_s"], one and one["docs_per_s"])
+    print(f"\n== scaling: Scorer.score over generated documents (chunks of {SCALING_CHUNK:,}); best of "
+          f"{args.repeats} up to {SCALING_CHUNK:,} docs, 1 pass above")
+    table(rows, ["docs", "threads", "docs_per_s", "mb_per_s", "ns_per_doc", "vs_1t"])
+    print("  per-doc cost, largest size / smallest (1.00 = linear): "
+          + ", ".join(f"{k.split('_')[0]} {v:.2f}" for k, v in linearity.items()))
+    return {"rows": rows, "linearity": linearity, "skipped": skipped}
+
+
+# --------------------------------------------------------------------------------------------------
+# cold start
+# --------------------------------------------------------------------------------------------------
+
+
+def one_start(cache_dir: str, line: bytes) -> tuple[float, float, float]:
+    """Seconds from spawning ``emoscore score`` to its first scored line and to its exit, and the CPU
+    seconds (user + system) it used: on a loaded machine the CPU time is the steadier figure."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as err:
+        stdin.write(line)
+        stdin.seek(0)
+        start = time.perf_counter()
+        proc = subprocess.Popen([*emoscore_command(), "score", "-q"], stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=err, env=env)
+        first = proc.stdout.readline()
+        first_s = time.perf_counter() - start
+        proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        exit_s = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+        proc.stdout.close()
+        if proc.returncode != 0 or b'"valence"' not in first:
+            err.seek(0)
+            raise RuntimeError(f"emoscore score failed ({proc.returncode}): {err.read().decode(errors='replace')[-800:]}")
+    return first_s, exit_s, usage.ru_utime + usage.ru_stime
+
+
+def section_coldstart(args) -> dict:
+    line = b'{"id": 1, "text": "Still waiting on my refund, this is so frustrating!"}\n'
+    cold, warm = [], []
+    with tempfile.TemporaryDirectory(prefix="emoscore-numba-warm-") as warm_dir:
+        for _ in range(args.cold_repeats):
+            with tempfile.TemporaryDirectory(prefix="emoscore-numba-cold-") as cold_dir:
+                cold.append(one_start(cold_dir, line))
+        one_start(warm_dir, line)  # fills the warm cache
+        for _ in range(args.warm_repeats):
+            warm.append(one_start(warm_dir, line))
+    rows = []
+    for label, runs in (("empty Numba cache", cold), ("warm Numba cache", warm)):
+        if not runs:
+            continue
+        rows.append({"cache": label, "runs": len(runs), "first_line_s": statistics.median(r[0] for r in runs),
+                     "exit_s": statistics.median(r[1] for r in runs), "min_first_line_s": min(r[0] for r in runs),
+                     "cpu_s": statistics.median(r[2] for r in runs)})
+    print(f"\n== cold start: `{' '.join(emoscore_command())} score` on one JSONL line; medians")
+    table(rows, ["cache", "runs", "first_line_s", "exit_s", "min_first_line_s", "cpu_s"])
+    first = {r["cache"]: r["first_line_s"] for r in rows}
+    warm_s, cold_s = first.get("warm Numba cache"), first.get("empty Numba cache")
+    return {"rows": rows, "coldstart_warm_first_line_s": warm_s, "cold_vs_warm": ratio(cold_s, warm_s)}
+
+
+# --------------------------------------------------------------------------------------------------
+# memory
+# --------------------------------------------------------------------------------------------------
+
+
+def peak_rss_of_run(n: int, tmp: str, fmt: str) -> dict:
+    """``emoscore sample --n N | emoscore run ...``: the run process's peak RSS (its own rusage)."""
+    command = emoscore_command()
+    errors = os.path.join(tmp, f"errors-{n}.jsonl")
+    start = time.perf_counter()
+    sample = subprocess.Popen([*command, "sample", "--n", str(n), "--seed", "1", "--output-format", fmt],
+                              stdout=subprocess.PIPE)
+    with open(errors, "wb") as err:
+        run = subprocess.Popen(
+            [*command, "run", "--kpi-out", os.path.join(tmp, "kpi.jsonl"), "--alerts-out",
+             os.path.join(tmp, "alerts.jsonl"), "--by", ",".join(GROUP_BY), "--window", "week", "-q"],
+            stdin=sample.stdout, stdout=subprocess.DEVNULL, stderr=err)
+    sample.stdout.close()
+    _, status, usage = os.wait4(run.pid, 0)
+    run.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    seconds = time.perf_counter() - start
+    sample.wait()
+    if run.returncode != 0 or sample.returncode != 0:
+        raise RuntimeError(f"sample | run failed ({sample.returncode}, {run.returncode}): "
+                           f"{Path(errors).read_text(errors='replace')[-800:]}")
+    return {"rows": n, "peak_rss_mb": usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024) / 1e6,
+            "seconds": seconds, "rows_per_s": n / seconds}
+
+
+def section_memory(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="emoscore-bench-") as tmp:
+        rows = [peak_rss_of_run(n, tmp, args.memory_format) for n in sorted(args.memory_sizes)]
+    for r in rows:
+        r["vs_smallest"] = r["peak_rss_mb"] / rows[0]["peak_rss_mb"]
+    print("\n== memory: peak RSS of `emoscore run --by touchpoint,channel --window week --kpi-out ... --alerts-out ...`"
+          f" reading `emoscore sample --n N --output-format {args.memory_format}` from a pipe, JSONL out")
+    table(rows, ["rows", "peak_rss_mb", "vs_smallest", "rows_per_s"])
+    return {"format": args.memory_format, "rows": rows, "memory_peak_rss_largest_vs_smallest": rows[-1]["vs_smallest"] if len(rows) > 1 else None}
+
+
+# --------------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------------
+
+
+def targets(report: dict) -> list[dict]:
+    s = report.get("scoring", {}).get("ratios", {})
+    measured = {
+        "scoring_1t_vs_vader": s.get("scoring_1t_vs_vader"),
+        "scoring_1t_vs_arrow_tokenize_only": s.get("scoring_1t_vs_arrow_tokenize_only"),
+        "scoring_2t_vs_1t": s.get("scoring_2t_vs_1t"),
+        "kpi_1t_vs_polars": report.get("kpi", {}).get("ratios", {}).get("kpi_1t_vs_polars"),
+        "coldstart_warm_first_line_s": report.get("coldstart", {}).get("coldstart_warm_first_line_s"),
+        "memory_peak_rss_largest_vs_smallest": report.get("memory", {}).get("memory_peak_rss_largest_vs_smallest"),
+    }
+    out = []
+    for name, target in TARGETS.items():
+        value = measured[name]
+        upper = name.startswith(("coldstart", "memory"))  # an upper bound; the others are lower bounds
+        met = None if value is None else (value < target if upper else value >= target)
+        out.append({"target": name, "wanted": f"{'<' if upper else '>='} {target:g}", "measured": value, "met": met,
+                    "gap": None if value is None else (value / target if upper else target / value)})
+    return out
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: the whole run in well under a minute")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
+    parser.add_argument("--docs", type=count, help="scoring: documents (full 1M, smoke 20k)")
+    parser.add_argument("--anchor-docs", type=count, help="scoring: documents scored by VADER / NRCLex (10k, 300)")
+    parser.add_argument("--kpi-rows", type=count, help="kpi: scored rows aggregated (2M, 50k)")
+    parser.add_argument("--sizes", type=counts, help="scaling: document counts (10k,100k,1M,10M; 2k,10k,50k)")
+    parser.add_argument("--memory-sizes", type=counts, help="memory: rows streamed through `emoscore run` "
+                                                            "(1M,10M; 10k,50k)")
+    parser.add_argument("--memory-format", choices=("jsonl", "arrow"), default="jsonl",
+                        help="memory: what `emoscore sample` pipes into `emoscore run` (default jsonl)")
+    parser.add_argument("--threads", type=counts, default=[1, 2], help="thread counts (default 1,2)")
+    parser.add_argument("--repeats", type=int, help="timed repeats, best kept (3; smoke 2)")
+    parser.add_argument("--cold-repeats", type=int, help="coldstart: runs with an empty Numba cache (2; 1)")
+    parser.add_argument("--warm-repeats", type=int, help="coldstart: runs with a warm Numba cache (5; 3; >= 1)")
+    parser.add_argument("--json", help="write the report here (default bench/results/compare-<timestamp>.json)")
+    parser.add_argument("--worker", choices=("polars", "duckdb"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker-data", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for name, (full, smoke) in DEFAULTS.items():
+        if getattr(args, name) is None:
+            value = smoke if args.smoke else full
+            setattr(args, name, value if isinstance(value, int) else (counts if name.endswith("sizes") else count)(value))
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(args.only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {','.join(SECTIONS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.worker_data, args.worker_out, args.threads[0], args.repeats)))
+        return 0
+    started = time.perf_counter()
+    report: dict = {"machine": machine(), "smoke": args.smoke, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    print(f"emoscore bench/compare.py on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
+          f"load average {report['machine']['load_avg_start']}")
+    if {"scoring", "kpi", "scaling"} & set(args.only):
+        warm_kernels()
+    for section in SECTIONS:
+        if section in args.only:
+            report[section] = globals()[f"section_{section}"](args)
+    report["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["targets"] = targets(report)
+    report["seconds"] = time.perf_counter() - started
+    print("\n== targets (gap: how far the figure is from its target, >1 = missed by that factor)")
+    table([{**t, "met": {True: "yes", False: "NO", None: "-"}[t["met"]]} for t in report["targets"]],
+          ["target", "wanted", "measured", "met", "gap"])
+    skipped = [s for section in SECTIONS for s in report.get(section, {}).get("skipped", [])]
+    for line in skipped:
+        print(f"  skipped: {line}")
+    path = Path(args.json) if args.json else BENCH / "results" / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"\nreport: {path} ({report['seconds']:.0f} s; load average now {report['machine']['load_avg_end']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
