@@ -14,8 +14,8 @@ Sections (``--only``, default all):
   the KPI tables are compared value by value.
 - ``scaling``: docs/s at each ``--sizes`` and thread count; per-document cost at the largest size
   over the smallest (1.0 = linear).
-- ``coldstart``: a fresh ``emoscore score`` process scoring one JSONL line, with an empty Numba cache
-  and with a warm one: median time to the first scored line.
+- ``coldstart``: a fresh ``emoscore score`` process scoring one JSONL line, with empty Numba and
+  compiled-lexicon caches and with warm ones: median time to the first scored line.
 - ``memory``: peak RSS of ``emoscore sample --n N | emoscore run ...`` at each ``--memory-sizes``.
 
 Inputs come from the seeded sample generator. Anchors that are not installed (the ``bench`` extra:
@@ -616,7 +616,7 @@ def section_scaling(args) -> dict:
 def one_start(cache_dir: str, line: bytes) -> tuple[float, float, float]:
     """Seconds from spawning ``emoscore score`` to its first scored line and to its exit, and the CPU
     seconds (user + system) it used: on a loaded machine the CPU time is the steadier figure."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, EMOSCORE_CACHE_DIR=cache_dir)  # kernels and compiled lexicons
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as err:
         stdin.write(line)
         stdin.seek(0)

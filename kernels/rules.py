@@ -209,9 +209,9 @@ SCRATCH_ROWS = 3
 # With aspects, the scratch also holds per-aspect sums after those rows, in rows of E + 3 float64
 # (valence sum, hits, absolute sum, E emotion sums): the current scope, then ASPECT_SLOT_ROWS rows
 # per slot -- sums before / after the last contrast word of the sentence, of the previous sentence
-# and of the document. Slot 0 holds the aspect-less scopes waiting for a following mention; slot
-# k >= 1 the document's k-th aspect in first-mention order. (Few loops on purpose: see the
-# performance note in score_document.)
+# and of the document. Slot k >= 1 is the document's k-th aspect in first-mention order; the first
+# two rows of slot 0 hold the current sentence while all its contributions go to one target (see
+# "uniform" in score_document). (Few loops on purpose: see the performance note in score_document.)
 ASPECT_SLOT_ROWS = 4
 MAX_ASPECTS = 64            # aspects are bits of a uint64 mask
 
@@ -300,10 +300,20 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
     seen = uint64(0)
     cur_mask = uint64(0)                    # aspects mentioned in the current scope
     last_mask = uint64(0)                   # ... in the nearest preceding scope of the sentence that has one
-    cur_any = False
-    pend_any = False
-    touched = uint64(0)                     # slots with sums in this sentence (bit min(k, 63))
-    prev_touched = uint64(0)                # slots with sums in the previous sentence
+    cur_any = False                         # the current scope has contributions (row a_cur)
+    # A sentence whose contributions all go to one target (the usual case) is "uniform": its scopes
+    # add into the sentence rows of slot 0 (u_pre, u_post: kept only in case it stops being uniform)
+    # and the sentence is settled from the document's own sentence sums, once per aspect. A scope
+    # whose target differs makes the sentence "mixed": from then on scopes add into the slots' rows.
+    u_target = uint64(0)                    # target of the sentence so far (0: no mention yet)
+    u_any = False                           # u_pre / u_post hold something
+    u_mixed = False
+    prev_target = uint64(0)                 # the previous sentence, if uniform with a mention
+    sent_hits = 0                           # hits before the current sentence
+    prev_hits = 0                           # hits of the previous sentence
+    dropped = False                         # some sentence with hits had no mention
+    touched = uint64(0)                     # slots with sums in this (mixed) sentence (bit min(k, 63))
+    prev_touched = uint64(0)                # slots with sums in the previous (mixed) sentence
     next_mention = start                    # tokens before this one are covered by a mention already
     if aspects_on:
         a_base = aspect_offsets[d]
@@ -471,8 +481,10 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
                             out_aspect[a_base + n_seen] = a
                             n_seen += 1
                             row = a_slots + ASPECT_SLOT_ROWS * aw * n_seen
-                            for k in range(ASPECT_SLOT_ROWS * aw):
-                                scratch[row + k] = 0.0
+                            for k in range(2 * aw):     # pre, post and total start zero (prev
+                                scratch[row + k] = 0.0  # is assigned before it is read)
+                            for k in range(aw):
+                                scratch[row + 3 * aw + k] = 0.0
                         new = new >> uint64(1)
                         a += 1
                     seen |= mention
@@ -494,15 +506,21 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
                         else:
                             out_emotions[e, d] = scratch[prev + e] * abs(w)
                     doc_emotions = True
-                if aspects_on and prev_touched != 0:    # each aspect's previous sentence, weighted alike
+                if aspects_on and (prev_target | prev_touched) != 0:   # its aspects', weighted alike
                     for k in range(1, n_seen + 1):
-                        if ((prev_touched >> uint64(min(k, 63))) & uint64(1)) == 0:
-                            continue
                         row = a_slots + ASPECT_SLOT_ROWS * aw * k + 2 * aw
-                        scratch[row + aw] += scratch[row] * w
-                        scratch[row + aw + 1] += scratch[row + 1]
-                        for e in range(2, aw):
-                            scratch[row + aw + e] += scratch[row + e] * abs(w)
+                        if ((prev_target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
+                            scratch[row + aw] += prev_s * w     # uniform: the sentence's own sums
+                            scratch[row + aw + 1] += float64(prev_hits)
+                            scratch[row + aw + 2] += prev_a * abs(w)
+                            if prev_emotions:
+                                for e in range(n_emo):
+                                    scratch[row + aw + 3 + e] += scratch[prev + e] * abs(w)
+                        elif ((prev_touched >> uint64(min(k, 63))) & uint64(1)) != 0:
+                            scratch[row + aw] += scratch[row] * w
+                            scratch[row + aw + 1] += scratch[row + 1]
+                            for e in range(2, aw):
+                                scratch[row + aw + e] += scratch[row + e] * abs(w)
                 has_prev = False
             sentence_start = False
 
@@ -636,38 +654,43 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
             target = cur_mask
             if cur_mask == 0:
                 target = last_mask
-            flush = 0.0                 # 1: the waiting scopes go with this scope's contributions
-            if pend_any and cur_mask != 0:
-                flush = 1.0
-            if cur_any or flush != 0.0:
-                for k in range(n_seen + 1):     # slot 0 takes them when no aspect is in sight yet
-                    if k == 0:
-                        take = target == 0
-                    else:
-                        take = ((target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0
-                    if take:
+            if cur_any and not u_mixed and target != 0 and u_target != 0 and target != u_target:
+                # the sentence stops being uniform: what it held so far goes to its target's slots
+                u_mixed = True
+                for k in range(1, n_seen + 1):
+                    if ((u_target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
                         row = a_slots + ASPECT_SLOT_ROWS * aw * k
                         touched |= uint64(1) << uint64(min(k, 63))
-                        for e in range(aw):
-                            scratch[row + e] += flush * scratch[a_slots + e]
-                            scratch[row + aw + e] += scratch[a_cur + e] + flush * scratch[a_slots + aw + e]
+                        for e in range(2 * aw):
+                            scratch[row + e] += scratch[a_slots + e]
+            if cur_any:
+                if u_mixed:               # (a mixed sentence has a mention, so target != 0)
+                    for k in range(1, n_seen + 1):
+                        if ((target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
+                            row = a_slots + ASPECT_SLOT_ROWS * aw * k + aw
+                            touched |= uint64(1) << uint64(min(k, 63))
+                            for e in range(aw):
+                                scratch[row + e] += scratch[a_cur + e]
+                else:                   # scopes before the first mention wait in u_post alike
+                    for e in range(aw):
+                        scratch[a_slots + aw + e] += scratch[a_cur + e]
+                    u_any = True
                 for e in range(aw):
                     scratch[a_cur + e] = 0.0
-                    if flush != 0.0:
-                        scratch[a_slots + e] = 0.0
-                        scratch[a_slots + aw + e] = 0.0
-            if cur_any and target == 0:
-                pend_any = True
-            if flush != 0.0:
-                pend_any = False
+            if u_target == 0:           # the first scope with a mention sets the sentence's target
+                u_target = target
             if cur_mask != 0:
                 last_mask = cur_mask
             cur_any = False
             cur_mask = uint64(0)
-            if unit_role == ROLE_CONTRAST and touched != 0:
+            if unit_role == ROLE_CONTRAST:
                 # everything so far in the sentence now stands before the (last) contrast word
-                for k in range(n_seen + 1):
-                    if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:
+                if u_any and not u_mixed:
+                    for e in range(aw):
+                        scratch[a_slots + e] += scratch[a_slots + aw + e]
+                        scratch[a_slots + aw + e] = 0.0
+                for k in range(1, n_seen + 1):
+                    if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:   # (only when mixed)
                         continue
                     row = a_slots + ASPECT_SLOT_ROWS * aw * k
                     for e in range(aw):
@@ -689,8 +712,8 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
             prev_s = (pre_s * w_pre + post_s * w_post) * emphasis
             prev_a = (pre_a * abs(w_pre) + post_a * abs(w_post)) * abs(emphasis)
             prev_emotions = sentence_emotions
-            if aspects_on and touched != 0:     # each aspect's sentence, weighted alike; slot 0
-                for k in range(n_seen + 1):     # (no aspect in the sentence) is dropped
+            if aspects_on and touched != 0:     # a mixed sentence: each aspect's, weighted alike
+                for k in range(1, n_seen + 1):
                     if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:
                         continue
                     row = a_slots + ASPECT_SLOT_ROWS * aw * k
@@ -706,9 +729,21 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
                         scratch[row + e] = 0.0
                         scratch[row + aw + e] = 0.0
             if aspects_on:
+                prev_target = uint64(0)
+                if not u_mixed:           # uniform: settled from the document's sentence sums
+                    prev_target = u_target
+                    if u_target == 0 and hits > sent_hits:
+                        dropped = True  # (no mention in the sentence: its contributions go nowhere)
+                if u_any:
+                    for e in range(2 * aw):
+                        scratch[a_slots + e] = 0.0
+                prev_hits = hits - sent_hits
+                sent_hits = hits
                 prev_touched = touched
                 touched = uint64(0)
-                pend_any = False
+                u_target = uint64(0)
+                u_any = False
+                u_mixed = False
                 last_mask = uint64(0)
             if sentence_emotions:
                 for e in range(n_emo):
@@ -735,58 +770,6 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
         total_s += prev_s
         total_a += prev_a
     last_emotions = has_prev and prev_emotions
-
-    # ---- per-aspect outputs (the document formulas over each aspect's sums) -----------------------
-    if aspects_on:
-        for k in range(n_seen):
-            row = a_slots + ASPECT_SLOT_ROWS * aw * (k + 1)
-            a_s = scratch[row + 3 * aw]
-            a_hits = scratch[row + 3 * aw + 1]
-            a_a = scratch[row + 3 * aw + 2]
-            last_touched = ((prev_touched >> uint64(min(k + 1, 63))) & uint64(1)) != 0
-            if has_prev and last_touched:
-                a_s += scratch[row + 2 * aw]
-                a_hits += scratch[row + 2 * aw + 1]
-                a_a += scratch[row + 2 * aw + 2]
-            a_val = 0.0
-            if a_s != 0.0:
-                if a_hits > 1.0 and hits_power != 0.0:
-                    a_s = a_s / math.pow(a_hits, hits_power)
-                a_val = a_s / math.sqrt(a_s * a_s + alpha)
-            a_int = 0.0
-            if a_a != 0.0:
-                a_int = a_a / math.sqrt(a_a * a_a + alpha)
-            # The dominant emotion by the document rule (the largest float32 intensity, the lowest
-            # index on ties), with one exp instead of E: the intensity rises with the sum, so only
-            # sums that round to the same float32 as the largest one can tie with it.
-            x_max = 0.0
-            e_max = -1
-            for e in range(n_emo):
-                x = scratch[row + 3 * aw + 3 + e]
-                if has_prev and last_touched:
-                    x += scratch[row + 2 * aw + 3 + e]
-                if x > x_max:
-                    x_max = x
-                    e_max = e
-            a_best = -1
-            if e_max >= 0 and gain > 0.0:
-                f_max = float64(float32(1.0 - math.exp(-gain * x_max)))
-                if f_max > 0.0 and f_max >= dominant_min:
-                    a_best = e_max
-                    if f_max >= 1.0:
-                        bound = 17.0 / gain          # 1 - exp(-y) rounds to 1.0f only for y > 25 ln 2
-                    else:
-                        bound = x_max - 2.4e-7 / (gain * (1.0 - f_max))   # within a few ulp of f_max
-                    for e in range(e_max):
-                        x = scratch[row + 3 * aw + 3 + e]
-                        if has_prev and last_touched:
-                            x += scratch[row + 2 * aw + 3 + e]
-                        if x >= bound and float64(float32(1.0 - math.exp(-gain * x))) == f_max:
-                            a_best = e
-                            break
-            out_aspect_valence[a_base + k] = a_val
-            out_aspect_intensity[a_base + k] = a_int
-            out_aspect_emotion[a_base + k] = a_best
 
     # ---- normalise ---------------------------------------------------------------------------------
     val = 0.0
@@ -816,6 +799,68 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
             best = e
     if best_value < dominant_min:
         best = -1
+    # ---- per-aspect outputs (the document formulas over each aspect's sums) -----------------------
+    if aspects_on and has_prev and (prev_target | prev_touched) != 0:   # the last sentence (weight 1)
+        for k in range(1, n_seen + 1):
+            row = a_slots + ASPECT_SLOT_ROWS * aw * k + 2 * aw
+            if ((prev_target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
+                scratch[row + aw] += prev_s
+                scratch[row + aw + 1] += float64(prev_hits)
+                scratch[row + aw + 2] += prev_a
+                if prev_emotions:
+                    for e in range(n_emo):
+                        scratch[row + aw + 3 + e] += scratch[prev + e]
+            elif ((prev_touched >> uint64(min(k, 63))) & uint64(1)) != 0:
+                for e in range(aw):
+                    scratch[row + aw + e] += scratch[row + e]
+    if aspects_on and n_seen == 1 and not dropped and not doc_emotions:
+        # One aspect that every contribution went to, with the emotion sums of the last sentence
+        # only: its sums are the document's, added in the same order, so its scores are too.
+        out_aspect_valence[a_base] = val
+        out_aspect_intensity[a_base] = inten
+        out_aspect_emotion[a_base] = best
+    elif aspects_on:
+        for k in range(n_seen):
+            row = a_slots + ASPECT_SLOT_ROWS * aw * (k + 1)
+            a_s = scratch[row + 3 * aw]
+            a_hits = scratch[row + 3 * aw + 1]
+            a_a = scratch[row + 3 * aw + 2]
+            a_val = 0.0
+            if a_s != 0.0:
+                if a_hits > 1.0 and hits_power != 0.0:
+                    a_s = a_s / math.pow(a_hits, hits_power)
+                a_val = a_s / math.sqrt(a_s * a_s + alpha)
+            a_int = 0.0
+            if a_a != 0.0:
+                a_int = a_a / math.sqrt(a_a * a_a + alpha)
+            # The dominant emotion by the document rule (the largest float32 intensity, the lowest
+            # index on ties), with one exp instead of E: the intensity rises with the sum, so only
+            # sums that round to the same float32 as the largest one can tie with it.
+            x_max = 0.0
+            e_max = -1
+            for e in range(n_emo):
+                x = scratch[row + 3 * aw + 3 + e]
+                if x > x_max:
+                    x_max = x
+                    e_max = e
+            a_best = -1
+            if e_max >= 0 and gain > 0.0:
+                f_max = float64(float32(1.0 - math.exp(-gain * x_max)))
+                if f_max > 0.0 and f_max >= dominant_min:
+                    a_best = e_max
+                    if f_max >= 1.0:
+                        bound = 17.0 / gain          # 1 - exp(-y) rounds to 1.0f only for y > 25 ln 2
+                    else:
+                        bound = x_max - 2.4e-7 / (gain * (1.0 - f_max))   # within a few ulp of f_max
+                    for e in range(e_max):
+                        x = scratch[row + 3 * aw + 3 + e]
+                        if x >= bound and float64(float32(1.0 - math.exp(-gain * x))) == f_max:
+                            a_best = e
+                            break
+            out_aspect_valence[a_base + k] = a_val
+            out_aspect_intensity[a_base + k] = a_int
+            out_aspect_emotion[a_base + k] = a_best
+
     # the last use of every array argument is here, in one block (see the note at the top)
     out_valence[d] = val
     out_intensity[d] = inten

@@ -23,7 +23,7 @@ from ..errors import InputError
 from . import rules
 from .rules import MAX_ASPECTS, N_PARAMS, scratch_size
 
-__all__ = ["ScoreArrays", "score_stream"]
+__all__ = ["ScoreArrays", "checked_stream", "score_stream"]
 
 # Upper bound of documents per chunk (score_stream aims at about 4 chunks per thread).
 _MAX_CHUNK = 4096
@@ -208,6 +208,29 @@ def _aspect_arrays(lex, n_terms: int):
     return mask, first, parts, words, amwe_mask
 
 
+def checked_stream(doc_offsets, term_ids, flags, n_terms: int):
+    """The token stream as contract dtypes, checked before any kernel reads them: the
+    kernels trust offsets and ids, so a bad one would read outside the (device) buffers."""
+    offsets = _stream_array(doc_offsets, "doc_offsets", np.int64, "iu")
+    ids = _stream_array(term_ids, "term_ids", np.int32, "iu")
+    token_flags = _stream_array(flags, "flags", np.uint8, "iu")
+    n_tokens = ids.shape[0]
+    if token_flags.shape[0] != n_tokens:
+        raise InputError(f"flags has {token_flags.shape[0]} entries but term_ids has {n_tokens}")
+    if offsets.shape[0] > 1:
+        if offsets[0] < 0 or offsets[-1] > n_tokens:
+            raise InputError(
+                f"doc_offsets run from {offsets[0]} to {offsets[-1]}, outside the {n_tokens} tokens")
+        backwards = np.flatnonzero(offsets[1:] < offsets[:-1])
+        if backwards.size:
+            d = int(backwards[0])
+            raise InputError(f"doc_offsets decrease at document {d}: {offsets[d]} then {offsets[d + 1]}")
+        if n_tokens and ids.max() >= n_terms:
+            pos = int(np.argmax(ids >= n_terms))
+            raise InputError(f"term_ids[{pos}] = {ids[pos]} is not a term of the lexicon ({n_terms} terms)")
+    return offsets, ids, token_flags
+
+
 def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     """Score every document of a CSR token stream with a compiled lexicon.
 
@@ -248,12 +271,7 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     n_terms = lexicon[0].shape[0]
     n_emo = lexicon[1].shape[1]
     aspect = _aspect_arrays(lex, n_terms)
-    offsets = _stream_array(doc_offsets, "doc_offsets", np.int64, "iu")
-    ids = _stream_array(term_ids, "term_ids", np.int32, "iu")
-    token_flags = _stream_array(flags, "flags", np.uint8, "iu")
-    n_tokens = ids.shape[0]
-    if token_flags.shape[0] != n_tokens:
-        raise InputError(f"flags has {token_flags.shape[0]} entries but term_ids has {n_tokens}")
+    offsets, ids, token_flags = checked_stream(doc_offsets, term_ids, flags, n_terms)
     n_docs = max(offsets.shape[0] - 1, 0)
 
     out = ScoreArrays(             # the kernel writes every element
@@ -271,19 +289,6 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     )
     if n_docs == 0:
         return out
-
-    if offsets[0] < 0 or offsets[-1] > n_tokens:
-        raise InputError(
-            f"doc_offsets run from {offsets[0]} to {offsets[-1]}, outside the {n_tokens} tokens")
-    backwards = np.flatnonzero(offsets[1:] < offsets[:-1])
-    if backwards.size:
-        d = int(backwards[0])
-        raise InputError(
-            f"doc_offsets decrease at document {d}: {offsets[d]} then {offsets[d + 1]}")
-    if n_tokens and ids.max() >= n_terms:
-        pos = int(np.argmax(ids >= n_terms))
-        raise InputError(
-            f"term_ids[{pos}] = {ids[pos]} is not a term of the lexicon ({n_terms} terms)")
 
     # about 4 chunks per thread (static scheduling), at most _MAX_CHUNK documents each
     chunk = min(max(-(-n_docs // (4 * numba.get_num_threads())), 1), _MAX_CHUNK)

@@ -44,9 +44,9 @@ from numba import cuda, float64
 from ..errors import InputError
 from . import rules
 from .rules import MAX_ASPECTS, scratch_size
-from .score_cpu import ScoreArrays, _aspect_arrays, _lexicon_arrays, _stream_array
+from .score_cpu import ScoreArrays, _aspect_arrays, _lexicon_arrays, checked_stream
 
-__all__ = ["CudaScorer", "checked_stream"]
+__all__ = ["CudaScorer"]
 
 _THREADS_PER_BLOCK = 128
 _MAX_BLOCKS = 8192          # grid-stride covers the rest; enough blocks to fill any current GPU
@@ -116,29 +116,6 @@ def _slot_bucket(n_slots: int) -> int:
     if n_slots <= 0:
         return 0
     return min(1 << (n_slots - 1).bit_length(), MAX_ASPECTS)
-
-
-def checked_stream(doc_offsets, term_ids, flags, n_terms: int):
-    """The token stream as contract dtypes, checked as ``score_cpu.score_stream`` checks it (the
-    kernel trusts offsets and ids: a bad one would read outside the device buffers)."""
-    offsets = _stream_array(doc_offsets, "doc_offsets", np.int64, "iu")
-    ids = _stream_array(term_ids, "term_ids", np.int32, "iu")
-    token_flags = _stream_array(flags, "flags", np.uint8, "iu")
-    n_tokens = ids.shape[0]
-    if token_flags.shape[0] != n_tokens:
-        raise InputError(f"flags has {token_flags.shape[0]} entries but term_ids has {n_tokens}")
-    if offsets.shape[0] > 1:
-        if offsets[0] < 0 or offsets[-1] > n_tokens:
-            raise InputError(
-                f"doc_offsets run from {offsets[0]} to {offsets[-1]}, outside the {n_tokens} tokens")
-        backwards = np.flatnonzero(offsets[1:] < offsets[:-1])
-        if backwards.size:
-            d = int(backwards[0])
-            raise InputError(f"doc_offsets decrease at document {d}: {offsets[d]} then {offsets[d + 1]}")
-        if n_tokens and ids.max() >= n_terms:
-            pos = int(np.argmax(ids >= n_terms))
-            raise InputError(f"term_ids[{pos}] = {ids[pos]} is not a term of the lexicon ({n_terms} terms)")
-    return offsets, ids, token_flags
 
 
 class _Slot:

@@ -70,6 +70,27 @@ def test_rows_are_the_documented_seeded_draw():
         assert [label.id for label in labels if label.source == source] == drawn, source
 
 
+DEV = REPO / "tests" / "data" / "aspects_dev.tsv"
+DEV_SEED, DEV_DRAWN = 2026, 250  # the development draw documented in tests/data/README.md
+
+
+def test_dev_file_is_well_formed_and_disjoint_from_the_evaluation_set():
+    dev = bench.load_labels(DEV)
+    assert len(dev) == DEV_DRAWN and all(label.source == "amazon" for label in dev)
+    # tuning the lexicon on the dev set must not leak into the evaluation
+    assert not {label.id for label in dev} & {label.id for label in bench.load_labels(LABELS)}
+
+
+@pytest.mark.skipif(not HAVE_DATA, reason="VADER snippets of ../shared/data not present")
+def test_dev_rows_are_the_documented_draw_and_equal_the_source():
+    dev = bench.load_labels(DEV)
+    assert bench.check_texts(dev, DATA) == len(dev)
+    evaluation = {label.id for label in bench.load_labels(LABELS)}
+    candidates = [i for i in bench.load_source(DATA / bench.SOURCES["amazon"]) if i not in evaluation]
+    drawn = [candidates[i] for i in sorted(random.Random(DEV_SEED).sample(range(len(candidates)), DEV_DRAWN))]
+    assert [label.id for label in dev] == drawn
+
+
 def _write(tmp_path: Path, *rows: str) -> Path:
     path = tmp_path / "labels.tsv"
     path.write_text("source\tid\taspects\tpolarity\ttext\n" + "".join(row + "\n" for row in rows), encoding="utf-8")

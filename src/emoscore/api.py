@@ -16,7 +16,7 @@ from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, InputError
 from .kernels.score_cpu import score_stream
 from .aspects import AspectLexicon
-from .lexicon import CompiledLexicon, Lexicon
+from .lexicon import CompiledLexicon, Lexicon, load_compiled
 
 __all__ = ["Scorer", "score", "SCORE_COLUMNS", "ASPECTS_TYPE"]
 
@@ -236,6 +236,13 @@ def _compile(lexicon, aspects=False) -> CompiledLexicon:
         if aspects is not True:
             raise InputError("a CompiledLexicon carries its own aspects; pass a Lexicon to score other aspects")
         return lexicon
+    paths = (str, os.PathLike)
+    if (lexicon is None or isinstance(lexicon, paths)) and (
+        aspects is True or aspects is False or aspects is None or isinstance(aspects, paths)
+    ):  # files only: the compiled arrays come from the on-disk cache when it has them
+        if lexicon is None and not isinstance(aspects, paths):
+            return _default_lexicon(aspects is True)
+        return load_compiled(lexicon, aspects)
     if aspects is True:
         aspect_lexicon = AspectLexicon.default()
     elif aspects is False or aspects is None:
@@ -247,9 +254,8 @@ def _compile(lexicon, aspects=False) -> CompiledLexicon:
     else:
         raise InputError(f"aspects must be True, False, an AspectLexicon or a path, not {type(aspects).__name__}")
     if lexicon is None:
-        return _default_lexicon(aspect_lexicon is not None) if aspects in (True, False, None) \
-            else Lexicon.default().compile(aspects=aspect_lexicon)
-    if isinstance(lexicon, (str, os.PathLike)):
+        return Lexicon.default().compile(aspects=aspect_lexicon)
+    if isinstance(lexicon, paths):
         lexicon = Lexicon.load(lexicon)
     if not isinstance(lexicon, Lexicon):
         raise InputError(f"lexicon must be a Lexicon, CompiledLexicon or path, not {type(lexicon).__name__}")
@@ -258,7 +264,7 @@ def _compile(lexicon, aspects=False) -> CompiledLexicon:
 
 @functools.cache
 def _default_lexicon(aspects: bool = False) -> CompiledLexicon:
-    return Lexicon.default().compile(aspects=AspectLexicon.default() if aspects else None)
+    return load_compiled(None, aspects)
 
 
 @functools.cache

@@ -78,6 +78,19 @@ class AspectEntry:
         return f"{self.term}\t{','.join(self.aspects) or '-'}"
 
 
+def _entry_keys(entries: tuple) -> tuple:
+    """The folded keys of ``entries``, checking each is a well-formed :class:`AspectEntry`."""
+    keys = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, AspectEntry):
+            raise LexiconError(f"aspect entry {i} is not an AspectEntry ({entry!r})")
+        try:
+            keys.append(_term_key(entry.term))
+        except _Bad as exc:
+            raise LexiconError(f"aspect entry {i}: {exc} ({entry.term!r})") from None
+    return tuple(keys)
+
+
 class AspectLexicon:
     """An immutable aspect lexicon: the aspect names (in output order), entries and metadata.
 
@@ -105,14 +118,7 @@ class AspectLexicon:
                  descriptions: dict | None = None, name: str = "", sources: Iterable[str] = (),
                  licences: Iterable[str] = ()) -> None:  # fmt: skip
         entries = tuple(entries)
-        keys = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, AspectEntry):
-                raise LexiconError(f"aspect entry {i} is not an AspectEntry ({entry!r})")
-            try:
-                keys.append(_term_key(entry.term))
-            except _Bad as exc:
-                raise LexiconError(f"aspect entry {i}: {exc} ({entry.term!r})") from None
+        keys = _entry_keys(entries)
         self._init(entries, keys, aspects, descriptions or {}, name, sources, licences, replace=False)
 
     def _init(self, entries, keys, aspects, descriptions, name, sources, licences, *, replace) -> None:
@@ -238,15 +244,8 @@ class AspectLexicon:
         """A copy with ``entries`` added; one with the same folded term as an existing entry replaces it.
         New aspect names are appended to :attr:`aspects`."""
         entries = tuple(entries)
-        keys = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, AspectEntry):
-                raise LexiconError(f"aspect entry {i} is not an AspectEntry ({entry!r})")
-            try:
-                keys.append(_term_key(entry.term))
-            except _Bad as exc:
-                raise LexiconError(f"aspect entry {i}: {exc} ({entry.term!r})") from None
-        return AspectLexicon._make(self._entries + entries, self._keys + tuple(keys), replace=True, **self._meta())
+        keys = _entry_keys(entries)
+        return AspectLexicon._make(self._entries + entries, self._keys + keys, replace=True, **self._meta())
 
     def merge(self, other: AspectLexicon) -> AspectLexicon:
         """Layer ``other`` over this lexicon: its entries replace those with the same folded term; its

@@ -234,26 +234,6 @@ _UTC = {"UTC", "utc", "Etc/UTC", "+00:00", "Z", "GMT", "Etc/GMT"}
 _PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
-def _epoch_days(arr: pa.Array, column: str, *, local: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(days since 1970-01-01 int64[n], valid bool[n])`` of a timestamp or date column; with
-    ``local`` a zoned timestamp counts days on its own time zone's calendar."""
-    kind = arr.type
-    if pa.types.is_timestamp(kind):
-        if local and kind.tz is not None and kind.tz not in _UTC:
-            arr = pc.local_timestamp(arr)
-        days = np.floor_divide(_view(arr, np.int64), _PER_DAY[kind.unit])
-    elif pa.types.is_date32(kind):
-        days = _view(arr, np.int32).astype(np.int64)
-    elif pa.types.is_date64(kind):
-        days = np.floor_divide(_view(arr, np.int64), 86_400_000)
-    elif pa.types.is_null(kind):
-        days = np.zeros(len(arr), np.int64)
-    else:
-        raise InputError(f"time column {column!r} must be a timestamp or a date, but its type is {kind}")
-    valid = np.ones(len(arr), bool) if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
-    return days, valid
-
-
 def _explode_aspects(data: pa.Table | pa.RecordBatch, emotions: Sequence[str]) -> pa.Table | pa.RecordBatch:
     """One row per (document, aspect) of the ``aspects`` list column: the document's columns, an
     ``aspect`` key and ``valence`` / ``emotion`` of that aspect; a document without aspects keeps one
@@ -299,14 +279,32 @@ def _explode_aspects(data: pa.Table | pa.RecordBatch, emotions: Sequence[str]) -
                                   for v in columns.values()], names=list(columns))
 
 
-def _window_starts(arr: pa.Array, column: str, window: str) -> pa.Array:
-    """date32 start of the day / ISO week (Monday) / month holding each time (null stays null)."""
-    days, valid = _epoch_days(arr, column, local=True)
-    if window == "week":
-        days = days - (days + 3) % 7  # 1970-01-01 was a Thursday
-    elif window == "month":
+def _window_keys(arr: pa.Array, column: str, window: str) -> tuple[pa.Array, np.ndarray, bool]:
+    """The window key of each row, as :func:`_local_keys` gives a key column: ``(distinct window
+    starts as date32, index int32 per row, True)``. A start is the first day of the day / ISO week
+    (Monday) / month holding the time, on a zoned timestamp's own calendar; null is a window of its
+    own. Days and weeks come from one Numba pass over the Arrow values."""
+    kind = arr.type
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None and kind.tz not in _UTC:
+            arr = pc.local_timestamp(arr)
+        ticks, per_day = _view(arr, np.int64), _PER_DAY[kind.unit]
+    elif pa.types.is_date32(kind):
+        ticks, per_day = _view(arr, np.int32), 1
+    elif pa.types.is_date64(kind):
+        ticks, per_day = _view(arr, np.int64), 86_400_000
+    elif pa.types.is_null(kind):
+        ticks, per_day = np.zeros(len(arr), np.int64), 1
+    else:
+        raise InputError(f"time column {column!r} must be a timestamp or a date, but its type is {kind}")
+    days = np.empty(len(arr), np.int64)
+    _k.window_days(ticks, per_day, window == "week", days)
+    if window == "month":
         days = days.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    return pa.array(days.astype(np.int32), pa.date32(), mask=None if valid.all() else ~valid)
+    local, first = _k.factorize_int64(days, *_bitmap(arr))
+    starts = pa.array(days[first].astype(np.int32), pa.date32(),
+                      mask=arr.take(pa.array(first)).is_null().to_numpy(zero_copy_only=False))
+    return starts, local, True
 
 
 # ==================================================================================================
@@ -923,11 +921,10 @@ class KpiAggregator:
         def column(name):
             return batch.column(name) if name is not None and name in names else None
 
-        key_arrays = [batch.column(name) for name in self._by]
+        local_keys = [_local_keys(batch.column(name)) for name in self._by]
         if s["window"]:
-            key_arrays.append(_window_starts(batch.column(s["time"]), s["time"], s["window"]))
-        for k, (key, arr) in enumerate(zip(self._keys, key_arrays)):
-            values, index, used = _local_keys(arr)
+            local_keys.append(_window_keys(batch.column(s["time"]), s["time"], s["window"]))
+        for k, (key, (values, index, used)) in enumerate(zip(self._keys, local_keys)):
             values, kinds[k] = key.conform(values, kinds[k])
             p.local_keys.append((values, index, used))
         # dominant emotion -> slot (E + 1 = no value)

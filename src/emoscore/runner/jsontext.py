@@ -16,7 +16,6 @@ import pyarrow.compute as pc
 __all__ = ["concat_buffer", "json_column", "json_default", "json_fields", "splice_lines"]
 
 _JSON_WS = " \t\r\n"
-_LARGE = {text: pa.scalar(text, pa.large_string()) for text in ("", ",", "{", "}\n")}
 _DECIMAL_RANGE = 10_000  # scores in [-1, 1] at 4 decimals: k / 10**4 for |k| <= 10**4
 _INT_RANGE = 1 << 14  # counts (tokens, hits) below this use a table too
 
@@ -27,11 +26,25 @@ def _decimals() -> tuple[str, ...]:
     return tuple(orjson.dumps(k / 10_000).decode() for k in range(-_DECIMAL_RANGE, _DECIMAL_RANGE + 1))
 
 
+@functools.cache
+def _large(text: str) -> pa.Scalar:
+    """``text`` as a large_string scalar, made on first use: converting a Python object is what
+    makes pyarrow import pandas (when installed), which no start-up should wait for."""
+    return pa.scalar(text, pa.large_string())
+
+
+@functools.cache
+def _texts(kind: str) -> pa.Array:
+    """The JSON text of every value a table covers (``_decimals()``, or the counts below _INT_RANGE)."""
+    return pa.array(_decimals() if kind == "decimal" else [str(value) for value in range(_INT_RANGE)], pa.string())
+
+
 @functools.lru_cache(maxsize=64)
 def _keyed_table(key: str, kind: str) -> pa.Array:
-    """``key`` followed by every value's JSON text: the common case of a column is one take()."""
-    values = _decimals() if kind == "decimal" else range(_INT_RANGE)
-    return pa.array([f"{key}{value}" for value in values], pa.string())
+    """``key`` followed by every value's JSON text: the common case of a column is one take().
+    Joined in Arrow, not per value in Python: a run makes one table per score column before its
+    first line is written."""
+    return pc.binary_join_element_wise(key, _texts(kind), "") if key else _texts(kind)
 
 
 def json_column(column: pa.Array, key: str = "") -> pa.Array:
@@ -130,9 +143,9 @@ def splice_lines(objects: list[bytes], scores: pa.Table | pa.RecordBatch, *, may
     unless the object is empty (only looked for when ``may_be_empty``)."""
     raw = pc.cast(pa.array(objects, pa.large_binary()), pa.large_string())  # orjson checked UTF-8
     head = pc.utf8_slice_codeunits(pc.utf8_trim(raw, _JSON_WS), 0, -1)  # without the closing brace
-    comma = _LARGE[","]
+    comma = _large(",")
     if may_be_empty:
-        empty = pc.equal(pc.utf8_rtrim(head, _JSON_WS), _LARGE["{"])
-        comma = pc.if_else(empty, _LARGE[""], _LARGE[","])
-    lines = pc.binary_join_element_wise(head, comma, json_fields(scores), _LARGE["}\n"], _LARGE[""])
+        empty = pc.equal(pc.utf8_rtrim(head, _JSON_WS), _large("{"))
+        comma = pc.if_else(empty, _large(""), _large(","))
+    lines = pc.binary_join_element_wise(head, comma, json_fields(scores), _large("}\n"), _large(""))
     return concat_buffer(lines)
