@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
@@ -20,7 +20,7 @@ from typing import Union
 
 from .errors import LexiconError
 from .kernels.rules import MAX_ASPECTS
-from .lexicon import _Bad, _check_emotion_name, _decode, _read_text, _term_key
+from .lexicon import _Bad, _check_emotion_name, _decode, _read_text, _term_key, _TermTable
 
 __all__ = ["AspectEntry", "AspectLexicon"]
 
@@ -91,7 +91,7 @@ def _entry_keys(entries: tuple) -> tuple:
     return tuple(keys)
 
 
-class AspectLexicon:
+class AspectLexicon(_TermTable):
     """An immutable aspect lexicon: the aspect names (in output order), entries and metadata.
 
     Parameters
@@ -178,54 +178,13 @@ class AspectLexicon:
         return self._aspects
 
     @property
-    def entries(self) -> tuple[AspectEntry, ...]:
-        return self._entries
-
-    @property
     def descriptions(self):
         """What each aspect covers (read-only mapping; may be empty)."""
         return self._descriptions
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return self._sources
-
-    @property
-    def licences(self) -> tuple[str, ...]:
-        return self._licences
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __iter__(self) -> Iterator[AspectEntry]:
-        return iter(self._entries)
-
-    def get(self, term: str) -> AspectEntry | None:
-        """The entry whose folded key equals that of ``term``, or None."""
-        try:
-            at = self._index.get(_term_key(term))
-        except _Bad:
-            return None
-        return None if at is None else self._entries[at]
-
-    def __contains__(self, term: object) -> bool:
-        return isinstance(term, str) and self.get(term) is not None
-
     def _state(self) -> tuple:
         return (self._aspects, self._entries, tuple(sorted(self._descriptions.items())), self._name,
                 self._sources, self._licences)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, AspectLexicon):
-            return NotImplemented
-        return self._state() == other._state()
-
-    def __hash__(self) -> int:
-        return hash(self._state())
 
     def __reduce__(self):
         return (_rebuild, (self._entries, self._aspects, dict(self._descriptions), self._name, self._sources,

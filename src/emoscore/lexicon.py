@@ -630,7 +630,55 @@ def _aspect_arrays(aspect_lexicon, aspect_of, word_list, stem_list, aspect_mwes,
 # --- the lexicon value ------------------------------------------------------------------------------
 
 
-class Lexicon:
+class _TermTable:
+    """What the emotion and aspect lexicons share: immutable entries found by their folded term key,
+    metadata, and value equality over the subclass's ``_state()``."""
+
+    __slots__ = ()
+
+    @property
+    def entries(self) -> tuple:
+        return self._entries
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self._sources
+
+    @property
+    def licences(self) -> tuple[str, ...]:
+        return self._licences
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator:
+        return iter(self._entries)
+
+    def get(self, term: str):
+        """The entry whose folded key equals that of ``term`` ("GREAT" finds "great"), or None."""
+        try:
+            at = self._index.get(_term_key(term))
+        except _Bad:
+            return None
+        return None if at is None else self._entries[at]
+
+    def __contains__(self, term: object) -> bool:
+        return isinstance(term, str) and self.get(term) is not None
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._state() == other._state()
+
+    def __hash__(self) -> int:
+        return hash(self._state())
+
+
+class Lexicon(_TermTable):
     """An immutable lexicon: an emotion taxonomy, entries, rule-parameter overrides and metadata.
 
     Parameters
@@ -743,59 +791,18 @@ class Lexicon:
         return self._emotions
 
     @property
-    def entries(self) -> tuple[Entry, ...]:
-        return self._entries
-
-    @property
     def params(self) -> Mapping[str, ParamValue]:
         """The parameter overrides of this lexicon (read-only); see :meth:`resolved_params`."""
         return self._params
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return self._sources
-
-    @property
-    def licences(self) -> tuple[str, ...]:
-        return self._licences
 
     @property
     def fingerprint(self) -> str:
         """The fingerprint of the compiled lexicon (see :class:`CompiledLexicon`)."""
         return self.compile().fingerprint
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __iter__(self) -> Iterator[Entry]:
-        return iter(self._entries)
-
-    def get(self, term: str) -> Entry | None:
-        """The entry whose folded key equals that of ``term`` ("GREAT" finds "great"), or None."""
-        try:
-            at = self._index.get(_term_key(term))
-        except _Bad:
-            return None
-        return None if at is None else self._entries[at]
-
-    def __contains__(self, term: object) -> bool:
-        return isinstance(term, str) and self.get(term) is not None
-
     def __reduce__(self):
         return (_rebuild, (self._entries, self._emotions, dict(self._params), self._name, self._sources,
                            self._licences))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Lexicon):
-            return NotImplemented
-        return self._state() == other._state()
-
-    def __hash__(self) -> int:
-        return hash(self._state())
 
     def _state(self) -> tuple:
         return (self._emotions, self._entries, tuple(sorted(self._params.items(), key=lambda kv: kv[0])),
