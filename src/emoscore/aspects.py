@@ -10,17 +10,15 @@ aspects mentioned in its scope (the rules are in ``kernels/rules.py``). The file
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
-from typing import Union
 
 from .errors import LexiconError
 from .kernels.rules import MAX_ASPECTS
-from .lexicon import _Bad, _check_emotion_name, _decode, _read_text, _term_key, _TermTable
+from .lexicon import _Bad, _check_emotion_name, _decode, _term_key, _TermTable
 
 __all__ = ["AspectEntry", "AspectLexicon"]
 
@@ -28,7 +26,6 @@ MAGIC = "#!emoscore-aspects"
 FORMAT_VERSION = 1
 COLUMN_LINE = "term\taspects"
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 _HEADER = re.compile(r"#\s*(name|aspects|source|licen[cs]e)\s*:\s*(.*?)\s*$")
 _DESCRIPTION = re.compile(r"#\s*aspect\s+(\S+)\s*:\s*(.*?)\s*$")
@@ -222,19 +219,6 @@ class AspectLexicon(_TermTable):
     # --- the text format -------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: PathLike) -> AspectLexicon:
-        """Read an aspect lexicon file (``lexicons/README.md``, "Aspect lexicons").
-
-        Raises
-        ------
-        LexiconError
-            On a malformed line: ``file:line: what is wrong (the offending value)``.
-        OSError
-            When the file cannot be read.
-        """
-        return cls.from_text(_read_text(path), origin=os.fspath(path))
-
-    @classmethod
     def default(cls) -> AspectLexicon:
         """The bundled customer-journey aspects (``emoscore.lexicons/aspects.tsv``), loaded once."""
         return _default_aspects()
@@ -255,11 +239,6 @@ class AspectLexicon(_TermTable):
         lines.append(COLUMN_LINE)
         lines += [entry.to_line() for entry in self._entries]
         return "\n".join(lines) + "\n"
-
-    def save(self, path: PathLike) -> None:
-        """Write the lexicon to ``path`` in the text format (UTF-8, ``\\n`` line ends)."""
-        with open(path, "w", encoding="utf-8", newline="\n") as file:
-            file.write(self.to_text())
 
 
 def _rebuild(entries, aspects, descriptions, name, sources, licences) -> AspectLexicon:

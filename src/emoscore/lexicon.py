@@ -677,6 +677,25 @@ class _TermTable:
     def __hash__(self) -> int:
         return hash(self._state())
 
+    @classmethod
+    def load(cls, path: PathLike):
+        """Read a lexicon file in its text format (``lexicons/README.md``).
+
+        Raises
+        ------
+        LexiconError
+            On any malformed line, with ``file:line: what is wrong (the offending value)``.
+        OSError
+            When the file cannot be read.
+        """
+        return cls.from_text(_read_text(path), origin=os.fspath(path))
+
+    def save(self, path: PathLike, **options) -> None:
+        """Write the lexicon to ``path`` in the text format (UTF-8, ``\\n`` line ends); ``options``
+        go to ``to_text``."""
+        with open(path, "w", encoding="utf-8", newline="\n") as file:
+            file.write(self.to_text(**options))
+
 
 class Lexicon(_TermTable):
     """An immutable lexicon: an emotion taxonomy, entries, rule-parameter overrides and metadata.
@@ -896,19 +915,6 @@ class Lexicon(_TermTable):
     # --- the text format -------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: PathLike) -> Lexicon:
-        """Read a lexicon file in emoscore's format (``lexicons/README.md``).
-
-        Raises
-        ------
-        LexiconError
-            On any malformed line, with ``file:line: what is wrong (the offending value)``.
-        OSError
-            When the file cannot be read.
-        """
-        return cls.from_text(_read_text(path), origin=os.fspath(path))
-
-    @classmethod
     def default(cls) -> Lexicon:
         """The bundled customer-experience lexicon (``emoscore.lexicons/default.tsv``), loaded once."""
         return _default_lexicon()
@@ -939,11 +945,6 @@ class Lexicon(_TermTable):
         lines.append(COLUMN_LINE)
         lines += [entry.to_line() for entry in self._entries]
         return "\n".join(lines) + "\n"
-
-    def save(self, path: PathLike, *, comments: Iterable[str] = ()) -> None:
-        """Write the lexicon to ``path`` in the text format (UTF-8, ``\\n`` line ends)."""
-        with open(path, "w", encoding="utf-8", newline="\n") as file:
-            file.write(self.to_text(comments=comments))
 
     # --- other formats ---------------------------------------------------------------------------
 
