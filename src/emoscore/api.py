@@ -230,36 +230,30 @@ class Scorer:
 
 
 def _compile(lexicon, aspects=False) -> CompiledLexicon:
+    if aspects is None:
+        aspects = False
     if isinstance(lexicon, CompiledLexicon):
-        if aspects is False or aspects is None:
+        if aspects is False:
             return lexicon.without_aspects() if lexicon.aspects else lexicon
         if aspects is not True:
             raise InputError("a CompiledLexicon carries its own aspects; pass a Lexicon to score other aspects")
         return lexicon
     paths = (str, os.PathLike)
-    if (lexicon is None or isinstance(lexicon, paths)) and (
-        aspects is True or aspects is False or aspects is None or isinstance(aspects, paths)
-    ):  # files only: the compiled arrays come from the on-disk cache when it has them
-        if lexicon is None and not isinstance(aspects, paths):
-            return _default_lexicon(aspects is True)
-        return load_compiled(lexicon, aspects)
-    if aspects is True:
-        aspect_lexicon = AspectLexicon.default()
-    elif aspects is False or aspects is None:
-        aspect_lexicon = None
-    elif isinstance(aspects, AspectLexicon):
-        aspect_lexicon = aspects
-    elif isinstance(aspects, (str, os.PathLike)):
-        aspect_lexicon = AspectLexicon.load(aspects)
-    else:
+    if not isinstance(aspects, (bool, AspectLexicon, *paths)):
         raise InputError(f"aspects must be True, False, an AspectLexicon or a path, not {type(aspects).__name__}")
-    if lexicon is None:
-        return Lexicon.default().compile(aspects=aspect_lexicon)
-    if isinstance(lexicon, paths):
-        lexicon = Lexicon.load(lexicon)
-    if not isinstance(lexicon, Lexicon):
+    if lexicon is None or isinstance(lexicon, paths):
+        if not isinstance(aspects, AspectLexicon):  # files only: the compiled arrays may come from the cache
+            if lexicon is None and isinstance(aspects, bool):
+                return _default_lexicon(aspects)
+            return load_compiled(lexicon, aspects)
+        lexicon = Lexicon.default() if lexicon is None else Lexicon.load(lexicon)
+    elif not isinstance(lexicon, Lexicon):
         raise InputError(f"lexicon must be a Lexicon, CompiledLexicon or path, not {type(lexicon).__name__}")
-    return lexicon.compile(aspects=aspect_lexicon)
+    if isinstance(aspects, bool):
+        aspects = AspectLexicon.default() if aspects else None
+    elif isinstance(aspects, paths):
+        aspects = AspectLexicon.load(aspects)
+    return lexicon.compile(aspects=aspects)
 
 
 @functools.cache
