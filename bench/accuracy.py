@@ -95,9 +95,9 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 def macro_f1(gold: list[str], predicted: list[str], classes: tuple[str, ...]) -> float:
     scores = []
     for label in classes:
-        tp = sum(g == label and p == label for g, p in zip(gold, predicted))
-        fp = sum(g != label and p == label for g, p in zip(gold, predicted))
-        fn = sum(g == label and p != label for g, p in zip(gold, predicted))
+        tp = sum(g == label and p == label for g, p in zip(gold, predicted, strict=True))
+        fp = sum(g != label and p == label for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == label and p != label for g, p in zip(gold, predicted, strict=True))
         scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores))
 
@@ -208,7 +208,7 @@ def evaluate(data_dir: Path, limit: int | None, lexicon: Path | None = None) -> 
             predicted = system.ekman(texts)
             rows[system.name] = {
                 "macro_f1": macro_f1(gold, predicted, EKMAN),
-                "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted)])),
+                "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])),
             }
         report["sets"]["goemotions_dev_ekman"] = {"n": len(texts), "systems": rows}
     else:

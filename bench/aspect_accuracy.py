@@ -95,7 +95,7 @@ def load_labels(path: Path) -> list[Label]:
                 raise InputError(f"{where}: field 'aspects' repeats an aspect: {aspects!r}")
             if not text.strip():
                 raise InputError(f"{where}: field 'text' is empty")
-            labels.append(Label(source, ident, dict(zip(names, marks)), text, number))
+            labels.append(Label(source, ident, dict(zip(names, marks, strict=True)), text, number))
     return labels
 
 
@@ -173,7 +173,7 @@ def evaluate(labels: list[Label], predicted: list[dict[str, str]]) -> dict:
     agree = total_tp = 0
     for aspect in ASPECTS:
         tp = fp = fn = same = 0
-        for label, found in zip(labels, predicted):
+        for label, found in zip(labels, predicted, strict=True):
             gold, hit = aspect in label.aspects, aspect in found
             tp += gold and hit
             fp += hit and not gold
@@ -192,7 +192,7 @@ def evaluate(labels: list[Label], predicted: list[dict[str, str]]) -> dict:
     }
     by_source = {}
     for source in SOURCES:
-        pairs = [(label, found) for label, found in zip(labels, predicted) if label.source == source]
+        pairs = [(label, found) for label, found in zip(labels, predicted, strict=True) if label.source == source]
         tp = sum(len(set(label.aspects) & set(found)) for label, found in pairs)
         fp = sum(len(set(found) - set(label.aspects)) for label, found in pairs)
         fn = sum(len(set(label.aspects) - set(found)) for label, found in pairs)

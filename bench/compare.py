@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime as dt
+import functools
 import inspect
 import json
 import math
@@ -39,6 +40,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -116,9 +121,9 @@ def fmt(value, digits: int = 2) -> str:
 def table(rows: list[dict], columns: list[str]) -> None:
     cells = [[fmt(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    print("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in cells:
-        print("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)))
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
 def emoscore_command() -> list[str]:
@@ -149,7 +154,7 @@ def machine() -> dict:
     import emoscore
 
     info = {
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -216,12 +221,12 @@ def section_scoring(args) -> dict:
     for n in threads:
         scorer = Scorer(threads=n)
         numba.set_num_threads(n)
-        seconds, _ = best_of(args.repeats, lambda: scorer.score(texts))
+        seconds, _ = best_of(args.repeats, functools.partial(scorer.score, texts))
         add("emoscore", n, len(texts), seconds, megabytes)
     if has_aspects():
         scorer = Scorer(threads=1, aspects=False)
         numba.set_num_threads(1)
-        seconds, _ = best_of(args.repeats, lambda: scorer.score(texts))
+        seconds, _ = best_of(args.repeats, functools.partial(scorer.score, texts))
         add("emoscore aspects off", 1, len(texts), seconds, megabytes)
     else:
         skipped.append("emoscore aspects off: this Scorer has no aspects option")
@@ -247,7 +252,7 @@ def section_scoring(args) -> dict:
         except ImportError as exc:
             skipped.append(f"{factory.name}: not installed ({exc.name}); pip install -e '.[bench]'")
             continue
-        seconds, _ = best_of(1, lambda: system.valence(subset_texts))
+        seconds, _ = best_of(1, functools.partial(system.valence, subset_texts))
         add(factory.name if factory is Vader else "NRCLex lexicon lookup", 1, len(subset_texts), seconds, subset_mb)
 
     by = {(r["system"], r["threads"]): r for r in rows}
@@ -283,7 +288,7 @@ EXACT_KPIS = ("n", "nps", "csat", "ces", "churn_rate", "renewal_rate", "upsell_r
 APPROX_KPIS = ("frt_p50", "frt_p90", "customers", "clv", "revenue")  # sketches, HLL, revenue rounding
 
 
-def kpi_input(rows: int, scorer) -> "pa.Table":
+def kpi_input(rows: int, scorer) -> pa.Table:
     """Generated feedback, scored, reduced to the columns the KPIs read."""
     import pyarrow as pa
 
@@ -472,8 +477,8 @@ def agreement(ours, theirs) -> dict:
     if "customers_exact" in b:  # each side's distinct-customer estimate against the exact count
         for side, cols, idx in (("emoscore", a, a_index), ("anchor", b, b_index)):
             out[f"customers_rel_err_{side}"] = max(
-                (abs(cols["customers"][idx[k]] - b["customers_exact"][b_index[k]]) / max(b["customers_exact"][b_index[k]], 1)
-                 for k in common), default=0.0)
+                (abs(cols["customers"][idx[k]] - b["customers_exact"][b_index[k]])
+                 / max(b["customers_exact"][b_index[k]], 1) for k in common), default=0.0)
     names = np.array(E, object)
     mismatched = 0
     for key in common:
@@ -495,7 +500,7 @@ def section_kpi(args) -> dict:
     results = {}
     for n in threads:
         numba.set_num_threads(n)
-        seconds, results[n] = best_of(args.repeats, lambda: emoscore_kpis(data, n))
+        seconds, results[n] = best_of(args.repeats, functools.partial(emoscore_kpis, data, n))
         rows.append({"system": "emoscore KpiAggregator.update", "threads": n, "seconds": seconds})
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     ours = results[threads[0]] if threads else None
@@ -586,11 +591,11 @@ def section_scaling(args) -> dict:
             megabytes += pc.sum(pc.binary_length(texts)).as_py() / 1e6
             for n in threads:
                 numba.set_num_threads(n)
-                seconds[n] += best_of(repeats, lambda: scorers[n].score(texts))[0]
+                seconds[n] += best_of(repeats, functools.partial(scorers[n].score, texts))[0]
             del batch, texts
         for n in threads:
-            rows.append({"docs": size, "threads": n, "docs_per_s": size / seconds[n], "mb_per_s": megabytes / seconds[n],
-                         "ns_per_doc": 1e9 * seconds[n] / size, "repeats": repeats})
+            rows.append({"docs": size, "threads": n, "docs_per_s": size / seconds[n],
+                         "mb_per_s": megabytes / seconds[n], "ns_per_doc": 1e9 * seconds[n] / size, "repeats": repeats})
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     linearity = {}
     for n in threads:
@@ -632,7 +637,8 @@ def one_start(cache_dir: str, line: bytes) -> tuple[float, float, float]:
         proc.stdout.close()
         if proc.returncode != 0 or b'"valence"' not in first:
             err.seek(0)
-            raise RuntimeError(f"emoscore score failed ({proc.returncode}): {err.read().decode(errors='replace')[-800:]}")
+            raise RuntimeError(f"emoscore score failed ({proc.returncode}): "
+                               f"{err.read().decode(errors='replace')[-800:]}")
     return first_s, exit_s, usage.ru_utime + usage.ru_stime
 
 
@@ -697,7 +703,8 @@ def section_memory(args) -> dict:
     print("\n== memory: peak RSS of `emoscore run --by touchpoint,channel --window week --kpi-out ... --alerts-out ...`"
           f" reading `emoscore sample --n N --output-format {args.memory_format}` from a pipe, JSONL out")
     table(rows, ["rows", "peak_rss_mb", "vs_smallest", "rows_per_s"])
-    return {"format": args.memory_format, "rows": rows, "memory_peak_rss_largest_vs_smallest": rows[-1]["vs_smallest"] if len(rows) > 1 else None}
+    return {"format": args.memory_format, "rows": rows,
+            "memory_peak_rss_largest_vs_smallest": rows[-1]["vs_smallest"] if len(rows) > 1 else None}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -750,7 +757,8 @@ def parse_args(argv):
     for name, (full, smoke) in DEFAULTS.items():
         if getattr(args, name) is None:
             value = smoke if args.smoke else full
-            setattr(args, name, value if isinstance(value, int) else (counts if name.endswith("sizes") else count)(value))
+            parse = counts if name.endswith("sizes") else count
+            setattr(args, name, value if isinstance(value, int) else parse(value))
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(args.only) - set(SECTIONS))
     if unknown:
@@ -764,7 +772,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.worker, args.worker_data, args.worker_out, args.threads[0], args.repeats)))
         return 0
     started = time.perf_counter()
-    report: dict = {"machine": machine(), "smoke": args.smoke, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    report: dict = {"machine": machine(), "smoke": args.smoke,
+                    "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
     print(f"emoscore bench/compare.py on {report['machine']['cpu']} ({report['machine']['cores']} cores), "
           f"load average {report['machine']['load_avg_start']}")
     if {"scoring", "kpi", "scaling"} & set(args.only):

@@ -119,7 +119,7 @@ def main() -> int:
     for cores, run in runs.items():
         rows.append((f"spark local[{cores}] ({run['partitions']} parts)", run["score"], run["kpi"], run["alerts"]))
     for name, *values in rows:
-        print(f"{name:24}" + "".join(f"{v:>{w}.2f}" for v, w in zip(values, (10, 11, 14)))
+        print(f"{name:24}" + "".join(f"{v:>{w}.2f}" for v, w in zip(values, (10, 11, 14), strict=True))
               + f"   {args.rows / values[0]:,.0f} rows/s")
     one, two = runs[1], runs[2]
     print("\nratios")

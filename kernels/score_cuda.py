@@ -173,7 +173,7 @@ class CudaScorer:
         aspect = _aspect_arrays(lex, self.n_terms)
         self.aspects = aspect[0].shape[0] > 0
         self._resident = {name: cuda.to_device(np.ascontiguousarray(array))
-                          for name, array in zip(_LEXICON + _ASPECT_LEXICON, lexicon + aspect)}
+                          for name, array in zip(_LEXICON + _ASPECT_LEXICON, lexicon + aspect, strict=True)}
         self._empty = {"doc_aspects": cuda.to_device(np.zeros(0, np.uint64)),
                        "aspect_offsets": cuda.to_device(np.zeros(0, np.int64))}
         self._slots = [_Slot() for _ in range(max(slots, 1))]
@@ -252,7 +252,7 @@ class CudaScorer:
         e_start, e_copied = slot.events[:2]
         e_start.record(s)
         args = dict(self._resident)
-        for name, array in zip(_STREAM, stream):
+        for name, array in zip(_STREAM, stream, strict=True):
             args[name] = slot.upload(name, array)
         e_copied.record(s)
         if self.aspects:
@@ -313,7 +313,8 @@ class CudaScorer:
         first, n_docs, slot_offsets = slot.pending
         slot.stream.synchronize()
         events = slot.events
-        for name, (a, b) in zip(("h2d", "aspects", "kernel", "d2h"), zip(events, events[1:])):
+        stages = zip(events, events[1:], strict=False)  # consecutive events: the 4 stages between 5 events
+        for name, (a, b) in zip(("h2d", "aspects", "kernel", "d2h"), stages, strict=True):
             self.timings[name] += a.elapsed_time(b)
         self.timings["batches"] += 1
         end = first + n_docs

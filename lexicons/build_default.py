@@ -514,7 +514,7 @@ class _GoEmotions:
                 continue
             inside: Counter = Counter()
             n_in = n_out = 0.0
-            for terms, share in zip(docs_terms, y):
+            for terms, share in zip(docs_terms, y, strict=True):
                 n_in += share * len(terms)
                 n_out += (1.0 - share) * len(terms)
                 if share:

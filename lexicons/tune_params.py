@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     def valence_objective(params: dict) -> float:
         scorer = Scorer(lexicon.with_params(**params))
         rs = [report.pearson(scorer.score(array).column("valence").to_numpy(), gold)
-              for array, (_, gold) in zip(valence_arrays, valence_sets)]
+              for array, (_, gold) in zip(valence_arrays, valence_sets, strict=True)]
         return sum(rs) / len(rs)
 
     def emotion_objective(params: dict) -> float:

@@ -29,7 +29,6 @@ from emoscore.backend import cuda_status, resolve  # noqa: E402
 from emoscore.errors import InputError  # noqa: E402
 from emoscore.kernels import score_cpu, score_cuda  # noqa: E402
 from emoscore.kpi import KpiAggregator  # noqa: E402
-
 from reference_kpi import scored_table  # noqa: E402
 
 TOL = 1e-6
@@ -97,7 +96,7 @@ def test_batches_in_flight_give_one_result_in_order_and_reuse_buffers():
     gpu = score_cuda.CudaScorer(lex, slots=2)
     cuts = [0, 40, 40, 41, 90, 135]   # an empty batch, a one-document batch, uneven sizes
     batches = [(offsets[a:b + 1] - offsets[a], ids[offsets[a]:offsets[b]], flags[offsets[a]:offsets[b]])
-               for a, b in zip(cuts, cuts[1:])]
+               for a, b in zip(cuts, cuts[1:], strict=False)]
     assert_scores_match(cpu, gpu.run(iter(batches), len(docs)))
     assert gpu.timings["batches"] == 4
     buffers = {id(array) for slot in gpu._slots for array in slot.host.values()}

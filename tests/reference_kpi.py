@@ -109,7 +109,7 @@ def reference_kpis(table: pa.Table, by, *, window=None, time="ts", emotions=TAXO
     if window:
         keys.append(window_start(table.column(time).combine_chunks(), window))
     frame = pd.DataFrame({"_row": np.arange(table.num_rows)})
-    frame["_key"] = list(zip(*keys)) if keys else [()] * table.num_rows
+    frame["_key"] = list(zip(*keys, strict=True)) if keys else [()] * table.num_rows
 
     def column(name):
         if name in table.column_names:
@@ -165,7 +165,7 @@ def reference_kpis(table: pa.Table, by, *, window=None, time="ts", emotions=TAXO
 def reference_drivers(table: pa.Table, by, target: str, *, emotions=TAXONOMY) -> dict:
     """{(key tuple, emotion): (prevalence, kpi_with, kpi_without)} computed row by row in Python."""
     by = [by] if isinstance(by, str) else list(by)
-    keys = list(zip(*[table.column(k).to_pylist() for k in by]))
+    keys = list(zip(*[table.column(k).to_pylist() for k in by], strict=True))
     rows = table.to_pylist()
 
     def kpi(subset):
@@ -192,7 +192,7 @@ def reference_drivers(table: pa.Table, by, target: str, *, emotions=TAXONOMY) ->
         return hits / len(events) if events else None
 
     groups: dict = {}
-    for key, row in zip(keys, rows):
+    for key, row in zip(keys, rows, strict=True):
         groups.setdefault(key, []).append(row)
     out = {}
     for key, members in groups.items():

@@ -84,7 +84,8 @@ class DocScore:
     dominant: int = -1
     tokens: int = 0
     hits: int = 0
-    aspects: list = field(default_factory=list)   # (aspect, valence, intensity, dominant, emotions), first-mention order
+    # (aspect, valence, intensity, dominant, emotions), first-mention order
+    aspects: list = field(default_factory=list)
 
 
 class _Lex:
@@ -342,7 +343,7 @@ def _aspects(ids, flags, parts, results, lex):
                     total[0] += c * w
                     total[1] += ca * abs(w)
                     total[2] += 1
-                    total[3] = [x + y * abs(w) for x, y in zip(total[3], ce)]
+                    total[3] = [x + y * abs(w) for x, y in zip(total[3], ce, strict=True)]
     alpha = max(p[P_VALENCE_ALPHA], 0.0)
     out = []
     for a in order:
@@ -406,7 +407,7 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> SimpleNamespace:
     offsets = [int(o) for o in np.asarray(doc_offsets).tolist()]
     ids = np.asarray(term_ids).tolist()
     fl = np.asarray(flags).tolist()
-    docs = [score_document(ids[a:b], fl[a:b], plain) for a, b in zip(offsets[:-1], offsets[1:])]
+    docs = [score_document(ids[a:b], fl[a:b], plain) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
     n_emo = plain.n_emotions
     return SimpleNamespace(
         valence=np.array([s.valence for s in docs], np.float32),

@@ -12,13 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emoscore.alerts import DEFAULT_CHURN_PHRASES, RULES, AlertRules, AlertStream
-from emoscore.errors import InputError
+from emoscore.errors import InputError, StateFormatError
 from emoscore.kernels import kpi_cpu
-from emoscore.errors import StateFormatError
 from emoscore.kpi import hash_ids
 
 DAY = 86_400
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def at(seconds: float) -> dt.datetime:
@@ -119,7 +118,7 @@ def reference_frustration(customers, times, frustrated, need, window_s):
     """Plain-Python rule (a): per customer the need-1 most recent frustration times."""
     ring: dict = {}
     alerts = []
-    for i, (c, t, f) in enumerate(zip(customers, times, frustrated)):
+    for i, (c, t, f) in enumerate(zip(customers, times, frustrated, strict=True)):
         if c is None or t is None or not f:
             continue
         stored = ring.setdefault(c, [])
@@ -156,7 +155,7 @@ def test_frustration_matches_reference(need, window_days, events, split):
         for r in stream.evaluate(part).to_pylist():
             got.append((r["row"] + start, int(r["evidence"].split()[0]), r["evidence"]))
     assert [(r, c) for r, c, _ in got] == [(r, c) for r, c, _ in want]
-    for (_, _, text), (_, _, first) in zip(got, want):
+    for (_, _, text), (_, _, first) in zip(got, want, strict=True):
         assert at(first).strftime("%Y-%m-%dT%H:%M:%SZ") in text
 
 

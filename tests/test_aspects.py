@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pytest
 
 import emoscore
-from emoscore import AspectEntry, AspectLexicon, Entry, KpiAggregator, Lexicon, LexiconError, Scorer, sample
+from emoscore import AspectEntry, AspectLexicon, KpiAggregator, Lexicon, LexiconError, Scorer, sample
 
 
 @pytest.fixture(scope="module")

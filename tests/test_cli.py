@@ -64,7 +64,7 @@ def assert_scores_match(row: dict, expected: dict) -> None:
             assert row[name] == round(value, 4), name  # rounded to 4 decimals, nothing else
         elif name == "aspects":  # a list of objects: their floats rounded alike
             assert len(row[name]) == len(value), name
-            for got, want in zip(row[name], value):
+            for got, want in zip(row[name], value, strict=True):
                 assert_scores_match(got, want)
         else:
             assert row[name] == value, name
@@ -94,7 +94,7 @@ def test_jsonl_keeps_each_input_object_and_appends_the_scores(columns):
     output = out.stdout.splitlines()
     assert len(output) == len(lines)
     texts = [orjson.loads(line)["text"] for line in lines]
-    for raw, line, expected in zip(lines, output, expected_scores(texts)):
+    for raw, line, expected in zip(lines, output, expected_scores(texts), strict=True):
         # byte for byte: the input object up to its closing brace, then the score fields
         assert line.startswith(raw.strip()[:-1] + b',"valence":'), line
         row = orjson.loads(line)
@@ -116,7 +116,8 @@ def test_text_option_picks_the_field():
     out = inproc(["score", "--text", "body"], data)
     assert out.returncode == 0, out.stderr
     rows = [orjson.loads(line) for line in out.stdout.splitlines()]
-    for row, expected in zip(rows, expected_scores(["terrible, awful, furious", "great service, thank you"])):
+    expected_rows = expected_scores(["terrible, awful, furious", "great service, thank you"])
+    for row, expected in zip(rows, expected_rows, strict=True):
         assert_scores_match(row, expected)
     assert rows[0]["valence"] < 0 < rows[1]["valence"]
     # the default field is "text": the second record has none
@@ -196,7 +197,8 @@ def test_arrow_stream_in_and_out():
     )
     batches = table.to_batches(max_chunksize=6)
     expected = emoscore.score(table)
-    for args in (["score", "--input-format", "arrow", "--output-format", "arrow"], ["score", "--output-format", "arrow"]):
+    for args in (["score", "--input-format", "arrow", "--output-format", "arrow"],
+                 ["score", "--output-format", "arrow"]):
         out = inproc(args + ["--batch-size", "4"], write_ipc(*batches))  # detected by the 0xFFFFFFFF marker
         assert out.returncode == 0, out.stderr
         result = read_ipc(out.stdout)
@@ -212,7 +214,7 @@ def test_arrow_in_jsonl_out_and_jsonl_in_arrow_out(columns):
     rows = [orjson.loads(line) for line in out.stdout.splitlines()]
     assert [list(row) for row in rows] == [["text", "nps", *columns]] * 2
     assert rows[1]["nps"] is None and rows[1]["emotion"] == "neutral"
-    for row, expected in zip(rows, expected_scores(["I love it", None])):
+    for row, expected in zip(rows, expected_scores(["I love it", None]), strict=True):
         assert_scores_match(row, expected)
 
     data = jsonl({"id": 1, "text": "I love it"}, {"id": 2, "text": None}, {"id": 3, "text": "bad", "extra": 1})
@@ -375,7 +377,7 @@ def test_score_fields_are_written_as_orjson_writes_the_rounded_values():
     }
     for name, table in cases.items():
         fragments = _json_fields(table).to_pylist()
-        for row, fragment in zip(table.to_pylist(), fragments):
+        for row, fragment in zip(table.to_pylist(), fragments, strict=True):
             expected = {}
             for key, value in row.items():
                 if isinstance(value, float):  # rounded, -0.0 written as 0.0, NaN and inf as null

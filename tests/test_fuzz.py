@@ -81,7 +81,8 @@ def test_tokenizer_on_arbitrary_offsets_raises_or_works(lexicon, data, inner, la
     offsets = np.array([0, *inner, len(data)], np.int64 if large else np.int32)
     kind = pa.large_string() if large else pa.string()
     try:
-        array = pa.Array.from_buffers(kind, len(offsets) - 1, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)])
+        array = pa.Array.from_buffers(kind, len(offsets) - 1,
+                                      [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)])
     except (pa.ArrowInvalid, ValueError):
         return
     try:
@@ -104,7 +105,8 @@ def run(args: list[str], data: bytes) -> tuple[int, bytes, list[dict]]:
 
 def reconciled(events: list[dict]) -> dict:
     (summary,) = [e for e in events if e["event"] == "summary"]
-    assert summary["reconciled"] and summary["read"] == summary["written"] + summary["rejected"] + summary["not_written"]
+    assert summary["reconciled"]
+    assert summary["read"] == summary["written"] + summary["rejected"] + summary["not_written"]
     assert summary["not_written"] == 0
     assert len([e for e in events if e["event"] == "rejected"]) == summary["rejected"]
     return summary
@@ -115,7 +117,8 @@ def _dumps(value) -> bytes:
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=8,
 )
@@ -164,7 +167,7 @@ def test_runner_jsonl_random_lines_match_the_policy(lines, batch, newline):
     assert [e["line"] for e in events if e["event"] == "rejected"] == rejected
     output = stdout.splitlines()
     assert len(output) == len(accepted)
-    for line, (_, raw) in zip(output, accepted):
+    for line, (_, raw) in zip(output, accepted, strict=True):
         row = orjson.loads(line)  # valid JSON, and the input object is there unchanged
         assert line.startswith(raw.strip()[:-1])
         assert "valence" in row and "emotion" in row

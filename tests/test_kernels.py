@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import reference_score
 from emoscore.errors import InputError
 from emoscore.kernels import rules, score_cpu
 from emoscore.kernels.rules import (
@@ -38,8 +39,6 @@ from emoscore.kernels.rules import (
     ROLE_NONE,
 )
 from emoscore.kernels.score_cpu import ScoreArrays, score_stream
-
-import reference_score
 
 EMOTIONS = ("joy", "frustration", "satisfaction", "anger")
 JOY, FRUSTRATION, SATISFACTION, ANGER = range(4)
@@ -458,7 +457,7 @@ def test_exclamation_and_question_emphasis(impl, lex):
     cases = {"good": 1.0, "good!": 1.15, "good!!": 1.3, "good!!!": 1.45, "good!!!!!": 1.45,
              "good?": 1.0, "good??": 1.2, "good???": 1.3, "good!??": 1.15 * 1.2}
     got = rows(impl, lex, list(cases))
-    for (text, factor), row in zip(cases.items(), got):
+    for (text, factor), row in zip(cases.items(), got, strict=True):
         assert row["valence"] == approx(compound(1.9 * factor)), text
         assert row["joy"] == approx(emo(0.6 * factor)), text
     # emphasis belongs to its own sentence only
@@ -860,7 +859,7 @@ def test_concurrent_calls_from_python_threads():
     for _ in range(2):
         with ThreadPoolExecutor(max_workers=6) as pool:
             got = list(pool.map(work, range(len(streams))))
-        for want, have in zip(expected, got):
+        for want, have in zip(expected, got, strict=True):
             for name in FIELDS:
                 np.testing.assert_array_equal(getattr(have, name), getattr(want, name))
 

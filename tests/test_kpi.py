@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emoscore import sketch
 from emoscore.errors import ColumnNotFoundError, EmoscoreError, InputError
 from emoscore.kpi import (
     DEFAULT_EMOTIONS,
@@ -22,8 +23,6 @@ from emoscore.kpi import (
     KpiAggregator,
     StateFormatError,
 )
-from emoscore import sketch
-
 from reference_kpi import TAXONOMY, exact_quantile, reference_drivers, reference_kpis, scored_table
 
 FLOAT_KPIS = ["nps", "csat", "ces", "churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate",
@@ -332,7 +331,7 @@ def test_missing_key_column_and_bad_input():
 def _partial_states(table, cuts, by, window):
     bounds = [0, *sorted(cuts), table.num_rows]
     states = []
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
         agg = KpiAggregator(by, window=window)
         agg.update(table.slice(lo, hi - lo))
         states.append(agg)

@@ -202,9 +202,10 @@ def test_csv_output_quoting_nested_values_and_nulls():
     ])  # fmt: skip
     status, stdout, stderr = run(["--output-format", "csv", "--keep", "text,tags,note", "--delimiter", ";"], data)
     assert status == 0, stderr
+    convert = pcsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False,
+                                  column_types={"tags": pa.string(), "note": pa.string()})
     back = pcsv.read_csv(io.BytesIO(stdout), parse_options=pcsv.ParseOptions(delimiter=";", newlines_in_values=True),
-                         convert_options=pcsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False,
-                                                             column_types={"tags": pa.string(), "note": pa.string()}))  # fmt: skip
+                         convert_options=convert)
     assert back.column("text").to_pylist() == ['says "hi", then\nleaves', ""]
     assert [orjson.loads(t) for t in back.column("tags").to_pylist()] == [["a", {"b": None}], []]
     assert back.column("note").to_pylist() == [None, ""]  # null and the empty string stay apart

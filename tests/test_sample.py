@@ -6,7 +6,7 @@ import io
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -92,7 +92,7 @@ def test_schema_and_ranges(big):
     assert column(table, "id") == list(range(1, n + 1))
 
     ts = table.column("ts").cast(pa.int64()).to_numpy()
-    start = int(datetime(2026, 8, 1, tzinfo=timezone.utc).timestamp())
+    start = int(datetime(2026, 8, 1, tzinfo=UTC).timestamp())
     assert ts.min() >= start and ts.max() < start + 90 * 86400
     assert ts.max() - ts.min() > 85 * 86400  # spread over the whole window
     assert np.all(np.diff(ts) >= 0)
@@ -139,7 +139,7 @@ def test_text_has_realistic_variety(big):
         return sum(1 for t in present if predicate(t)) / len(present)
 
     for phrase in ("no problems at all", "not bad", "not happy", "really ", "very ", " but ", "!!!", "can't", "don't"):
-        assert share(lambda t: phrase in t) > 0.001, phrase
+        assert share(lambda t, phrase=phrase: phrase in t) > 0.001, phrase
     assert share(lambda t: any(e in t for e in "😡🙂👍😍")) > 0.01
     assert share(lambda t: any(ord(c) > 127 and c.isalpha() for c in t)) > 0.005  # café, Zoë, ...
     assert share(lambda t: len(t) > 12 and t == t.upper() and t != t.lower()) > 0.002  # ALL CAPS
@@ -154,9 +154,9 @@ def test_text_has_realistic_variety(big):
     }
     touchpoints = column(big, "touchpoint")
     for touchpoint, words in mentions.items():
-        own = [t.lower() for t, tp in zip(texts, touchpoints) if tp == touchpoint and t]
+        own = [t.lower() for t, tp in zip(texts, touchpoints, strict=True) if tp == touchpoint and t]
         assert sum(any(w in t for w in words) for t in own) > 0.8 * len(own), touchpoint
-    assert any("minutes on hold" in t for t, tp in zip(texts, touchpoints) if tp == "support" and t)
+    assert any("minutes on hold" in t for t, tp in zip(texts, touchpoints, strict=True) if tp == "support" and t)
     assert len(set(present)) > 0.5 * len(present)  # not a handful of canned strings
 
 
@@ -206,7 +206,8 @@ def test_repeatedly_frustrated_customers(big):
     episodes); the planted ones add n / 300 more.
     """
     history, total = defaultdict(list), defaultdict(int)
-    for customer, ts, latent in zip(column(big, "customer_id"), column(big, "ts"), column(big, "latent_emotion")):
+    rows = zip(column(big, "customer_id"), column(big, "ts"), column(big, "latent_emotion"), strict=True)
+    for customer, ts, latent in rows:
         total[customer] += 1
         if latent in ("frustration", "anger"):
             history[customer].append(ts)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
+from emoscore import _tokenize as tk  # noqa: E402
 from reference_tokenize import (  # noqa: E402
     EXCL_SHIFT,
     FLAG_CAPS,
@@ -26,8 +27,6 @@ from reference_tokenize import (  # noqa: E402
     reference_fold_tokens,
     reference_tokenize,
 )
-
-from emoscore import _tokenize as tk  # noqa: E402
 
 CAPS, SENT, CLAUSE, EMOJI = FLAG_CAPS, FLAG_SENT_END, FLAG_CLAUSE, FLAG_EMOJI
 
@@ -73,7 +72,7 @@ def run(arr, words, stems=None):
 def assert_csr_equal(got, exp):
     names = ("doc_offsets", "term_ids", "flags")
     dtypes = (np.int64, np.int32, np.uint8)
-    for name, g, e, dt in zip(names, got, exp, dtypes):
+    for name, g, e, dt in zip(names, got, exp, dtypes, strict=True):
         assert isinstance(g, np.ndarray), name
         assert g.dtype == dt, (name, g.dtype)
         np.testing.assert_array_equal(g, e, err_msg=name)
@@ -143,7 +142,7 @@ def test_build_table_layout():
     assert set(tids[keys != 0].tolist()) == set(range(40))
     assert (tids[keys == 0] == -1).all()
     cap = len(keys)
-    for h, i in zip(hashes.tolist(), ids.tolist()):  # probing rule of docs/internals.md
+    for h, i in zip(hashes.tolist(), ids.tolist(), strict=True):  # probing rule of docs/internals.md
         slot = (h ^ (h >> 29)) & (cap - 1)
         while keys[slot] != h:
             assert keys[slot] != 0, "key not on its probe path"
@@ -249,8 +248,10 @@ EDGE_DOCS = [
     "Don\u2019t,won\u2019t;shouldn\u02bct: 'quoted' rock'n'roll ''double''",
     "Scores: 4.5/5, 1,000,000 users, v2.0.1, 3.14. 10,5 .5 5. 1.a a.1",
     "\U0001F44D\U0001F3FD\U0001F44D\U0001F3FF!! \u2764\ufe0f\u2764 \U0001F468\u200d\U0001F469\u200d\U0001F467?",
-    "1\ufe0f\u20e3 #\ufe0f\u20e3 \U0001F1FA\U0001F1F8 \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F x",
-    "GREAT great Great gREAT G A1 AB1 \u00c9T\u00c9 \u00c9t\u00e9 \u0130STANBUL \u03a9\u039c\u0395\u0393\u0391 \u041c\u0418\u0420",
+    "1\ufe0f\u20e3 #\ufe0f\u20e3 \U0001F1FA\U0001F1F8 "
+    "\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F x",
+    "GREAT great Great gREAT G A1 AB1 \u00c9T\u00c9 \u00c9t\u00e9 \u0130STANBUL "
+    "\u03a9\u039c\u0395\u0393\u0391 \u041c\u0418\u0420",
     "stra\u00dfe STRASSE \u0178\u0178 \u0149\u0149 \u0138X \u017f\u017f",
     "line one\nline two\r\nthree\u2028four\u2029five\x85six\x0bseven",
     "wait\u2026what\u203c\u2047\u2048\u2049 \uff01\uff1f\u3002\u3001 \u061f \u060c end",

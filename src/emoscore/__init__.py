@@ -1,5 +1,7 @@
 """emoscore: high-throughput lexicon emotion scoring and customer-experience KPIs over Apache Arrow."""
 
+from typing import TYPE_CHECKING
+
 from .api import ASPECTS_TYPE, SCORE_COLUMNS, Scorer, score
 from .aspects import AspectEntry, AspectLexicon
 from .errors import (
@@ -19,6 +21,13 @@ __version__ = "0.1.0"
 # never needs them, and importing them costs ~0.1 s of every process start.
 _LAZY = {"AlertRules": ".alerts", "AlertStream": ".alerts", "KpiAggregator": ".kpi", "alerts": ".alerts",
          "kpi": ".kpi", "sketch": ".sketch"}
+
+if TYPE_CHECKING:  # what __getattr__ loads, for type checkers and IDEs (never imported here at run time)
+    from . import alerts as alerts  # re-exported submodules
+    from . import kpi as kpi
+    from . import sketch as sketch
+    from .alerts import AlertRules, AlertStream
+    from .kpi import KpiAggregator
 
 
 def __getattr__(name: str):

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -126,7 +127,8 @@ class AlertRules:
             raise InputError("churn_phrases must be a sequence of non-empty strings")
         if isinstance(frustration_emotions, str):
             frustration_emotions = (frustration_emotions,)
-        self._config = {
+        # JSON-compatible (to_dict, the state's metadata): column names, thresholds and phrases
+        self._config: dict[str, Any] = {
             "customer": customer, "time": time, "text": text, "id": id, "emotion": emotion, "valence": valence,
             "frustration_score": frustration_score, "nps": nps, "rating": rating,
             "frustration_count": frustration_count, "window_days": float(window_days),
@@ -267,7 +269,7 @@ class AlertStream:
         def column(name):
             return batch.column(name) if name is not None and name in names else None
 
-        p = {}
+        p: dict[str, tuple] = {}  # per rule: what _alerts_of needs
         if cfg["frustration_count"] is not None:
             customer, time = column(cfg["customer"]), column(cfg["time"])
             frustrated = np.zeros(n, bool)
@@ -289,7 +291,7 @@ class AlertStream:
                 p["frustration"] = (hashes, ok, frustrated, seconds)
         if cfg["mismatch_valence"] is not None:
             promoter = np.zeros(n, bool)
-            shown = [None] * 2
+            shown: list[tuple[str, np.ndarray, np.ndarray] | None] = [None] * 2
             for k, (name, lo, hi, threshold, what) in enumerate((
                 (cfg["nps"], 0, 10, cfg["promoter_min"], "not an NPS answer (0-10)"),
                 (cfg["rating"], 1, 5, cfg["rating_min"], "not a rating (1-5)"),
@@ -337,8 +339,8 @@ class AlertStream:
                 self._stats, out_rows, out_count, out_first,
             )
             text = []
-            for c, f in zip(out_count[:found].tolist(), out_first[:found].tolist()):
-                first = dt.datetime.fromtimestamp(f, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for c, f in zip(out_count[:found].tolist(), out_first[:found].tolist(), strict=True):
+                first = dt.datetime.fromtimestamp(f, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 text.append(f"{c} frustrated messages within {cfg['window_days']:g} days (first at {first})")
             rows.append(out_rows[:found].copy())
             rules.append(0)
@@ -377,7 +379,7 @@ class AlertStream:
         if not total:
             return None
         rows_np = np.concatenate(rows).astype(np.int64)
-        rules_np = np.concatenate([np.full(len(r), k, np.int64) for r, k in zip(rows, rules)])
+        rules_np = np.concatenate([np.full(len(r), k, np.int64) for r, k in zip(rows, rules, strict=True)])
         order = np.lexsort((rules_np, rows_np))
         rows_np, rules_np = rows_np[order], rules_np[order]
         evidence_all = pa.concat_arrays([e.cast(pa.string()) for e in evidence]).take(pa.array(order))
@@ -400,7 +402,7 @@ class AlertStream:
 
     def _first_phrase(self, value: str):
         best = None
-        for phrase, regex in zip(self.rules._config["churn_phrases"], self.rules._phrase_res):
+        for phrase, regex in zip(self.rules._config["churn_phrases"], self.rules._phrase_res, strict=True):
             m = regex.search(value)
             if m and (best is None or m.start() < best[1]):
                 best = (phrase, m.start(), m.end())
@@ -436,7 +438,7 @@ class AlertStream:
             raise StateFormatError(f"corrupt alert state: {type(exc).__name__}: {exc}") from None
         if ring.shape[1] != stream._ring.shape[1] or len(keys) > stream.rules._config["max_customers"]:
             raise StateFormatError("corrupt alert state: the stored customers do not fit the rules")
-        for key, seen, times in zip(keys.tolist(), last_seen.tolist(), ring):
+        for key, seen, times in zip(keys.tolist(), last_seen.tolist(), ring, strict=True):
             slot = _k._table_insert(stream._keys, np.uint64(key))
             stream._last_seen[slot] = seen
             stream._ring[slot] = times

@@ -12,10 +12,11 @@ import numpy as np
 import pyarrow as pa
 
 from ._tokenize import tokenize
+from .aspects import AspectLexicon
+from .backend import Backend
 from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, InputError
 from .kernels.score_cpu import score_stream
-from .aspects import AspectLexicon
 from .lexicon import CompiledLexicon, Lexicon, load_compiled
 
 __all__ = ["Scorer", "score", "SCORE_COLUMNS", "ASPECTS_TYPE"]
@@ -75,15 +76,14 @@ class Scorer:
         lexicon: Lexicon | CompiledLexicon | str | os.PathLike | None = None,
         *,
         aspects: bool | AspectLexicon | str | os.PathLike = True,
-        backend: str = "cpu",
+        backend: Backend = "cpu",
         threads: int | None = None,
     ) -> None:
         resolved = _resolve_backend(backend)  # BackendError: unknown name, or "cuda" with no usable GPU
-        if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-            raise InputError(
-                f"threads={threads!r} must be between 1 and NUMBA_NUM_THREADS="
-                f"{numba.config.NUMBA_NUM_THREADS}"
-            )
+        # numba.config sets its NUMBA_* names at import (from the environment): its stubs do not list them
+        max_threads: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+        if threads is not None and not 1 <= threads <= max_threads:
+            raise InputError(f"threads={threads!r} must be between 1 and NUMBA_NUM_THREADS={max_threads}")
         self.backend = resolved
         self.threads = threads
         self.lexicon = _compile(lexicon, aspects)
@@ -292,7 +292,7 @@ def _as_utf8(array: pa.Array, column: str) -> pa.Array:
 def _split(chunks: list[pa.Array], threads: int) -> list[pa.Array]:
     """Cut the chunks into about ``threads`` zero-copy slices of similar byte size."""
     total = sum(chunk.nbytes for chunk in chunks)
-    pieces = []
+    pieces: list[pa.Array] = []
     for chunk in chunks:
         parts = max(1, round(threads * chunk.nbytes / total))
         step = max(1, -(-len(chunk) // parts))
@@ -330,4 +330,4 @@ def _concat_streams(streams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _score_fields(names: tuple[str, ...], arrays: list[pa.Array]) -> list[pa.Field]:
     """Score columns are never null: a null text scores as neutral."""
-    return [pa.field(name, array.type, nullable=False) for name, array in zip(names, arrays)]
+    return [pa.field(name, array.type, nullable=False) for name, array in zip(names, arrays, strict=True)]

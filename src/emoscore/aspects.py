@@ -35,7 +35,9 @@ def _check_name(name: str) -> None:
     try:
         _check_emotion_name(name)
     except _Bad:
-        raise _Bad(f"an aspect name is one word without '=', ',', '#' or '*' and not '-' or 'none' ({name!r})") from None
+        raise _Bad(
+            f"an aspect name is one word without '=', ',', '#' or '*' and not '-' or 'none' ({name!r})"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,7 @@ class AspectLexicon(_TermTable):
         index: dict[tuple, int] = {}
         kept: list[AspectEntry] = []
         kept_keys: list[tuple] = []
-        for i, (entry, key) in enumerate(zip(entries, keys)):
+        for i, (entry, key) in enumerate(zip(entries, keys, strict=True)):
             for aspect in entry.aspects:
                 if aspect not in names:
                     names.append(aspect)

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Literal, TypeAlias
 
 from .errors import BackendError
 
-__all__ = ["BACKENDS", "cuda_status", "resolve"]
+__all__ = ["BACKENDS", "Backend", "cuda_status", "resolve"]
+
+#: A backend name, as ``Scorer`` and ``KpiAggregator`` take it.
+Backend: TypeAlias = Literal["cpu", "cuda", "auto"]
 
 #: Backend names accepted by ``Scorer`` and ``KpiAggregator``.
-BACKENDS = ("cpu", "cuda", "auto")
+BACKENDS: tuple[Backend, ...] = ("cpu", "cuda", "auto")
 
 _MIN_COMPUTE_CAPABILITY = (5, 0)   # the oldest architecture numba-cuda compiles for
 
 
-def resolve(backend: str) -> str:
+def resolve(backend: Backend) -> Literal["cpu", "cuda"]:
     """The backend to run on (``"cpu"`` or ``"cuda"``) for a requested one.
 
     ``"auto"`` is ``"cuda"`` when :func:`cuda_status` finds a usable device, else ``"cpu"``.

@@ -7,8 +7,9 @@ sketches in :mod:`emoscore.sketch`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 
 from . import sketch as _sk
 from ._state import pack_state, unpack_state
+from .backend import Backend
 from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
 from .kernels import kpi_cpu as _k
@@ -541,7 +543,7 @@ class KpiAggregator:
         revenue: str | None = "revenue",
         customer: str | None = "customer_id",
         emotions: Sequence[str] | None = None,
-        backend: str = "cpu",
+        backend: Backend = "cpu",
     ) -> None:
         #: Where :meth:`update` accumulates: "cpu" or "cuda" (from ``backend``: "cpu", "cuda" or
         #: "auto", as for :class:`~emoscore.Scorer`); the state is the same bit for bit either way.
@@ -556,7 +558,8 @@ class KpiAggregator:
         emotions = tuple(DEFAULT_EMOTIONS if emotions is None else emotions)
         if not emotions or len(set(emotions)) != len(emotions) or "neutral" in emotions:
             raise InputError(f"emotions must be distinct names other than 'neutral', got {emotions!r}")
-        self._settings = {
+        # JSON-compatible settings (to_dict, the state's metadata): column names, the window, the engine
+        self._settings: dict[str, Any] = {
             "by": list(by),
             "window": window,
             "time": time if window is not None else None,
@@ -687,7 +690,7 @@ class KpiAggregator:
             kinds = [key.type for key in self._keys]
             columns = other._key_columns()
             local_keys = []
-            for k, (key, column) in enumerate(zip(self._keys, columns)):
+            for k, (key, column) in enumerate(zip(self._keys, columns, strict=True)):
                 values, index, used = _local_keys(column)
                 values, kinds[k] = key.conform(values, kinds[k])
                 local_keys.append((values, index, used))
@@ -705,7 +708,7 @@ class KpiAggregator:
         G = self._G
         counts = self._counts[:G]
         total = counts.sum(axis=1)  # [G, F]
-        seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)]))
+        seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)], strict=True))
         columns = self._key_columns()
         names = list(self._key_names)
         out: list[tuple[str, pa.Array]] = [("n", pa.array(total[:, F_N]))]
@@ -773,7 +776,7 @@ class KpiAggregator:
         if target not in DRIVER_TARGETS:
             raise InputError(f"unknown driver target {target!r}; choose one of {DRIVER_TARGETS}")
         source = {"nps": "nps", "csat": "rating", "ces": "effort", "valence_mean": "valence"}.get(target, "event")
-        seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)]))
+        seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)], strict=True))
         if not seen[source] or not seen["emotion"]:
             missing = [name for name in (source, "emotion") if not seen[name]]
             raise InputError(f"driver target {target!r} needs column(s) {missing}, which were never seen")
@@ -924,7 +927,7 @@ class KpiAggregator:
         local_keys = [_local_keys(batch.column(name)) for name in self._by]
         if s["window"]:
             local_keys.append(_window_keys(batch.column(s["time"]), s["time"], s["window"]))
-        for k, (key, (values, index, used)) in enumerate(zip(self._keys, local_keys)):
+        for k, (key, (values, index, used)) in enumerate(zip(self._keys, local_keys, strict=True)):
             values, kinds[k] = key.conform(values, kinds[k])
             p.local_keys.append((values, index, used))
         # dominant emotion -> slot (E + 1 = no value)
@@ -977,13 +980,13 @@ class KpiAggregator:
         score_columns = [("valence", -1.0, 1.0, F_VAL_CNT, "not a valence in [-1, 1]")] + [
             (name, 0.0, 1.0, F_EMO + 2 * e, "not an emotion score in [0, 1]") for e, name in enumerate(self._emotions)
         ]
-        for name, lo, hi, f_count, what in score_columns:
+        for name, low, high, f_count, what in score_columns:
             arr = column(name)
             if arr is not None:
                 values, bitmap, offset = _numeric(arr, name, float32_ok=True)
                 if values.dtype == np.int64:
                     values = _ro(values.astype(np.float64))
-                _check_range(values, bitmap, offset, lo, hi, False, name, arr, row0, what)
+                _check_range(values, bitmap, offset, low, high, False, name, arr, row0, what)
                 p.fixed.append((values, bitmap, offset, f_count, f_count + 1))
         return p
 
@@ -997,10 +1000,10 @@ class KpiAggregator:
         groups go through Python: their global key codes (:class:`_KeyDictionary`) form the tuple
         that names a persistent group.
         """
-        codes = [key.codes(values) for key, (values, _, _) in zip(self._keys, local_keys)]
+        codes = [key.codes(values) for key, (values, _, _) in zip(self._keys, local_keys, strict=True)]
         if not local_keys:
             local = np.zeros(n, np.int32)
-            tuples = [()] if n else []
+            tuples: Iterable[tuple] = [()] if n else []
         elif len(local_keys) == 1:
             values, local, used = local_keys[0]
             present = np.arange(len(values)) if used else np.flatnonzero(np.bincount(local, minlength=len(values)))
@@ -1022,7 +1025,8 @@ class KpiAggregator:
                 local, first = _k.factorize_dense(composite, radix)
             else:
                 local, first = _k.factorize_hash(composite)
-            tuples = zip(*(c[index[first]].tolist() for c, (_, index, _) in zip(codes, local_keys)))
+            group_codes = [c[index[first]].tolist() for c, (_, index, _) in zip(codes, local_keys, strict=True)]
+            tuples = zip(*group_codes, strict=True)
         gid_of_local = np.array([self._gid(t) for t in tuples], np.int32)
         return gid_of_local, local
 
@@ -1113,7 +1117,7 @@ class KpiAggregator:
             return np.arange(self._G)
         table = pa.Table.from_arrays(columns, names=[f"k{i}" for i in range(len(columns))])
         try:
-            keys = [(f"k{i}", "ascending", "at_end") for i in range(len(columns))]
+            keys: list[tuple[str, ...]] = [(f"k{i}", "ascending", "at_end") for i in range(len(columns))]
             indices = pc.sort_indices(table, options=pc.SortOptions(keys))
         except (TypeError, ValueError, pa.ArrowInvalid):  # pyarrow < 25: one global null placement
             keys = [(f"k{i}", "ascending") for i in range(len(columns))]

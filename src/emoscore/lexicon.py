@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from types import MappingProxyType
-from typing import Union
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import numpy as np
 
@@ -47,8 +47,8 @@ MAX_STEM_BYTES = 63
 # Term kinds; a folded key is (kind, bytes) for words and stems, (MWE, tuple of bytes) for expressions.
 WORD, STEM, MWE = 0, 1, 2
 
-ParamValue = Union[float, str, None]
-PathLike = Union[str, "os.PathLike[str]"]
+ParamValue = float | str | None
+PathLike = str | os.PathLike[str]
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _EMOTION_NAME = re.compile(r"[^\s=,#*]+")
@@ -208,6 +208,18 @@ class Entry:
     role: str | None = None
     strength: float | None = None
 
+    if TYPE_CHECKING:
+        # What the generated __init__ accepts: ``emotions`` as a mapping or any iterable of pairs
+        # (__post_init__ stores them as a tuple of pairs).
+        def __init__(
+            self,
+            term: str,
+            valence: float | None = None,
+            emotions: Mapping[str, float] | Iterable[tuple[str, float]] = (),
+            role: str | None = None,
+            strength: float | None = None,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         try:
             self._validate()
@@ -267,10 +279,11 @@ class Entry:
     @property
     def modifier(self) -> float:
         """The compiled modifier: +strength for a booster, -strength for a dampener, else 0."""
+        strength = cast(float, self.strength)  # validated: a booster or a dampener has one
         if self.role == "booster":
-            return float(self.strength)
+            return float(strength)
         if self.role == "dampener":
-            return -float(self.strength)
+            return -float(strength)
         return 0.0
 
     def weight(self, emotion: str) -> float:
@@ -287,7 +300,7 @@ class Entry:
         if self.role is None:
             role = "-"
         elif self.role in ("booster", "dampener"):
-            role = f"{self.role}={_fmt_number(self.strength)}"
+            role = f"{self.role}={_fmt_number(cast(float, self.strength))}"
         else:
             role = self.role
         return f"{self.term}\t{valence}\t{emotions}\t{role}"
@@ -442,9 +455,9 @@ def _stem_of(word: bytes, stems: Mapping[bytes, int]) -> int | None:
 def _compile(lexicon: Lexicon, aspect_lexicon=None) -> CompiledLexicon:
     emotions = lexicon.emotions
     column = {name: i for i, name in enumerate(emotions)}
-    by_key = dict(zip(lexicon._keys, lexicon.entries))
+    by_key = dict(zip(lexicon._keys, lexicon.entries, strict=True))
     # aspect terms share the table (one tokenizer pass); their expressions are kept apart
-    aspect_of = {} if aspect_lexicon is None else dict(zip(aspect_lexicon._keys, aspect_lexicon.entries))
+    aspect_of = {} if aspect_lexicon is None else dict(zip(aspect_lexicon._keys, aspect_lexicon.entries, strict=True))
 
     # Canonical id order (words, then stems, then expressions, each sorted by folded bytes), so the
     # arrays and the fingerprint do not depend on the order of the entries.
@@ -547,7 +560,7 @@ def _compile(lexicon: Lexicon, aspect_lexicon=None) -> CompiledLexicon:
     for name, value in lexicon.resolved_params().items():
         params[rules.PARAM_NAMES.index(name)] = value
 
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "valence": valence,
         "weights": weights,
         "role": role,
@@ -596,7 +609,7 @@ def _aspect_arrays(aspect_lexicon, aspect_of, word_list, stem_list, aspect_mwes,
     n_words = len(word_list)
     aspect_mask = np.zeros(n, np.uint64)
     own: list[int | None] = []
-    for i, key in enumerate([(WORD, w) for w in word_list] + [(STEM, s) for s in stem_list]):
+    for key in [(WORD, w) for w in word_list] + [(STEM, s) for s in stem_list]:
         entry = aspect_of.get(key)
         own.append(None if entry is None else mask_of(entry))
     # a term without an aspect entry of its own takes the aspects of the longest aspect stem that
@@ -635,6 +648,20 @@ class _TermTable:
     metadata, and value equality over the subclass's ``_state()``."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:  # supplied by each subclass (its __slots__ and methods)
+        _entries: tuple
+        _index: dict[tuple, int]
+        _name: str
+        _sources: tuple[str, ...]
+        _licences: tuple[str, ...]
+
+        def _state(self) -> tuple: ...
+
+        def to_text(self) -> str: ...
+
+        @classmethod
+        def from_text(cls, text: str, *, origin: str = "<text>") -> Self: ...
 
     @property
     def entries(self) -> tuple:
@@ -678,7 +705,7 @@ class _TermTable:
         return hash(self._state())
 
     @classmethod
-    def load(cls, path: PathLike):
+    def load(cls, path: PathLike) -> Self:
         """Read a lexicon file in its text format (``lexicons/README.md``).
 
         Raises
@@ -764,7 +791,7 @@ class Lexicon(_TermTable):
         index: dict[tuple, int] = {}
         kept_entries: list[Entry] = []
         kept_keys: list[tuple] = []
-        for i, (entry, key) in enumerate(zip(entries, keys)):
+        for i, (entry, key) in enumerate(zip(entries, keys, strict=True)):
             for emotion, _ in entry.emotions:
                 if emotion not in known:
                     raise LexiconError(
@@ -791,7 +818,7 @@ class Lexicon(_TermTable):
         self._name = name
         self._sources = tuple(dict.fromkeys(sources))
         self._licences = tuple(dict.fromkeys(licences))
-        self._compiled = None
+        self._compiled: CompiledLexicon | None = None
         self._compiled_with: dict = {}  # aspect lexicon -> compiled (a few at most)
 
     @classmethod
@@ -839,7 +866,7 @@ class Lexicon(_TermTable):
             if name in rules.EMOTION_PARAMS:
                 resolved[name] = float(self._emotions.index(value)) if value in self._emotions else -1.0
             else:
-                resolved[name] = float(value)
+                resolved[name] = float(cast(float, value))  # a number: _check_param made sure
         return resolved
 
     # --- making new lexicons ---------------------------------------------------------------------
@@ -938,7 +965,7 @@ class Lexicon(_TermTable):
                 if name in rules.EMOTION_PARAMS:
                     text = "none" if value is None else value
                 else:
-                    text = _fmt_number(value)
+                    text = _fmt_number(cast(float, value))  # a number: _check_param made sure
                 lines.append(f"# param {name}: {text}")
         for comment in comments:
             lines += [f"# {line}".rstrip() for line in comment.splitlines() or [""]]
@@ -1170,7 +1197,7 @@ def _parse(text: str, origin: str) -> Lexicon:
         raise fail(1, f"unsupported format version, this emoscore reads {FORMAT_VERSION} "
                       f"({match.group(1)!r})")
 
-    meta: dict[str, object] = {"sources": [], "licences": []}
+    meta: dict[str, Any] = {"sources": [], "licences": []}
     raw_params: dict[str, tuple[int, str]] = {}
     emotions: tuple[str, ...] | None = None
     emotions_line = 0
@@ -1314,7 +1341,10 @@ def _compiler_digest() -> bytes | None:
     digest = hashlib.sha256(f"emoscore compiled lexicon cache {_CACHE_FORMAT}\0".encode())
     for module in (sys.modules[__name__], aspects, rules, _tokenize):
         try:
-            with open(module.__file__, "rb") as file:
+            path: str | None = module.__file__
+            if path is None:
+                return None
+            with open(path, "rb") as file:
                 digest.update(hashlib.file_digest(file, "sha256").digest())
         except (OSError, TypeError, AttributeError):
             return None
@@ -1352,7 +1382,8 @@ def load_compiled(lexicon: PathLike | None = None, aspects: PathLike | bool | No
         aspect_source = _source(None if aspects is True else aspects, "aspects.tsv")
     origin, data = _source(lexicon, "default.tsv")
     compiler = _compiler_digest()
-    key = entry = None
+    key: str | None = None
+    entry: str | None = None
     if compiler is not None:
         digest = hashlib.sha256(compiler)
         for source in (data, None if aspect_source is None else aspect_source[1]):
@@ -1369,7 +1400,7 @@ def load_compiled(lexicon: PathLike | None = None, aspects: PathLike | bool | No
         aspect_lexicon = AspectLexicon.from_text(_decode(aspect_source[1], aspect_source[0]), origin=aspect_source[0])
     parsed = _default_lexicon() if lexicon is None else Lexicon.from_text(_decode(data, origin), origin=origin)
     compiled = parsed.compile(aspects=aspect_lexicon)
-    if entry is not None:
+    if entry is not None and key is not None:
         _cache_write(entry, key, compiled)
     return compiled
 

@@ -35,14 +35,17 @@ import math
 import re
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 __all__ = [
     "SAMPLE_N",
@@ -88,7 +91,7 @@ SCHEMA = pa.schema(
 #: The extra column of ``generate(..., labels=True)``: the latent emotion that drove the row.
 LABEL_FIELD = pa.field("latent_emotion", pa.string())
 
-_START = int(datetime(2026, 8, 1, tzinfo=timezone.utc).timestamp())
+_START = int(datetime(2026, 8, 1, tzinfo=UTC).timestamp())
 _SPAN_S = 90 * 86400
 _EPISODE_DAYS = 25  # a frustrated customer's messages all fall within this many days (< 30)
 _BLOCK = 65_536  # rows per internal block: the unit of randomness, so batching never changes rows
@@ -499,7 +502,7 @@ def _bank() -> dict:
                 templates.append(text.replace("{thing}", "{thing_" + tp + "}"))
             cells.append(ids)
     n_slots = max(len(_SLOT_RE.findall(t)) for t in templates)
-    segments = [[] for _ in range(n_slots + 1)]
+    segments: list[list[str]] = [[] for _ in range(n_slots + 1)]
     slot_types = np.zeros((len(templates), n_slots), np.int64)
     for t, text in enumerate(templates):
         parts = _SLOT_RE.split(text)  # literal, slot, literal, slot, ..., literal
@@ -543,7 +546,7 @@ def _bank() -> dict:
     }
 
 
-def _pick(u: np.ndarray, start: np.ndarray, count: np.ndarray) -> np.ndarray:
+def _pick(u: np.ndarray, start: np.ndarray, count: np.ndarray | int) -> np.ndarray:
     """Index ``start + floor(u * count)`` elementwise (u in [0, 1))."""
     return start + np.minimum((u * count).astype(np.int64), count - 1)
 
@@ -611,13 +614,13 @@ class _Plan:
         who = half + rng.choice(pool - half, size=customers, replace=False) if customers else np.zeros(0, np.int64)
         issue = rng.choice([1, 2, 3, 4, 5, 6], size=customers)  # touchpoints other than onboarding
         base = rng.integers(0, max(1, n - window), size=customers)
-        rows, cust, tps = [], [], []
+        row_parts, cust, tps = [], [], []
         for k in range(customers):  # n / 300 customers: ~0.3 s for 10M rows
             offsets = np.sort(rng.choice(window, size=min(per[k], window), replace=False))
-            rows.append(base[k] + offsets)
+            row_parts.append(base[k] + offsets)
             cust.append(np.full(len(offsets), who[k]))
             tps.append(np.full(len(offsets), issue[k]))
-        rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
         order = np.argsort(rows, kind="stable")
         rows, first = np.unique(rows[order], return_index=True)
         self.rows = rows
@@ -830,8 +833,7 @@ def iter_batches(
         while held >= batch_size or (last and held):
             merged = pa.Table.from_batches(pending).combine_chunks()
             take = min(batch_size, held)
-            for out in merged.slice(0, take).to_batches():
-                yield out
+            yield from merged.slice(0, take).to_batches()
             rest = merged.slice(take)
             pending = rest.to_batches() if rest.num_rows else []
             held = rest.num_rows
@@ -867,15 +869,15 @@ def generate(n: int, *, seed: int = 0, labels: bool = False) -> pa.Table:
 def _jsonl_lines(batch: pa.RecordBatch) -> bytes:
     names = batch.schema.names
     columns = []
-    for name, column in zip(names, batch.columns):
+    for column in batch.columns:
         if pa.types.is_timestamp(column.type):
             column = pc.strftime(column, "%Y-%m-%dT%H:%M:%SZ")
         columns.append(column.to_pylist())
     dumps = orjson.dumps
-    return b"".join(dumps(dict(zip(names, values))) + b"\n" for values in zip(*columns))
+    return b"".join(dumps(dict(zip(names, values, strict=True))) + b"\n" for values in zip(*columns, strict=True))
 
 
-def write_jsonl(batches, out: BinaryIO) -> int:
+def write_jsonl(batches, out: SupportsWrite[bytes]) -> int:
     """Write record batches (or a Table) to the binary stream ``out`` as JSONL; return the row count."""
     if isinstance(batches, pa.Table):
         batches = batches.to_batches(max_chunksize=_BLOCK)

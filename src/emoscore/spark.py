@@ -67,7 +67,7 @@ def _require_pyspark() -> None:
 # ==================================================================================================
 
 
-def _arrow_settings(spark: SparkSession) -> tuple[str, bool]:
+def _arrow_settings(spark: SparkSession) -> tuple[str | None, bool]:
     """The session time zone and large-type preference that Spark's Arrow conversion uses."""
     tz = spark.conf.get("spark.sql.session.timeZone")
     large = str(spark.conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false")).lower() == "true"
@@ -114,6 +114,7 @@ def _task() -> tuple[int, int]:
     from pyspark import TaskContext
 
     ctx = TaskContext.get()
+    assert ctx is not None  # called inside a Spark task only
     return ctx.partitionId(), ctx.cpus()
 
 
@@ -121,7 +122,8 @@ def _worker_scorer(lexicon_bc, fingerprint: str, cpus: int, options: dict) -> Sc
     import numba
 
     # A task owns spark.task.cpus cores; more Numba threads would fight the other tasks' workers.
-    options = {"threads": max(1, min(cpus, numba.config.NUMBA_NUM_THREADS)), **options}
+    # numba.config sets its NUMBA_* names at import (from the environment): its stubs do not list them
+    options = {"threads": max(1, min(cpus, numba.config.NUMBA_NUM_THREADS)), **options}  # type: ignore[attr-defined]
     key = (fingerprint, tuple(sorted(options.items())))
     scorer = _WORKER_SCORERS.get(key)
     if scorer is None:
@@ -358,7 +360,8 @@ def alerts(df: DataFrame, rules: AlertRules | None = None, *, as_dataframe: bool
     AlertStream(AlertRules(**{**config, "max_customers": 1})).evaluate(schema.empty_table())
     row_local = AlertRules(**{**config, "frustration_count": None, "max_customers": 1})
     per_customer = None
-    if config["frustration_count"] is not None and config["customer"] in schema.names and config["time"] in schema.names:
+    if (config["frustration_count"] is not None and config["customer"] in schema.names
+            and config["time"] in schema.names):
         per_customer = AlertRules(**{**config, "mismatch_valence": None, "churn_phrases": ()})
     # Data columns an alert or the per-customer rule needs, under their own names.
     wanted = [config[k] for k in ("id", "customer", "time", "emotion", "frustration_score")]
@@ -458,7 +461,8 @@ def _assemble_alerts(collected: pa.Table, config: dict, schema: pa.Schema) -> pa
     sizes[counts.column(_PART).to_numpy()] = counts.column(_POS).to_numpy()
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     found = collected.filter(pa.array(kind == _ALERT))
-    rows = offsets[found.column(_PART).to_numpy()] + found.column(_POS).to_numpy() if found.num_rows else np.zeros(0, np.int64)
+    rows = (offsets[found.column(_PART).to_numpy()] + found.column(_POS).to_numpy() if found.num_rows
+            else np.zeros(0, np.int64))
     rank = {name: i for i, name in enumerate(RULES)}
     rule_order = np.array([rank[r] for r in found.column(_RULE).to_pylist()], np.int64)
     order = np.lexsort((rule_order, rows))

@@ -104,11 +104,11 @@ class JsonlToArrow:
         return self.schema
 
     def __call__(self, chunk: JsonlChunk) -> JsonlArrowChunk:
-        self.infer(chunk)
+        schema = self.infer(chunk)
         session, objects = self.session, chunk.objects
         keep: Sequence[int] = range(len(objects))
         if self.fields is None:  # a field the schema lacks would be lost: reject the record
-            allowed = frozenset(self.schema.names) | self.exclude
+            allowed = frozenset(schema.names) | self.exclude
             if not all(map(allowed.issuperset, objects)):
                 keep = []
                 for i, obj in enumerate(objects):
@@ -146,7 +146,7 @@ class JsonlToArrow:
         objects = chunk.objects if len(keep) == len(chunk.objects) else [chunk.objects[i] for i in keep]
         arrays = []
         dumps = orjson.dumps
-        for field in self.schema:
+        for field in self.infer(chunk):  # the schema: inferred already
             name = field.name
             values = [obj.get(name) for obj in objects]
             if name in self.as_json:

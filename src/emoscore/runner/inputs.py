@@ -19,8 +19,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -123,7 +123,9 @@ class _Guard(io.RawIOBase):
         except Exception as exc:  # noqa: BLE001 - whatever the layers below raise
             if self._session.stopping:
                 return 0
-            raise InputFailure(f"cannot read {self._name} after {self.offset} bytes: {describe_os_error(exc)}") from None
+            raise InputFailure(
+                f"cannot read {self._name} after {self.offset} bytes: {describe_os_error(exc)}"
+            ) from None
         if not data:
             return 0
         buffer[: len(data)] = data
@@ -139,6 +141,7 @@ def _block_reader(head: bytes, read: Callable[[int], bytes | None], session: Ses
     offset = [0]
 
     def read_block(n: int) -> bytes:
+        data: bytes | None
         if pending[0]:
             data, pending[0] = pending[0], b""
         elif session.stopping:
@@ -212,6 +215,7 @@ def open_input(
 ) -> Input:
     """Open ``path`` (``None`` or ``-``: stdin) and detect its compression and format."""
     closers = []
+    raw: BinaryIO | io.FileIO
     if path in (None, "-"):
         name = "<stdin>"
         if stdin is None:

@@ -106,7 +106,7 @@ def _json_struct_lists(column: pa.Array) -> pa.Array:
 def json_fields(scores: pa.Table | pa.RecordBatch) -> pa.Array:
     """One ``"name":value,...`` fragment (large_string) per row of ``scores``."""
     pieces = []
-    for i, (name, column) in enumerate(zip(scores.schema.names, scores.columns)):
+    for i, (name, column) in enumerate(zip(scores.schema.names, scores.columns, strict=True)):
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         pieces.append(json_column(column, ("," if i else "") + orjson.dumps(name).decode() + ":"))

@@ -211,7 +211,7 @@ class _Converter:
                     return self._in_range(name, column.cast(kind).cast(target), bad)
                 except (pa.ArrowException, ValueError):
                     pass
-        out = []
+        out: list[int | None] = []
         for row, value in enumerate(values):
             parsed = None
             if value is None:
@@ -245,7 +245,7 @@ class _Converter:
         names, arrays = [], []
         score_names = set(scores.column_names) if scores is not None else set()
         for name in self.names:
-            if name in score_names:
+            if scores is not None and name in score_names:
                 names.append(name)
                 arrays.append(self._convert(name, scores.column(name), bad))
             elif isinstance(chunk, JsonlChunk):
@@ -591,7 +591,7 @@ class RunCommand:
             if session.failure is None and session.stop_signal is None and not session.halt:
                 agg = load_state(args.state, agg)
                 write_table(agg.result(), args.kpi_out, kpi_format, session, stdout=stdout, delimiter=args.delimiter)
-                if args.alerts_out:
+                if args.alerts_out and alerts_format is not None:
                     table = _alerts_table(alerts, stream)
                     write_table(table, args.alerts_out, alerts_format, session, stdout=stdout,
                                 delimiter=args.delimiter)  # fmt: skip

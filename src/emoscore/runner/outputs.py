@@ -144,7 +144,7 @@ class Output:
                 self.sink.close_stream()
             except OSError as exc:
                 raise self.failure(exc) from None
-        if self.temp is not None:
+        if self.temp is not None and self.final is not None:  # set together by open()
             try:
                 os.replace(self.temp, self.final)
             except OSError as exc:
@@ -425,7 +425,7 @@ class CsvWriter(_ColumnarWriter):
 
     def _write_batch(self, batch: pa.RecordBatch) -> None:
         columns = []
-        for field, column in zip(batch.schema, batch.columns):
+        for field, column in zip(batch.schema, batch.columns, strict=True):
             if field.name in self.score_names and pa.types.is_floating(field.type):
                 column = pc.round(column, 4)
             else:

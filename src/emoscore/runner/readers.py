@@ -123,6 +123,10 @@ class _Pending:
     __slots__ = ("raw", "objects", "values", "lines", "start")
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """Empty: no records pending."""
         self.raw: list[bytes] = []
         self.objects: list[dict] = []
         self.values: list = []
@@ -143,13 +147,13 @@ class _Pending:
         s = self.start
         if s == 0 and n >= len(self.raw):
             chunk = JsonlChunk(self.raw, self.objects, self.values, self.lines)
-            self.__init__()
+            self._reset()
             return chunk
         e = min(s + n, len(self.raw))
         chunk = JsonlChunk(self.raw[s:e], self.objects[s:e], self.values[s:e], self.lines[s:e])
         self.start = e
         if e == len(self.raw):
-            self.__init__()
+            self._reset()
         return chunk
 
 
@@ -325,7 +329,8 @@ class JsonlReader(_Reader):
             try:
                 obj = orjson.loads(fixed)
             except orjson.JSONDecodeError as exc2:
-                session.reject(line_no, f"{where}; and with it replaced, still not valid JSON: {exc2}", raw=_record([line]))
+                session.reject(line_no, f"{where}; and with it replaced, still not valid JSON: {exc2}",
+                               raw=_record([line]))
                 return None
             if type(obj) is dict and (obj.get(self.text, _MISSING) is None or type(obj.get(self.text)) is str):
                 record_id = obj.get(self.id_field) if self.id_field else None
@@ -351,7 +356,7 @@ class _CsvFeed:
 
     def __init__(self, blocks, max_record_bytes: int) -> None:
         self._blocks = blocks
-        self._it = iter(())
+        self._it: Iterator[bytes] = iter(())
         self.max_record_bytes = max_record_bytes
         self.line_no = 0
         self.pending: list[bytes] = []
@@ -522,7 +527,7 @@ class CsvReader(_Reader):
         return row[i] if i is not None and i < len(row) else None
 
     def _chunk(self, rows: list[list[str]], numbers: list[int]) -> ArrowChunk:
-        columns = [pa.array(column, pa.string()) for column in zip(*rows)]
+        columns = [pa.array(column, pa.string()) for column in zip(*rows, strict=True)]
         batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
         self.session.read += len(rows)
         self.session.last = max(self.session.last, numbers[-1])
@@ -575,7 +580,8 @@ class _BatchChecks(_Reader):
                                             f"{exc.start + 1} (0x{value[exc.start]:02x})")
                         value = value.decode("utf-8", "replace").encode("utf-8")
                 fixed.append(value)
-            columns[index] = pa.array(fixed, pa.large_binary() if pa.types.is_large_string(kind) else pa.binary()).cast(kind)
+            binary = pa.large_binary() if pa.types.is_large_string(kind) else pa.binary()
+            columns[index] = pa.array(fixed, binary).cast(kind)
         if not bad:
             raise InputFailure(
                 f"invalid Arrow data in rows {first + 1}-{first + batch.num_rows} of {self.name}: {error}",
@@ -641,6 +647,7 @@ class ArrowStreamReader(_BatchChecks):
     def __init__(self, source: Input, *, text: str, **options: Any) -> None:
         super().__init__(source, text=text, **options)
         stream = source.stream
+        assert stream is not None  # only a Parquet input has no stream
         if source.arrow_file:
             stream.read(8)  # "ARROW1" and padding; the IPC stream follows
         try:

@@ -199,8 +199,8 @@ def make_scorer(lexicon: str | None, aspects: bool = True, aspect_lexicon: str |
     try:
         return Scorer(lexicon, aspects=(aspect_lexicon or True) if aspects else False)
     except (EmoscoreError, OSError) as exc:
-        what = " and ".join(f"{kind} {path}" for kind, path in (("lexicon", lexicon), ("aspect lexicon", aspect_lexicon))
-                            if path)
+        named = (("lexicon", lexicon), ("aspect lexicon", aspect_lexicon))
+        what = " and ".join(f"{kind} {path}" for kind, path in named if path)
         raise UsageError(f"cannot use the {what}: {exc}" if what else str(exc)) from None
 
 

@@ -125,7 +125,7 @@ class Abort(BaseException):
         self.signum = signum
 
 
-def is_broken_pipe(exc: BaseException) -> bool:
+def is_broken_pipe(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what pyarrow made of it) means the reader of a pipe went away."""
     while exc is not None:
         if isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE:
@@ -179,7 +179,7 @@ class Progress:
         self._shown = False
 
     def update(self, done: int) -> None:
-        if not self.enabled:
+        if not self.enabled or self._write is None:  # enabled implies a write function
             return
         now = time.perf_counter()
         if now - self._last < 0.5:
@@ -190,7 +190,7 @@ class Progress:
         self._shown = True
 
     def clear(self) -> None:
-        if self._shown:
+        if self._shown and self._write is not None:  # shown implies a write function
             self._shown = False
             self._write("\r\x1b[K")
 
@@ -203,7 +203,7 @@ class ErrorSink:
     record written with invalid UTF-8 replaced, ``input_error`` when the input cannot be read on.
     """
 
-    def __init__(self, stream: BinaryIO, name: str, session: Session, *, owned: bool = False) -> None:
+    def __init__(self, stream: BinaryIO | _NullStream, name: str, session: Session, *, owned: bool = False) -> None:
         self.stream = stream
         self.name = name
         self.session = session
@@ -241,6 +241,9 @@ class _NullStream:
         return len(data)
 
     def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 
@@ -422,7 +425,9 @@ class Session:
             ExitStatus.INTERNAL_ERROR: "internal_error",
             ExitStatus.BROKEN_PIPE: "output_closed",
         }
-        state = names.get(status) or (f"stopped_by_{signal.Signals(status - 128).name}" if status > 128 else str(status))
+        state = names.get(status) or (
+            f"stopped_by_{signal.Signals(status - 128).name}" if status > 128 else str(status)
+        )
         if aborted:
             state = "aborted"
         record = {
@@ -464,7 +469,9 @@ class Session:
                     + ("; aborted" if aborted else "; every record read was written")
                 )
             if not reconciled and not aborted:
-                self.message("error: the counts do not add up (read != written + rejected + not written); please report this")
+                self.message(
+                    "error: the counts do not add up (read != written + rejected + not written); please report this"
+                )
             self._text_write(orjson.dumps(record).decode() + "\n")
         return record
 
