@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-SETS = ("amazon", "movie", "goemotions_dev_ekman")
+from shared_data import require
 
-pytestmark = pytest.mark.skipif(
-    not ((DATA / "vader" / "amazonReviewSnippets_GroundTruth.txt").exists()
-         and (DATA / "goemotions" / "dev.tsv").exists()),
-    reason="labelled data of ../shared/data not present",
-)
+REPO = Path(__file__).resolve().parents[1]
+SETS = ("amazon", "movie", "goemotions_dev_ekman")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def data() -> Path:
+    return require("vader/amazonReviewSnippets_GroundTruth.txt", "vader/movieReviewSnippets_GroundTruth.txt",
+                   "goemotions/dev.tsv")
 
 
 def _report_module():
@@ -34,10 +36,10 @@ def _report_module():
     return module
 
 
-def test_report_runs_on_200_rows_and_numbers_are_in_range(tmp_path, capsys):
+def test_report_runs_on_200_rows_and_numbers_are_in_range(tmp_path, capsys, data):
     accuracy = _report_module()
     out = tmp_path / "report.json"
-    assert accuracy.main(["--data-dir", str(DATA), "--limit", "200", "--json", str(out)]) == 0
+    assert accuracy.main(["--data-dir", str(data), "--limit", "200", "--json", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["limit"] == 200 and report["lexicon"] == "default"
     assert set(report["sets"]) == set(SETS)
@@ -60,12 +62,12 @@ def test_report_runs_on_200_rows_and_numbers_are_in_range(tmp_path, capsys):
         assert f"{name} " in table
 
 
-def test_report_scores_with_another_lexicon_file(tmp_path):
+def test_report_scores_with_another_lexicon_file(tmp_path, data):
     accuracy = _report_module()
     lexicon = tmp_path / "tiny.tsv"
     lexicon.write_text("#!emoscore-lexicon 1\n# emotions: joy\nterm\tvalence\temotions\trole\n"
                        "good\t1.9\tjoy=1\t-\nbad\t-2.5\t-\t-\n", encoding="utf-8")
-    report = accuracy.evaluate(DATA, 50, lexicon)
+    report = accuracy.evaluate(data, 50, lexicon)
     assert report["lexicon"] == str(lexicon)
     for name in SETS:
         value = next(iter(report["sets"][name]["systems"]["emoscore"].values()))

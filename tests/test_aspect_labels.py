@@ -14,18 +14,24 @@ from pathlib import Path
 import pytest
 
 from emoscore.errors import InputError
+from shared_data import require
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = REPO / "tests" / "data" / "aspects_labelled.tsv"
-DATA = REPO.parent / "shared" / "data"
-HAVE_DATA = all((DATA / "vader" / name).exists() for name in
-                ("amazonReviewSnippets_GroundTruth.txt", "movieReviewSnippets_GroundTruth.txt"))
+
+
+@pytest.fixture
+def data() -> Path:
+    return require("vader/amazonReviewSnippets_GroundTruth.txt", "vader/movieReviewSnippets_GroundTruth.txt")
+
+
 # The draw documented in tests/data/ASPECT_LABELLING.md.
 SEED, DRAWN = 9, {"amazon": 300, "movie": 100}
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("emoscore_bench_aspect_accuracy", REPO / "bench" / "aspect_accuracy.py")
+    spec = importlib.util.spec_from_file_location("emoscore_bench_aspect_accuracy",
+                                                  REPO / "bench" / "aspect_accuracy.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -55,17 +61,15 @@ def test_label_file_is_well_formed():
     assert sum(bool(label.aspects) for label in labels) >= 150
 
 
-@pytest.mark.skipif(not HAVE_DATA, reason="VADER snippets of ../shared/data not present")
-def test_texts_equal_the_source_files():
+def test_texts_equal_the_source_files(data):
     labels = bench.load_labels(LABELS)
-    assert bench.check_texts(labels, DATA) == len(labels)
+    assert bench.check_texts(labels, data) == len(labels)
 
 
-@pytest.mark.skipif(not HAVE_DATA, reason="VADER snippets of ../shared/data not present")
-def test_rows_are_the_documented_seeded_draw():
+def test_rows_are_the_documented_seeded_draw(data):
     labels = bench.load_labels(LABELS)
     for source, k in DRAWN.items():
-        ids = list(bench.load_source(DATA / bench.SOURCES[source]))  # file order
+        ids = list(bench.load_source(data / bench.SOURCES[source]))  # file order
         drawn = [ids[i] for i in sorted(random.Random(SEED).sample(range(len(ids)), k))]
         assert [label.id for label in labels if label.source == source] == drawn, source
 
@@ -81,12 +85,11 @@ def test_dev_file_is_well_formed_and_disjoint_from_the_evaluation_set():
     assert not {label.id for label in dev} & {label.id for label in bench.load_labels(LABELS)}
 
 
-@pytest.mark.skipif(not HAVE_DATA, reason="VADER snippets of ../shared/data not present")
-def test_dev_rows_are_the_documented_draw_and_equal_the_source():
+def test_dev_rows_are_the_documented_draw_and_equal_the_source(data):
     dev = bench.load_labels(DEV)
-    assert bench.check_texts(dev, DATA) == len(dev)
+    assert bench.check_texts(dev, data) == len(dev)
     evaluation = {label.id for label in bench.load_labels(LABELS)}
-    candidates = [i for i in bench.load_source(DATA / bench.SOURCES["amazon"]) if i not in evaluation]
+    candidates = [i for i in bench.load_source(data / bench.SOURCES["amazon"]) if i not in evaluation]
     drawn = [candidates[i] for i in sorted(random.Random(DEV_SEED).sample(range(len(candidates)), DEV_DRAWN))]
     assert [label.id for label in dev] == drawn
 
@@ -150,6 +153,7 @@ def test_readme_counts_match_the_labels():
             table[cells[0]] = [int(cell) for cell in cells[1:]]
     assert set(table) == set(bench.ASPECTS)
     for aspect in bench.ASPECTS:
-        counts = [sum(aspect in label.aspects for label in labels if label.source == source) for source in bench.SOURCES]
+        counts = [sum(aspect in label.aspects for label in labels if label.source == source)
+                  for source in bench.SOURCES]
         counts += [sum(label.aspects.get(aspect) == mark for label in labels) for mark in ("pos", "neg", "neu")]
         assert table[aspect] == counts, aspect

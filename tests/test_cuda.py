@@ -24,6 +24,7 @@ TESTS = Path(__file__).resolve().parent
 GPU, GPU_REASON = cuda_status()   # this process never enables the simulator itself
 
 
+@pytest.mark.cudasim
 def test_simulator_parity_in_its_own_process():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     run = subprocess.run(

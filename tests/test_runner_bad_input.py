@@ -83,7 +83,7 @@ def test_jsonl_bad_lines_each_reported_once_and_the_rest_written():
     rows = [orjson.loads(line) for line in out.stdout.splitlines()]
     ok = [(line, raw) for line, raw, outcome in JSONL_CASES if outcome == "ok"]
     assert [row["id"] for row in rows] == [line for line, _ in ok]
-    for (line, raw), row, text_line in zip(ok, rows, out.stdout.splitlines()):
+    for (_, raw), row, text_line in zip(ok, rows, out.stdout.splitlines(), strict=True):
         original = orjson.loads(raw.removeprefix(BOM))
         assert {k: row[k] for k in original} == original  # nothing altered
         check_scores(row, original["text"])
@@ -93,7 +93,7 @@ def test_jsonl_bad_lines_each_reported_once_and_the_rest_written():
     expected = [(line, outcome) for line, _, outcome in JSONL_CASES if isinstance(outcome, tuple)]
     assert [r["line"] for r in rejected] == [line for line, _ in expected]
     raws = {line: raw for line, raw, _ in JSONL_CASES}
-    for entry, (line, (field, *words)) in zip(rejected, expected):
+    for entry, (line, (field, *words)) in zip(rejected, expected, strict=True):
         assert entry["field"] == field, entry
         for word in words:
             assert word.lower() in entry["reason"].lower(), (word, entry)
@@ -230,6 +230,7 @@ def wait_measured(args: list[str], stdin_path, tmp_path) -> tuple[int, bytes, by
     return proc.returncode, out.read_bytes(), err.read_bytes(), rss
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "wait4"), reason="needs os.wait4 for the child's peak memory")
 def test_a_100_megabyte_line_is_rejected_without_being_read_into_memory(tmp_path):
     small = tmp_path / "small.jsonl"

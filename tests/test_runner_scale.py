@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import orjson
 import pyarrow as pa
+import pytest
 
 RUNNER = [sys.executable, "-m", "emoscore", "score"]
 ENV = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", "/tmp/nbc_runner")}
@@ -16,6 +17,7 @@ N = 2_000_000
 BAD_EVERY = 100_000  # the last record of every 100,000 is bad
 
 
+@pytest.mark.slow
 def test_two_million_rows_reconcile(tmp_path):
     bad = {i for i in range(BAD_EVERY - 1, N, BAD_EVERY)}
     source = tmp_path / "in.jsonl"

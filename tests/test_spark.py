@@ -11,12 +11,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from pyspark.sql import SparkSession  # the `test` extra installs pyspark: a missing one fails, never skips
 
 import emoscore
 from emoscore import spark as es
 from emoscore.sample import generate
 
-from pyspark.sql import SparkSession  # the `test` extra installs pyspark: a missing one fails, never skips
+pytestmark = pytest.mark.spark
 
 N = 3000
 PARTITIONINGS = (1, 2, 7)

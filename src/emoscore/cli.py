@@ -21,12 +21,13 @@ import gc
 import os
 import sys
 import traceback
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, cast
 
+from . import __version__
 from .runner import EXIT_TABLE, READERS, WRITERS, Abort, ExitStatus, Output, OutputFailure, Session, StopReading
 from .runner.jsontext import json_fields as _json_fields  # noqa: F401 - kept importable from here
 from .runner.kpi import KpiCommand, RunCommand
-from .runner.score import ScoreCommand, at_least
+from .runner.score import ScoreCommand, add_lexicon_arguments, at_least
 from .runner.session import signal_status
 
 __all__ = ["COMMANDS", "READERS", "WRITERS", "build_parser", "main"]
@@ -37,6 +38,21 @@ EXIT_REJECTED = ExitStatus.REJECTED
 EXIT_USAGE = ExitStatus.USAGE
 EXIT_INTERRUPTED = ExitStatus.SIGINT
 EXIT_BROKEN_PIPE = ExitStatus.BROKEN_PIPE
+
+
+class Command(Protocol):
+    """A subcommand, as :data:`COMMANDS` holds it (see the module docstring); an optional ``summary``
+    attribute (default True) says whether :func:`main` prints the run summary after it."""
+
+    name: str
+    help: str
+    description: str
+    epilog: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
+            stdout: BinaryIO | None = None) -> ExitStatus: ...
 
 
 class SampleCommand:
@@ -96,9 +112,105 @@ class SampleCommand:
         return signal_status(session.stop_signal) if session.stop_signal else ExitStatus.OK
 
 
+class WarmCommand:
+    """``emoscore warm``: pay the one-time compile cost now, for a container or executor image.
+
+    Numba compiles each kernel on its first call for the argument types it meets and keeps the
+    machine code in its cache; the compiled lexicon has a cache of its own. Rather than list the
+    kernels (a list that would drift), this runs the real subcommands over a slice of the bundled
+    sample in every input format and with the options that reach different kernels, so every
+    kernel a command can use is compiled the way that command calls it.
+    """
+
+    name = "warm"
+    help = "compile every kernel (and the lexicon) into the caches, for container and executor images"
+    description = (
+        "Run score, kpi and run over a slice of the bundled sample in every input format, so that every "
+        "Numba kernel a command can use is compiled into the Numba cache (NUMBA_CACHE_DIR, else __pycache__ "
+        "beside the kernels, else ~/.cache) and the lexicon into the compiled-lexicon cache "
+        "(EMOSCORE_CACHE_DIR, else ~/.cache/emoscore). Run it once at image build time with the same cache "
+        "variables, --lexicon and --aspects as the jobs will use; see the README, 'Deploying'."
+    )
+    epilog = EXIT_TABLE
+    summary = False
+    ROWS = 400
+    FORMATS = ("jsonl", "csv", "arrow", "parquet")
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        add_lexicon_arguments(parser)
+
+    def jobs(self, inputs: dict[str, str], out: str, lexicon_args: list[str]) -> list[list[str]]:
+        """The command lines to run: every subcommand over every input format, and each option that
+        changes which kernels run (aspects off, each time window, grouping by aspect, drivers, state)."""
+        from .kpi import DRIVER_TARGETS
+
+        # `kpi` reads scored records: it runs on score's output in each format
+        scored = {fmt: f"{out}/scored.{fmt}" for fmt in inputs}
+        jobs = [["score", "-i", path, "-o", scored[fmt], *lexicon_args] for fmt, path in inputs.items()]
+        jobs.append(["score", "-i", inputs["jsonl"], "-o", f"{out}/plain.jsonl", "--no-aspects", *lexicon_args])
+        for fmt, path in scored.items():
+            jobs.append(["kpi", "-i", path, "--by", "touchpoint,channel", "--window", "week", "-o",
+                         f"{out}/kpi-{fmt}.jsonl"])
+        jobs.append(["kpi", "-i", scored["jsonl"], "-o", f"{out}/kpi-all.jsonl"])
+        for window in ("day", "month"):
+            jobs.append(["kpi", "-i", scored["jsonl"], "--by", "aspect", "--window", window, "-o",
+                         f"{out}/kpi-{window}.jsonl"])
+        for target in DRIVER_TARGETS:
+            jobs.append(["kpi", "-i", scored["jsonl"], "--by", "touchpoint", "--drivers", target, "-o",
+                         f"{out}/drivers-{target}.jsonl"])
+        for fmt in self.FORMATS:  # twice: the second run reads and merges the saved state
+            for _ in range(2):
+                jobs.append(["run", "-i", inputs[fmt], "-o", f"{out}/run-{fmt}.jsonl", "--by", "touchpoint",
+                             "--window", "week", "--kpi-out", f"{out}/run-kpi-{fmt}.jsonl", "--alerts-out",
+                             f"{out}/run-alerts-{fmt}.jsonl", "--state", f"{out}/state-{fmt}", *lexicon_args])
+        return jobs
+
+    def run(self, args, session: Session, *, stdin=None, stdout=None) -> ExitStatus:
+        import io
+        import tempfile
+        import time
+
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+        import pyarrow.json as pa_json
+        import pyarrow.parquet as pq
+
+        from . import sample
+
+        lexicon_args = [*(["--lexicon", args.lexicon] if args.lexicon else []),
+                        *(["--aspects", args.aspect_lexicon] if args.aspect_lexicon else []),
+                        *([] if args.aspects else ["--no-aspects"])]  # fmt: skip
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="emoscore-warm-") as out:
+            with sample.bundled_sample_path().open("rb") as bundled:
+                lines = [next(bundled) for _ in range(self.ROWS)]
+            inputs = {fmt: f"{out}/sample.{fmt}" for fmt in self.FORMATS}
+            with open(inputs["jsonl"], "wb") as f:
+                f.writelines(lines)
+            table = pa_json.read_json(inputs["jsonl"])
+            pa_csv.write_csv(table, inputs["csv"])
+            with pa.OSFile(inputs["arrow"], "wb") as f, pa.ipc.new_stream(f, table.schema) as writer:
+                writer.write_table(table)
+            pq.write_table(table, inputs["parquet"])
+            for job in self.jobs(inputs, out, lexicon_args):
+                if session.stop_signal:
+                    return signal_status(session.stop_signal)
+                errors = io.BytesIO()
+                status = main([*job, "--quiet", "--no-progress"], stdin=io.BytesIO(), stdout=io.BytesIO(),
+                              stderr=errors)
+                if status != ExitStatus.OK:
+                    session.message(f"warm: `emoscore {' '.join(job)}` ended with status {status}:")
+                    for line in errors.getvalue().decode("utf-8", "replace").splitlines():
+                        session.message(line)
+                    return ExitStatus(status)
+        session.message(f"warm: kernels and lexicon compiled into the caches in {time.perf_counter() - started:.1f} s")
+        return ExitStatus.OK
+
+
 #: The subcommands, by name, in the order ``--help`` lists them.
-COMMANDS: dict[str, object] = {
-    command.name: command for command in (ScoreCommand(), KpiCommand(), RunCommand(), SampleCommand())
+COMMANDS: dict[str, Command] = {
+    command.name: command for command in (ScoreCommand(), KpiCommand(), RunCommand(), SampleCommand(),
+                                          WarmCommand())
 }
 
 
@@ -112,6 +224,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         epilog=EXIT_TABLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"emoscore {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS.values():
         sub = subparsers.add_parser(
@@ -174,9 +287,9 @@ def main(
     if stderr is None and not closed.get(2):
         stderr = getattr(sys.stderr, "buffer", None) or open(2, "wb", buffering=0, closefd=False)  # noqa: SIM115
     if stdout is None and closed.get(1):
-        stdout = _ClosedStdout()
+        stdout = cast(BinaryIO, _ClosedStdout())  # stands in for it: writes fail as they would
     if stdin is None and closed.get(0):
-        stdin = _ClosedStdin()
+        stdin = cast(BinaryIO, _ClosedStdin())  # stands in for it: reads fail as they would
     quiet = getattr(args, "quiet", False)
     progress = getattr(args, "progress", None)
     if progress is None:
