@@ -21,6 +21,7 @@ from .backend import Backend
 from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
 from .kernels import kpi_cpu as _k
+from .kernels.contract import readonly
 
 __all__ = [
     "DEFAULT_EMOTIONS",
@@ -73,17 +74,12 @@ ASPECT_KEY = "aspect"
 # ==================================================================================================
 
 
-def _ro(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
-
-
 def _bitmap(arr: pa.Array) -> tuple[np.ndarray, int]:
     """Arrow validity bitmap of ``arr`` as read-only uint8 plus the bit offset (empty = no nulls)."""
     if arr.null_count == 0:
         return _NO_BITMAP, 0
     if pa.types.is_null(arr.type):
-        return _ro(np.zeros((len(arr) + 7) // 8, np.uint8)), 0
+        return readonly(np.zeros((len(arr) + 7) // 8, np.uint8)), 0
     return np.frombuffer(arr.buffers()[0], np.uint8), arr.offset
 
 
@@ -91,7 +87,7 @@ def _view(arr: pa.Array, dtype) -> np.ndarray:
     """Zero-copy read-only view of the values buffer of a fixed-width array (nulls hold garbage)."""
     n = len(arr)
     if n == 0:
-        return _ro(np.zeros(0, dtype))
+        return readonly(np.zeros(0, dtype))
     dtype = np.dtype(dtype)
     return np.frombuffer(arr.buffers()[1], dtype, count=n, offset=arr.offset * dtype.itemsize)
 
@@ -107,7 +103,7 @@ def _numeric(arr: pa.Array, column: str, *, float32_ok: bool = False) -> tuple[n
         arr = arr.dictionary_decode()
         kind = arr.type
     if pa.types.is_null(kind):
-        return _ro(np.zeros(len(arr))), *_bitmap(arr)
+        return readonly(np.zeros(len(arr))), *_bitmap(arr)
     if pa.types.is_int64(kind):
         return _view(arr, np.int64), *_bitmap(arr)
     if pa.types.is_float64(kind) or (float32_ok and pa.types.is_float32(kind)):
@@ -125,7 +121,7 @@ def _numeric(arr: pa.Array, column: str, *, float32_ok: bool = False) -> tuple[n
         return _view(arr, np.float64), *_bitmap(arr)
     if pa.types.is_duration(kind):
         seconds = _view(arr, np.int64) * _DURATION_SECONDS[kind.unit]
-        return _ro(seconds), *_bitmap(arr)
+        return readonly(seconds), *_bitmap(arr)
     raise InputError(f"column {column!r} must be numeric, but its type is {kind}")
 
 
@@ -193,7 +189,7 @@ def hash_ids(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, int]:
         out = dict_hashes[indices] if n else out
         if valid.all():
             return out, _NO_BITMAP, 0
-        return out, _ro(np.packbits(valid, bitorder="little")), 0
+        return out, readonly(np.packbits(valid, bitorder="little")), 0
     if pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
         arr = arr.cast(pa.large_binary())
         kind = arr.type
@@ -960,13 +956,13 @@ class KpiAggregator:
             values, bitmap, offset = _numeric(arr, s["response_time"])
             _check_range(values, bitmap, offset, 0, _sk.X_MAX, False, s["response_time"], arr, row0,
                          f"not a response time in seconds within [0, {_sk.X_MAX:g}]")
-            p.frt = (values if values.dtype == np.float64 else _ro(values.astype(np.float64)), bitmap, offset)
+            p.frt = (readonly(values, np.float64), bitmap, offset)
         arr = column(s["revenue"])
         if arr is not None:
             values, bitmap, offset = _numeric(arr, s["revenue"])
             _check_range(values, bitmap, offset, -REVENUE_MAX, REVENUE_MAX, False, s["revenue"], arr, row0,
                          f"not a finite revenue within +-{REVENUE_MAX:g}")
-            p.revenue = (_ro(values.astype(np.float64)) if values.dtype != np.float64 else values, bitmap, offset)
+            p.revenue = (readonly(values, np.float64), bitmap, offset)
         arr = column(s["event"])
         if arr is not None:
             labels, index = _categorical(arr, s["event"])
@@ -985,7 +981,7 @@ class KpiAggregator:
             if arr is not None:
                 values, bitmap, offset = _numeric(arr, name, float32_ok=True)
                 if values.dtype == np.int64:
-                    values = _ro(values.astype(np.float64))
+                    values = readonly(values, np.float64)
                 _check_range(values, bitmap, offset, low, high, False, name, arr, row0, what)
                 p.fixed.append((values, bitmap, offset, f_count, f_count + 1))
         return p
