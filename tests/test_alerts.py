@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emoscore.alerts import DEFAULT_CHURN_PHRASES, RULES, AlertRules, AlertStream
+from emoscore.columns import hash_ids
 from emoscore.errors import InputError, StateFormatError
 from emoscore.kernels import kpi_cpu
-from emoscore.kpi import hash_ids
 
 DAY = 86_400
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

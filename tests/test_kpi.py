@@ -525,11 +525,11 @@ def test_drivers_refuse_unknown_or_unseen_targets():
     large=st.booleans(),
 )
 def test_factorize_strings_matches_python(values, offset, large):
-    from emoscore.kpi import _local_keys
+    from emoscore.columns import factorize
 
     strings = [v.decode("latin-1") if isinstance(v, bytes) else v for v in values]
     arr = pa.array(strings, pa.large_string() if large else pa.string()).slice(min(offset, len(strings)))
-    distinct, index, used = _local_keys(arr)
+    distinct, index, used = factorize(arr)
     pylist = arr.to_pylist()
     numbering: dict = {}
     for v in pylist:
@@ -542,10 +542,10 @@ def test_factorize_strings_matches_python(values, offset, large):
 @settings(max_examples=40, deadline=None)
 @given(values=st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), max_size=300))
 def test_factorize_ints_matches_python(values):
-    from emoscore.kpi import _local_keys
+    from emoscore.columns import factorize
 
     arr = pa.array(values, pa.int64())
-    distinct, index, _ = _local_keys(arr)
+    distinct, index, _ = factorize(arr)
     numbering: dict = {}
     for v in values:
         numbering.setdefault(v, len(numbering))

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._state import pack_state, unpack_state
+from .columns import categorical, check_range, hash_ids, numeric, string_like
 from .errors import InputError, StateFormatError
 from .kernels import kpi_cpu as _k
-from .kpi import _categorical, _check_range, _numeric, _string_like, hash_ids
 
 __all__ = ["AlertRules", "AlertStream", "DEFAULT_CHURN_PHRASES", "RULES"]
 
@@ -275,14 +275,14 @@ class AlertStream:
             frustrated = np.zeros(n, bool)
             emotion = column(cfg["emotion"])
             if emotion is not None:
-                labels, index = _categorical(emotion, cfg["emotion"])
+                labels, index = categorical(emotion, cfg["emotion"])
                 lut = np.array([v in cfg["frustration_emotions"] for v in labels] + [False], bool)
                 frustrated |= lut[index]
             score = column(cfg["frustration_score"])
             if score is not None:
-                values, bitmap, offset = _numeric(score, cfg["frustration_score"], float32_ok=True)
-                _check_range(values, bitmap, offset, 0, 1, False, cfg["frustration_score"], score, row0,
-                             "not an emotion score in [0, 1]")
+                values, bitmap, offset = numeric(score, cfg["frustration_score"], float32_ok=True)
+                check_range(values, bitmap, offset, 0, 1, False, cfg["frustration_score"], score, row0,
+                            "not an emotion score in [0, 1]")
                 frustrated |= (values >= cfg["frustration_min"]) & _valid_mask(score)
             if customer is not None and time is not None:
                 hashes, _, _ = hash_ids(customer)
@@ -299,21 +299,21 @@ class AlertStream:
                 arr = column(name)
                 if arr is None:
                     continue
-                values, bitmap, offset = _numeric(arr, name)
-                _check_range(values, bitmap, offset, lo, hi, False, name, arr, row0, what)
+                values, bitmap, offset = numeric(arr, name)
+                check_range(values, bitmap, offset, lo, hi, False, name, arr, row0, what)
                 hit = (values >= threshold) & _valid_mask(arr)
                 promoter |= hit
                 shown[k] = (name, values, hit)
             valence = column(cfg["valence"])
             if valence is not None:
-                v, bitmap, offset = _numeric(valence, cfg["valence"], float32_ok=True)
-                _check_range(v, bitmap, offset, -1, 1, False, cfg["valence"], valence, row0, "not a valence in [-1, 1]")
+                v, bitmap, offset = numeric(valence, cfg["valence"], float32_ok=True)
+                check_range(v, bitmap, offset, -1, 1, False, cfg["valence"], valence, row0, "not a valence in [-1, 1]")
                 low = (v <= cfg["mismatch_valence"]) & _valid_mask(valence)
                 p["mismatch"] = (np.flatnonzero(low & promoter), v, shown)
         if self.rules._pattern is not None:
             text = column(cfg["text"])
             if text is not None:
-                text = _string_like(text, cfg["text"])
+                text = string_like(text, cfg["text"])
                 if pa.types.is_dictionary(text.type):
                     text = text.cast(text.type.value_type)
                 if not pa.types.is_null(text.type):

@@ -19,6 +19,7 @@ from . import sketch as _sk
 from ._state import pack_state, unpack_state
 from .backend import Backend
 from .backend import resolve as _resolve_backend
+from .columns import categorical, check_range, factorize, hash_ids, numeric, validity_bitmap, values_view
 from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
 from .kernels import kpi_cpu as _k
 from .kernels.contract import readonly
@@ -63,170 +64,13 @@ _FIELD_OF_EVENT = np.array([-1, F_EV_CHURN, F_EV_RENEW, F_EV_UPSELL, F_EV_CROSS]
 # Optional inputs tracked as "seen" (then one flag per emotion score column).
 _SOURCES = ("nps", "rating", "effort", "response_time", "event", "revenue", "customer", "valence", "emotion")
 
-_NO_BITMAP = np.frombuffer(b"", np.uint8)
-
 #: The group key that explodes documents over their ``aspects`` list (see :class:`KpiAggregator`).
 ASPECT_KEY = "aspect"
 
 
 # ==================================================================================================
-# Arrow -> NumPy views
+# aspect rows and time windows
 # ==================================================================================================
-
-
-def _bitmap(arr: pa.Array) -> tuple[np.ndarray, int]:
-    """Arrow validity bitmap of ``arr`` as read-only uint8 plus the bit offset (empty = no nulls)."""
-    if arr.null_count == 0:
-        return _NO_BITMAP, 0
-    if pa.types.is_null(arr.type):
-        return readonly(np.zeros((len(arr) + 7) // 8, np.uint8)), 0
-    return np.frombuffer(arr.buffers()[0], np.uint8), arr.offset
-
-
-def _view(arr: pa.Array, dtype) -> np.ndarray:
-    """Zero-copy read-only view of the values buffer of a fixed-width array (nulls hold garbage)."""
-    n = len(arr)
-    if n == 0:
-        return readonly(np.zeros(0, dtype))
-    dtype = np.dtype(dtype)
-    return np.frombuffer(arr.buffers()[1], dtype, count=n, offset=arr.offset * dtype.itemsize)
-
-
-_DURATION_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
-
-
-def _numeric(arr: pa.Array, column: str, *, float32_ok: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(values, bitmap, bit_offset)`` of a numeric column: int64 or float64 (float32 when
-    ``float32_ok``) values, zero-copy where the Arrow type allows; durations become seconds."""
-    kind = arr.type
-    if pa.types.is_dictionary(kind):
-        arr = arr.dictionary_decode()
-        kind = arr.type
-    if pa.types.is_null(kind):
-        return readonly(np.zeros(len(arr))), *_bitmap(arr)
-    if pa.types.is_int64(kind):
-        return _view(arr, np.int64), *_bitmap(arr)
-    if pa.types.is_float64(kind) or (float32_ok and pa.types.is_float32(kind)):
-        return _view(arr, kind.to_pandas_dtype()), *_bitmap(arr)
-    if pa.types.is_integer(kind):
-        try:
-            arr = arr.cast(pa.int64())
-        except pa.ArrowInvalid:  # uint64 beyond int64: report the first such value
-            big = pc.greater(arr, pa.scalar(np.iinfo(np.int64).max, pa.uint64())).to_numpy(zero_copy_only=False)
-            row = int(np.argmax(np.asarray(big, bool)))
-            raise InputError(f"column {column!r}, row {row}: value {arr[row].as_py()!r} is out of range") from None
-        return _view(arr, np.int64), *_bitmap(arr)
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        arr = arr.cast(pa.float64())
-        return _view(arr, np.float64), *_bitmap(arr)
-    if pa.types.is_duration(kind):
-        seconds = _view(arr, np.int64) * _DURATION_SECONDS[kind.unit]
-        return readonly(seconds), *_bitmap(arr)
-    raise InputError(f"column {column!r} must be numeric, but its type is {kind}")
-
-
-def _check_range(values, bitmap, bit_offset, lo, hi, integral, column, arr, row0, what) -> None:
-    row = _k.first_invalid(values, bitmap, bit_offset, float(lo), float(hi), integral)
-    if row >= 0:
-        value = arr[row].as_py()
-        raise InputError(f"column {column!r}, row {row0 + row}: value {value!r} is {what}")
-
-
-def _string_like(arr: pa.Array, column: str) -> pa.Array:
-    kind = arr.type
-    if pa.types.is_dictionary(kind):
-        return arr
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
-        return arr
-    if pa.types.is_string_view(kind):
-        return arr.cast(pa.large_string())
-    raise InputError(f"column {column!r} must hold strings, but its type is {kind}")
-
-
-def _categorical(arr: pa.Array, column: str) -> tuple[list, np.ndarray]:
-    """``(distinct values as Python objects, index per row)``; null rows point at a ``None`` entry or
-    at index ``len(values)``.
-    Costs one Numba factorisation pass plus Python work proportional to the distinct values."""
-    arr = _string_like(arr, column)
-    if pa.types.is_null(arr.type):
-        return [], np.zeros(len(arr), np.int32)
-    if pa.types.is_dictionary(arr.type):
-        names = arr.dictionary.to_pylist()
-        return names, _indices(arr, len(names))
-    values, index, _ = _local_keys(arr)
-    return values.to_pylist(), index  # None stands for null
-
-
-def _indices(arr: pa.DictionaryArray, null_index: int) -> np.ndarray:
-    indices = arr.indices
-    if indices.null_count:
-        indices = indices.fill_null(null_index)
-    return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-
-
-def hash_ids(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, int]:
-    """64-bit hashes of an id column: ``(hashes uint64[n], bitmap, bit_offset)``; never 0.
-
-    Strings and binaries hash their bytes (8-byte words folded by multiply/xor-shift, length-seeded,
-    MurmurHash3 fmix64 finaliser: ``kernels.kpi_cpu._hash_bytes``); integers, dates,
-    timestamps and durations hash their int64 value (fmix64); other types are hashed as their string
-    form. The same id therefore hashes the same in every batch as long as its Arrow type family is
-    the same (``42`` and ``"42"`` differ).
-    """
-    kind = arr.type
-    n = len(arr)
-    out = np.empty(n, np.uint64)
-    if pa.types.is_null(kind):
-        out[:] = 1
-        return out, *_bitmap(arr)
-    if pa.types.is_dictionary(kind):
-        dict_hashes, dict_bitmap, dict_offset = hash_ids(arr.dictionary)
-        indices = arr.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        valid = arr.is_valid().to_numpy(zero_copy_only=False)
-        if len(dict_bitmap):
-            dict_valid = np.unpackbits(dict_bitmap, bitorder="little")[dict_offset : dict_offset + len(arr.dictionary)]
-            valid &= dict_valid.astype(bool)[indices] if n else valid
-        out = dict_hashes[indices] if n else out
-        if valid.all():
-            return out, _NO_BITMAP, 0
-        return out, readonly(np.packbits(valid, bitorder="little")), 0
-    if pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
-        arr = arr.cast(pa.large_binary())
-        kind = arr.type
-    if pa.types.is_fixed_size_binary(kind):
-        arr = arr.cast(pa.binary())
-        kind = arr.type
-    if _is_binary_like(kind):
-        if n:
-            wide = pa.types.is_large_string(kind) or pa.types.is_large_binary(kind)
-            offsets = _view_offsets(arr, np.int64 if wide else np.int32)
-            data_buffer = arr.buffers()[2]
-            data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else _NO_BITMAP
-            _k.hash_binary(offsets, data, out)
-        return out, *_bitmap(arr)
-    if pa.types.is_uint64(kind):
-        if n:
-            _k.hash_int64(_view(arr, np.int64), out)
-        return out, *_bitmap(arr)
-    if pa.types.is_integer(kind) or pa.types.is_temporal(kind):
-        arr = arr.cast(pa.int64()) if not pa.types.is_integer(kind) else arr.cast(pa.int64())
-        if n:
-            _k.hash_int64(_view(arr, np.int64), out)
-        return out, *_bitmap(arr)
-    if pa.types.is_nested(kind):
-        raise InputError(f"ids of type {kind} cannot be hashed; use strings or integers")
-    return hash_ids(arr.cast(pa.string()))
-
-
-def _is_binary_like(kind: pa.DataType) -> bool:
-    return (pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind)
-            or pa.types.is_large_binary(kind))
-
-
-def _view_offsets(arr: pa.Array, dtype) -> np.ndarray:
-    dtype = np.dtype(dtype)
-    return np.frombuffer(arr.buffers()[1], dtype, count=len(arr) + 1, offset=arr.offset * dtype.itemsize)
-
 
 _UTC = {"UTC", "utc", "Etc/UTC", "+00:00", "Z", "GMT", "Etc/GMT"}
 _PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
@@ -278,7 +122,7 @@ def _explode_aspects(data: pa.Table | pa.RecordBatch, emotions: Sequence[str]) -
 
 
 def _window_keys(arr: pa.Array, column: str, window: str) -> tuple[pa.Array, np.ndarray, bool]:
-    """The window key of each row, as :func:`_local_keys` gives a key column: ``(distinct window
+    """The window key of each row, as :func:`~emoscore.columns.factorize` gives a key column: ``(distinct window
     starts as date32, index int32 per row, True)``. A start is the first day of the day / ISO week
     (Monday) / month holding the time, on a zoned timestamp's own calendar; null is a window of its
     own. Days and weeks come from one Numba pass over the Arrow values."""
@@ -286,11 +130,11 @@ def _window_keys(arr: pa.Array, column: str, window: str) -> tuple[pa.Array, np.
     if pa.types.is_timestamp(kind):
         if kind.tz is not None and kind.tz not in _UTC:
             arr = pc.local_timestamp(arr)
-        ticks, per_day = _view(arr, np.int64), _PER_DAY[kind.unit]
+        ticks, per_day = values_view(arr, np.int64), _PER_DAY[kind.unit]
     elif pa.types.is_date32(kind):
-        ticks, per_day = _view(arr, np.int32), 1
+        ticks, per_day = values_view(arr, np.int32), 1
     elif pa.types.is_date64(kind):
-        ticks, per_day = _view(arr, np.int64), 86_400_000
+        ticks, per_day = values_view(arr, np.int64), 86_400_000
     elif pa.types.is_null(kind):
         ticks, per_day = np.zeros(len(arr), np.int64), 1
     else:
@@ -299,7 +143,7 @@ def _window_keys(arr: pa.Array, column: str, window: str) -> tuple[pa.Array, np.
     _k.window_days(ticks, per_day, window == "week", days)
     if window == "month":
         days = days.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    local, first = _k.factorize_int64(days, *_bitmap(arr))
+    local, first = _k.factorize_int64(days, *validity_bitmap(arr))
     starts = pa.array(days[first].astype(np.int32), pa.date32(),
                       mask=arr.take(pa.array(first)).is_null().to_numpy(zero_copy_only=False))
     return starts, local, True
@@ -362,55 +206,6 @@ class _KeyDictionary:
             self.size += len(new)
             position = pc.index_in(values, value_set=self.values, skip_nulls=False)
         return position.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-
-
-def _local_keys(arr: pa.Array) -> tuple[pa.Array, np.ndarray, bool]:
-    """``(distinct values, index int32 per row, every value used)`` of one key column, null being a
-    value of its own. Strings, binaries, integers, booleans and temporal types are factorised by a
-    Numba kernel (exact: hash plus byte comparison); a dictionary array reuses its own dictionary
-    (whose entries may be unused: the flag is then False); other types use Arrow's encoder."""
-    kind = arr.type
-    if pa.types.is_dictionary(kind):
-        values = arr.dictionary
-        if arr.indices.null_count:
-            values = pa.concat_arrays([values, pa.nulls(1, values.type)])
-        return values, _indices(arr, len(arr.dictionary)), False
-    if pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
-        arr = arr.cast(pa.large_string() if pa.types.is_string_view(kind) else pa.large_binary())
-        kind = arr.type
-    n = len(arr)
-    if n and _is_binary_like(kind):
-        wide = pa.types.is_large_string(kind) or pa.types.is_large_binary(kind)
-        data_buffer = arr.buffers()[2]
-        data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else _NO_BITMAP
-        local, first = _k.factorize_binary(_view_offsets(arr, np.int64 if wide else np.int32), data, *_bitmap(arr))
-        return arr.take(pa.array(first)), local, True
-    ints = _as_int64(arr) if n else None
-    if ints is not None:
-        local, first = _k.factorize_int64(_view(ints, np.int64), *_bitmap(ints))
-        return arr.take(pa.array(first)), local, True
-    encoded = arr.dictionary_encode(null_encoding="encode")
-    return encoded.dictionary, _indices(encoded, 0), True
-
-
-_INT_VIEWS = {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}
-
-
-def _as_int64(arr: pa.Array) -> pa.Array | None:
-    """The array's values as int64 (same equality), or None for types without such a view."""
-    kind = arr.type
-    if pa.types.is_boolean(kind):
-        return arr.cast(pa.int64())
-    if pa.types.is_integer(kind) or pa.types.is_temporal(kind):
-        try:
-            width = kind.bit_width
-        except ValueError:
-            return None
-        if width not in _INT_VIEWS:
-            return None
-        view = arr.view(_INT_VIEWS[width])
-        return view if width == 64 else view.cast(pa.int64())
-    return None
 
 
 # ==================================================================================================
@@ -687,7 +482,7 @@ class KpiAggregator:
             columns = other._key_columns()
             local_keys = []
             for k, (key, column) in enumerate(zip(self._keys, columns, strict=True)):
-                values, index, used = _local_keys(column)
+                values, index, used = factorize(column)
                 values, kinds[k] = key.conform(values, kinds[k])
                 local_keys.append((values, index, used))
             gid_of_local, local = self._group_ids(n, local_keys)
@@ -883,7 +678,7 @@ class KpiAggregator:
             if (state["sketch"] < 0).any() or (np.delete(state["counts"], _SIGNED_FIELDS(agg._E), axis=2) < 0).any():
                 raise StateFormatError("corrupt KPI state: negative counters")
             columns = [table.column(f"key.{i}").combine_chunks() for i in range(len(agg._key_names))]
-            gid_of_local, local = agg._group_ids(G, [_local_keys(column) for column in columns])
+            gid_of_local, local = agg._group_ids(G, [factorize(column) for column in columns])
             gid = gid_of_local[local]
             if agg._G != G:
                 raise StateFormatError("corrupt KPI state: duplicate group keys")
@@ -920,7 +715,7 @@ class KpiAggregator:
         def column(name):
             return batch.column(name) if name is not None and name in names else None
 
-        local_keys = [_local_keys(batch.column(name)) for name in self._by]
+        local_keys = [factorize(batch.column(name)) for name in self._by]
         if s["window"]:
             local_keys.append(_window_keys(batch.column(s["time"]), s["time"], s["window"]))
         for k, (key, (values, index, used)) in enumerate(zip(self._keys, local_keys, strict=True)):
@@ -931,7 +726,7 @@ class KpiAggregator:
         if arr is None:
             p.slot = np.full(n, self._E + 1, np.int32)
         else:
-            labels, index = _categorical(arr, "emotion")
+            labels, index = categorical(arr, "emotion")
             lut = np.array([self._E + 1 if v is None else self._emotion_slot.get(v, -1) for v in labels]
                            + [self._E + 1], np.int32)
             p.slot = lut[index]
@@ -948,24 +743,24 @@ class KpiAggregator:
         ):
             arr = column(s[name])
             if arr is not None:
-                values, bitmap, offset = _numeric(arr, s[name])
-                _check_range(values, bitmap, offset, lo, hi, values.dtype.kind == "f", s[name], arr, row0, what)
+                values, bitmap, offset = numeric(arr, s[name])
+                check_range(values, bitmap, offset, lo, hi, values.dtype.kind == "f", s[name], arr, row0, what)
                 p.scales.append((values, bitmap, offset) + fields)
         arr = column(s["response_time"])
         if arr is not None:
-            values, bitmap, offset = _numeric(arr, s["response_time"])
-            _check_range(values, bitmap, offset, 0, _sk.X_MAX, False, s["response_time"], arr, row0,
-                         f"not a response time in seconds within [0, {_sk.X_MAX:g}]")
+            values, bitmap, offset = numeric(arr, s["response_time"])
+            check_range(values, bitmap, offset, 0, _sk.X_MAX, False, s["response_time"], arr, row0,
+                        f"not a response time in seconds within [0, {_sk.X_MAX:g}]")
             p.frt = (readonly(values, np.float64), bitmap, offset)
         arr = column(s["revenue"])
         if arr is not None:
-            values, bitmap, offset = _numeric(arr, s["revenue"])
-            _check_range(values, bitmap, offset, -REVENUE_MAX, REVENUE_MAX, False, s["revenue"], arr, row0,
-                         f"not a finite revenue within +-{REVENUE_MAX:g}")
+            values, bitmap, offset = numeric(arr, s["revenue"])
+            check_range(values, bitmap, offset, -REVENUE_MAX, REVENUE_MAX, False, s["revenue"], arr, row0,
+                        f"not a finite revenue within +-{REVENUE_MAX:g}")
             p.revenue = (readonly(values, np.float64), bitmap, offset)
         arr = column(s["event"])
         if arr is not None:
-            labels, index = _categorical(arr, s["event"])
+            labels, index = categorical(arr, s["event"])
             lut = np.array(
                 [-1 if v is None else _EVENT_CODES.get(v.strip().lower(), 0) for v in labels] + [-1], np.int8
             )
@@ -979,10 +774,10 @@ class KpiAggregator:
         for name, low, high, f_count, what in score_columns:
             arr = column(name)
             if arr is not None:
-                values, bitmap, offset = _numeric(arr, name, float32_ok=True)
+                values, bitmap, offset = numeric(arr, name, float32_ok=True)
                 if values.dtype == np.int64:
                     values = readonly(values, np.float64)
-                _check_range(values, bitmap, offset, low, high, False, name, arr, row0, what)
+                check_range(values, bitmap, offset, low, high, False, name, arr, row0, what)
                 p.fixed.append((values, bitmap, offset, f_count, f_count + 1))
         return p
 

@@ -19,7 +19,7 @@ Quantile sketch (DDSketch with a fixed, dense bucket range)
 HyperLogLog (distinct customers)
     ``HLL_P = 12``: 4096 one-byte registers (4 KiB) per group; standard error ``1.04 / 64 = 1.6%``
     for large counts. Small counts use linear counting (``m * ln(m / zeros)``), which is nearly
-    exact for a few hundred ids. Ids are hashed to 64 bits (see ``hash_ids`` in :mod:`emoscore.kpi`).
+    exact for a few hundred ids. Ids are hashed to 64 bits (see ``hash_ids`` in :mod:`emoscore.columns`).
 """
 
 from __future__ import annotations
