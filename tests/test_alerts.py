@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from emoscore.alerts import DEFAULT_CHURN_PHRASES, RULES, AlertRules, AlertStream
 from emoscore.columns import hash_ids
 from emoscore.errors import InputError, StateFormatError
-from emoscore.kernels import kpi_cpu
+from emoscore.kernels import alerts_cpu
 
 DAY = 86_400
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -339,11 +339,11 @@ def test_table_stays_consistent_through_sweeps(seed, capacity, n):
     assert len(keys) == stream.stats["customers"] <= capacity
     assert len(np.unique(keys)) == len(keys)
     for key in keys:  # every stored customer is reachable from its home slot
-        assert kpi_cpu.table_find(stream._keys, key) >= 0
+        assert alerts_cpu.table_find(stream._keys, key) >= 0
     hashes, _, _ = hash_ids(pa.array(sorted(set(customers))))
     stored = set(keys.tolist())
     for h in hashes.tolist():
-        found = kpi_cpu.table_find(stream._keys, np.uint64(h))
+        found = alerts_cpu.table_find(stream._keys, np.uint64(h))
         assert (found >= 0) == (h in stored)
 
 

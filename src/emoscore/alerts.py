@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from ._state import pack_state, unpack_state
 from .columns import categorical, check_range, hash_ids, numeric, string_like
 from .errors import InputError, StateFormatError
-from .kernels import kpi_cpu as _k
+from .kernels import alerts_cpu
 
 __all__ = ["AlertRules", "AlertStream", "DEFAULT_CHURN_PHRASES", "RULES"]
 
@@ -199,7 +199,7 @@ class AlertStream:
         slots = max(64, int(np.ceil(_SLOT_FACTOR * cfg["max_customers"])))
         self._keys = np.zeros(slots, np.uint64)
         self._last_seen = np.zeros(slots, np.uint32)
-        self._ring = np.full((slots, ring), _k.EMPTY_TIME, np.uint32)
+        self._ring = np.full((slots, ring), alerts_cpu.EMPTY_TIME, np.uint32)
         # live customers, newest time seen (-1: none), rows scanned, evicted expired, evicted lru
         self._stats = np.array([0, -1, 0, 0, 0], np.int64)
         self._alerts = dict.fromkeys(RULES, 0)
@@ -333,7 +333,7 @@ class AlertStream:
             out_first = np.empty(n, np.uint32)
             max_customers = cfg["max_customers"]
             target = max_customers - max(1, max_customers // 8)
-            found = _k.frustration_scan(
+            found = alerts_cpu.frustration_scan(
                 hashes, ok, frustrated, seconds, self._keys, self._last_seen, self._ring,
                 cfg["frustration_count"], int(round(cfg["window_days"] * 86_400)), max_customers, target,
                 self._stats, out_rows, out_count, out_first,
@@ -439,7 +439,7 @@ class AlertStream:
         if ring.shape[1] != stream._ring.shape[1] or len(keys) > stream.rules._config["max_customers"]:
             raise StateFormatError("corrupt alert state: the stored customers do not fit the rules")
         for key, seen, times in zip(keys.tolist(), last_seen.tolist(), ring, strict=True):
-            slot = _k._table_insert(stream._keys, np.uint64(key))
+            slot = alerts_cpu.table_insert(stream._keys, np.uint64(key))
             stream._last_seen[slot] = seen
             stream._ring[slot] = times
         stream._stats[:] = stats["state"]
