@@ -14,7 +14,7 @@ import pytest
 
 import emoscore
 from emoscore import AspectLexicon, LexiconError, Scorer
-from emoscore.lexicon import _ARRAY_DTYPES, Lexicon, cache_dir, load_compiled
+from emoscore.lexicon import ARRAY_DTYPES, Lexicon, cache_dir, load_compiled
 
 LEXICON = (
     "#!emoscore-lexicon 1\n"
@@ -59,7 +59,7 @@ def assert_same(got, want) -> None:
     assert got.fingerprint == want.fingerprint
     assert (got.emotions, got.terms, got.aspects, got.stem_mask) == (want.emotions, want.terms, want.aspects,
                                                                      want.stem_mask)
-    for name, dtype in _ARRAY_DTYPES.items():
+    for name, dtype in ARRAY_DTYPES.items():
         array = getattr(got, name)
         assert array.dtype == dtype and array.flags.c_contiguous and not array.flags.writeable, name
         np.testing.assert_array_equal(array, getattr(want, name), err_msg=name)

@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from .errors import LexiconError
 from .kernels.rules import MAX_ASPECTS
-from .lexicon import _Bad, _check_emotion_name, _decode, _term_key, _TermTable
+from .lexicon.model import _Bad, _check_emotion_name, _decode, _term_key, _TermTable
 
 __all__ = ["AspectEntry", "AspectLexicon"]
 

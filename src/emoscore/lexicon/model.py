@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import numpy as np
 
-from . import _tokenize
-from .errors import LexiconError
-from .kernels import rules
+from .. import _tokenize
+from ..errors import LexiconError
+from ..kernels import rules
 
 __all__ = ["CompiledLexicon", "Entry", "Lexicon", "cache_dir", "load_compiled"]
 
@@ -370,7 +370,7 @@ class CompiledLexicon:
 
     def __post_init__(self) -> None:
         # Every array C-contiguous, of its contract dtype and read-only, however the value was made.
-        for name, dtype in _ARRAY_DTYPES.items():
+        for name, dtype in ARRAY_DTYPES.items():
             value = getattr(self, name)
             object.__setattr__(self, name, _frozen(np.zeros(0, dtype) if value is None else value, dtype))
         object.__setattr__(self, "aspects", tuple(self.aspects))
@@ -406,7 +406,7 @@ class CompiledLexicon:
         )
 
 
-_ARRAY_DTYPES = {
+ARRAY_DTYPES = {
     "table_keys": np.uint64,
     "table_ids": np.int32,
     "valence": np.float32,
@@ -575,7 +575,7 @@ def _compile(lexicon: Lexicon, aspect_lexicon=None) -> CompiledLexicon:
     if aspect_lexicon is not None and aspect_lexicon.aspects:
         aspect_names = aspect_lexicon.aspects
         arrays.update(_aspect_arrays(aspect_lexicon, aspect_of, word_list, stem_list, aspect_mwes, n))
-    arrays = {name: _own(array, _ARRAY_DTYPES[name]) for name, array in arrays.items()}
+    arrays = {name: _own(array, ARRAY_DTYPES[name]) for name, array in arrays.items()}
     # The fingerprint covers everything that scoring reads: the taxonomy, each term id's table key
     # (0 for expressions), the per-term arrays, the expressions and the parameters (and the aspects).
     digest = hashlib.sha256()
@@ -1336,7 +1336,7 @@ def _compiler_digest() -> bytes | None:
     compiler (this module, :mod:`emoscore.aspects`), the rule constants (``kernels/rules.py``) and the
     tokenizer's folding, hashing and table building (the built extension). None when one cannot be
     read (then nothing is cached)."""
-    from . import aspects
+    from .. import aspects
 
     digest = hashlib.sha256(f"emoscore compiled lexicon cache {_CACHE_FORMAT}\0".encode())
     for module in (sys.modules[__name__], aspects, rules, _tokenize):
@@ -1374,7 +1374,7 @@ def load_compiled(lexicon: PathLike | None = None, aspects: PathLike | bool | No
     OSError
         A file cannot be read.
     """
-    from .aspects import AspectLexicon
+    from ..aspects import AspectLexicon
 
     # read the aspects first: a bad pair of files reports the aspect lexicon, as the loaders did
     aspect_source = None
@@ -1411,7 +1411,7 @@ def _cache_read(path: str, key: str) -> CompiledLexicon | None:
             meta = json.loads(stored["meta"].tobytes())
             if meta.get("format") != _CACHE_FORMAT or meta.get("key") != key:
                 return None
-            arrays = {name: stored[name] for name in _ARRAY_DTYPES}
+            arrays = {name: stored[name] for name in ARRAY_DTYPES}
             terms = stored["terms"].tobytes().decode("utf-8", "surrogatepass").split("\0")
     except Exception:  # noqa: BLE001 - missing, cut short, corrupt (zip CRC) or foreign: compile instead
         return None
@@ -1429,7 +1429,7 @@ def _cache_write(path: str, key: str, compiled: CompiledLexicon) -> None:
     meta = {"format": _CACHE_FORMAT, "key": key, "emotions": list(compiled.emotions),
             "aspects": list(compiled.aspects), "stem_mask": compiled.stem_mask,
             "fingerprint": compiled.fingerprint, "n_terms": compiled.n_terms}
-    arrays = {name: getattr(compiled, name) for name in _ARRAY_DTYPES}
+    arrays = {name: getattr(compiled, name) for name in ARRAY_DTYPES}
     arrays["terms"] = np.frombuffer("\0".join(compiled.terms).encode("utf-8", "surrogatepass"), np.uint8)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     directory = os.path.dirname(path)

@@ -1,0 +1,27 @@
+"""Lexicons: the text format, loaders of public formats, and compilation into flat arrays.
+
+A :class:`Lexicon` is an immutable value: an emotion taxonomy, a tuple of :class:`Entry` objects and
+rule-parameter overrides, plus descriptive metadata. :meth:`Lexicon.compile` turns it into a
+:class:`CompiledLexicon`, the read-only arrays that the tokenizer and the scoring kernels take as
+arguments (layout in ``docs/internals.md``). The file format is specified in ``lexicons/README.md``.
+"""
+
+# The public names, and (``X as X``) the constants of the module this package replaced
+# (emoscore/lexicon.py), importable from here as before.
+from .model import ARRAY_DTYPES as ARRAY_DTYPES
+from .model import COLUMN_LINE as COLUMN_LINE
+from .model import FORMAT_VERSION as FORMAT_VERSION
+from .model import MAGIC as MAGIC
+from .model import MAX_BOOSTER as MAX_BOOSTER
+from .model import MAX_DAMPENER as MAX_DAMPENER
+from .model import MAX_STEM_BYTES as MAX_STEM_BYTES
+from .model import MAX_VALENCE as MAX_VALENCE
+from .model import MWE as MWE
+from .model import ROLES as ROLES
+from .model import STEM as STEM
+from .model import WORD as WORD
+from .model import CompiledLexicon, Entry, Lexicon, cache_dir, load_compiled
+from .model import ParamValue as ParamValue
+from .model import PathLike as PathLike
+
+__all__ = ["CompiledLexicon", "Entry", "Lexicon", "cache_dir", "load_compiled"]
