@@ -2,11 +2,22 @@
 
 Numba compiles a read-only and a writeable array as different types, and Arrow's buffers are
 read-only, so every array handed to a kernel is read-only: one compiled signature per kernel.
+
+The scoring kernels of both targets (``score_cpu``, ``score_cuda``) share the rest: the checked token
+stream (:func:`checked_stream`), the checked lexicon arrays (:func:`lexicon_arrays`,
+:func:`aspect_arrays`) and what they return (:class:`ScoreArrays`).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+from ..errors import InputError
+from .rules import N_PARAMS
+
+__all__ = ["ScoreArrays", "aspect_arrays", "checked_stream", "lexicon_arrays", "readonly"]
 
 
 def readonly(array, dtype=None, *, copy: bool = False) -> np.ndarray:
@@ -21,3 +32,133 @@ def readonly(array, dtype=None, *, copy: bool = False) -> np.ndarray:
         array = array.copy() if copy else array.view()
         array.setflags(write=False)
     return array
+
+
+class ScoreArrays(NamedTuple):
+    """Per-document scores of a token stream of D documents and E emotions."""
+
+    valence: np.ndarray    #: float32[D], in [-1, 1]
+    intensity: np.ndarray  #: float32[D], in [0, 1]
+    emotions: np.ndarray   #: float32[E, D], in [0, 1]; row e is emotion e (contiguous)
+    dominant: np.ndarray   #: int16[D], emotion index or -1 (neutral)
+    tokens: np.ndarray     #: int32[D], tokens of the document
+    hits: np.ndarray       #: int32[D], scoring lexicon matches (a multi-word expression counts once)
+    # Aspects (CSR over documents; empty, with all-zero offsets, when the lexicon has none):
+    # document d's aspects are entries aspect_offsets[d]:aspect_offsets[d+1], in first-mention order.
+    aspect_offsets: np.ndarray | None = None    #: int64[D + 1]
+    aspect: np.ndarray | None = None            #: int16[K], aspect index
+    aspect_valence: np.ndarray | None = None    #: float32[K], in [-1, 1]
+    aspect_intensity: np.ndarray | None = None  #: float32[K], in [0, 1]
+    aspect_emotion: np.ndarray | None = None    #: int16[K], dominant emotion index or -1 (neutral)
+
+
+def _stream_array(value, name: str, dtype, kind: str) -> np.ndarray:
+    """``value`` as a C-contiguous, read-only 1-D array of ``dtype`` (no copy when it is one)."""
+    array = np.asarray(value)
+    if array.ndim != 1:
+        raise InputError(f"{name} must be 1-dimensional, got shape {array.shape}")
+    if array.dtype != dtype:
+        if array.dtype.kind not in kind and array.size:
+            raise InputError(f"{name} must hold {np.dtype(dtype)} values, got dtype {array.dtype}")
+        if np.dtype(dtype).kind in "iu" and array.size:
+            bounds = np.iinfo(dtype)
+            if array.min() < bounds.min or array.max() > bounds.max:
+                raise InputError(f"{name} holds values outside the range of {np.dtype(dtype)}")
+        array = array.astype(dtype)
+    return readonly(array)
+
+
+def lexicon_arrays(lex):
+    """The lexicon's scoring arrays (``valence, weights, role, modifier, mwe_first, mwe_term,
+    mwe_parts, mwe_words, params``) as contract dtypes, their shapes and index ranges checked."""
+    try:
+        raw = {name: getattr(lex, name) for name in (
+            "valence", "weights", "role", "modifier", "mwe_first", "mwe_term", "mwe_parts",
+            "mwe_words", "params")}
+    except AttributeError as exc:
+        raise InputError(f"lexicon {type(lex).__name__} lacks a CompiledLexicon array: {exc}") from None
+    valence = _stream_array(raw["valence"], "lexicon valence", np.float32, "fiu")
+    n_terms = valence.shape[0]
+    weights = np.asarray(raw["weights"])
+    if weights.ndim != 2 or weights.shape[0] != n_terms:
+        raise InputError(f"lexicon weights must have shape ({n_terms}, E), got {weights.shape}")
+    weights = readonly(weights, np.float32)
+    role = _stream_array(raw["role"], "lexicon role", np.uint8, "iu")
+    modifier = _stream_array(raw["modifier"], "lexicon modifier", np.float32, "fiu")
+    mwe_first = _stream_array(raw["mwe_first"], "lexicon mwe_first", np.int32, "iu")
+    mwe_term = _stream_array(raw["mwe_term"], "lexicon mwe_term", np.int32, "iu")
+    mwe_parts = _stream_array(raw["mwe_parts"], "lexicon mwe_parts", np.int32, "iu")
+    mwe_words = _stream_array(raw["mwe_words"], "lexicon mwe_words", np.int32, "iu")
+    params = _stream_array(raw["params"], "lexicon params", np.float32, "fiu")
+    n_mwe = mwe_term.shape[0]
+    for name, array, size in (("role", role, n_terms), ("modifier", modifier, n_terms),
+                              ("mwe_first", mwe_first, n_terms + 1),
+                              ("mwe_parts", mwe_parts, n_mwe + 1)):
+        if array.shape[0] != size:
+            raise InputError(f"lexicon {name} must have {size} entries, got {array.shape[0]}")
+    if params.shape[0] < N_PARAMS:
+        raise InputError(f"lexicon params must have at least {N_PARAMS} entries, got {params.shape[0]}")
+    # index ranges the kernel relies on (small arrays: M + N, not the token stream)
+    for name, array, low, high in (("mwe_first", mwe_first, 0, n_mwe),
+                                   ("mwe_term", mwe_term, 0, n_terms - 1),
+                                   ("mwe_parts", mwe_parts, 0, mwe_words.shape[0]),
+                                   ("mwe_words", mwe_words, 0, n_terms - 1)):
+        if array.size and (array.min() < low or array.max() > high):
+            bad = array[(array < low) | (array > high)][0]
+            raise InputError(f"lexicon {name} holds {bad}, outside [{low}, {high}]")
+    return (valence, weights, role, modifier, mwe_first, mwe_term, mwe_parts, mwe_words, params)
+
+
+_EMPTY = {np.uint64: np.zeros(0, np.uint64), np.int32: np.zeros(0, np.int32)}
+
+
+def aspect_arrays(lex, n_terms: int):
+    """The lexicon's aspect arrays (``aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask``)
+    checked; all empty when it has none (a lexicon object without them, or zero aspects)."""
+    mask = getattr(lex, "aspect_mask", None)
+    if mask is None or np.asarray(mask).size == 0:
+        return (readonly(_EMPTY[np.uint64]), readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.int32]),
+                readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.uint64]))
+    try:
+        raw = [getattr(lex, name) for name in ("amwe_first", "amwe_parts", "amwe_words", "amwe_mask")]
+    except AttributeError as exc:
+        raise InputError(f"lexicon {type(lex).__name__} has aspect_mask but lacks an aspect array: {exc}") from None
+    mask = _stream_array(mask, "lexicon aspect_mask", np.uint64, "iu")
+    first = _stream_array(raw[0], "lexicon amwe_first", np.int32, "iu")
+    parts = _stream_array(raw[1], "lexicon amwe_parts", np.int32, "iu")
+    words = _stream_array(raw[2], "lexicon amwe_words", np.int32, "iu")
+    amwe_mask = _stream_array(raw[3], "lexicon amwe_mask", np.uint64, "iu")
+    n_amwe = amwe_mask.shape[0]
+    for name, array, size in (("aspect_mask", mask, n_terms), ("amwe_first", first, n_terms + 1),
+                              ("amwe_parts", parts, n_amwe + 1)):
+        if array.shape[0] != size:
+            raise InputError(f"lexicon {name} must have {size} entries, got {array.shape[0]}")
+    for name, array, low, high in (("amwe_first", first, 0, n_amwe), ("amwe_parts", parts, 0, words.shape[0]),
+                                   ("amwe_words", words, 0, n_terms - 1)):
+        if array.size and (array.min() < low or array.max() > high):
+            bad = array[(array < low) | (array > high)][0]
+            raise InputError(f"lexicon {name} holds {bad}, outside [{low}, {high}]")
+    return mask, first, parts, words, amwe_mask
+
+
+def checked_stream(doc_offsets, term_ids, flags, n_terms: int):
+    """The token stream as contract dtypes, checked before any kernel reads them: the
+    kernels trust offsets and ids, so a bad one would read outside the (device) buffers."""
+    offsets = _stream_array(doc_offsets, "doc_offsets", np.int64, "iu")
+    ids = _stream_array(term_ids, "term_ids", np.int32, "iu")
+    token_flags = _stream_array(flags, "flags", np.uint8, "iu")
+    n_tokens = ids.shape[0]
+    if token_flags.shape[0] != n_tokens:
+        raise InputError(f"flags has {token_flags.shape[0]} entries but term_ids has {n_tokens}")
+    if offsets.shape[0] > 1:
+        if offsets[0] < 0 or offsets[-1] > n_tokens:
+            raise InputError(
+                f"doc_offsets run from {offsets[0]} to {offsets[-1]}, outside the {n_tokens} tokens")
+        backwards = np.flatnonzero(offsets[1:] < offsets[:-1])
+        if backwards.size:
+            d = int(backwards[0])
+            raise InputError(f"doc_offsets decrease at document {d}: {offsets[d]} then {offsets[d + 1]}")
+        if n_tokens and ids.max() >= n_terms:
+            pos = int(np.argmax(ids >= n_terms))
+            raise InputError(f"term_ids[{pos}] = {ids[pos]} is not a term of the lexicon ({n_terms} terms)")
+    return offsets, ids, token_flags

@@ -43,8 +43,8 @@ from numba import cuda, float64
 
 from ..errors import InputError
 from . import rules
+from .contract import ScoreArrays, aspect_arrays, checked_stream, lexicon_arrays
 from .rules import MAX_ASPECTS, scratch_size
-from .score_cpu import ScoreArrays, _aspect_arrays, _lexicon_arrays, checked_stream
 
 __all__ = ["CudaScorer"]
 
@@ -57,8 +57,8 @@ _SCORE_ARGS = tuple(inspect.signature(rules.score_document).parameters)
 _ASPECT_ARGS = tuple(inspect.signature(rules.document_aspects).parameters)
 _STREAM = ("doc_offsets", "term_ids", "flags")
 _LEXICON = ("valence", "weights", "role", "modifier", "mwe_first", "mwe_term", "mwe_parts", "mwe_words",
-            "params")                                                     # score_cpu._lexicon_arrays
-_ASPECT_LEXICON = ("aspect_mask", "amwe_first", "amwe_parts", "amwe_words", "amwe_mask")  # _aspect_arrays
+            "params")                                                     # contract.lexicon_arrays
+_ASPECT_LEXICON = ("aspect_mask", "amwe_first", "amwe_parts", "amwe_words", "amwe_mask")  # contract.aspect_arrays
 _PER_BATCH = ("doc_aspects", "aspect_offsets")
 # ScoreArrays fields written by the kernel: per document, then per aspect slot (aspect_offsets is
 # computed on the host between the two kernels)
@@ -167,10 +167,10 @@ class CudaScorer:
     """
 
     def __init__(self, lex, *, slots: int = 2) -> None:
-        lexicon = _lexicon_arrays(lex)
+        lexicon = lexicon_arrays(lex)
         self.n_terms = lexicon[0].shape[0]
         self.n_emotions = lexicon[1].shape[1]
-        aspect = _aspect_arrays(lex, self.n_terms)
+        aspect = aspect_arrays(lex, self.n_terms)
         self.aspects = aspect[0].shape[0] > 0
         self._resident = {name: cuda.to_device(np.ascontiguousarray(array))
                           for name, array in zip(_LEXICON + _ASPECT_LEXICON, lexicon + aspect, strict=True)}

@@ -27,7 +27,7 @@ from emoscore import Scorer, api, sample  # noqa: E402
 from emoscore._tokenize import tokenize  # noqa: E402
 from emoscore.backend import cuda_status, resolve  # noqa: E402
 from emoscore.errors import InputError  # noqa: E402
-from emoscore.kernels import score_cpu, score_cuda  # noqa: E402
+from emoscore.kernels import contract, score_cpu, score_cuda  # noqa: E402
 from emoscore.kpi import KpiAggregator  # noqa: E402
 from reference_kpi import scored_table  # noqa: E402
 
@@ -48,7 +48,7 @@ def texts(n: int, seed: int = 5) -> pa.Array:
     return pa.concat_arrays([pa.array(EDGE_TEXTS, pa.string()), generated.cast(pa.string())])
 
 
-def assert_scores_match(cpu: score_cpu.ScoreArrays, gpu: score_cpu.ScoreArrays) -> None:
+def assert_scores_match(cpu: contract.ScoreArrays, gpu: contract.ScoreArrays) -> None:
     assert gpu._fields == cpu._fields
     for name in cpu._fields:
         a, b = getattr(cpu, name), getattr(gpu, name)

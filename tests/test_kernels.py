@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import reference_score
 from emoscore.errors import InputError
 from emoscore.kernels import rules, score_cpu
+from emoscore.kernels.contract import ScoreArrays
 from emoscore.kernels.rules import (
     DEFAULT_PARAMS,
     EMOTION_PARAMS,
@@ -38,7 +39,7 @@ from emoscore.kernels.rules import (
     ROLE_NEGATOR,
     ROLE_NONE,
 )
-from emoscore.kernels.score_cpu import ScoreArrays, score_stream
+from emoscore.kernels.score_cpu import score_stream
 
 EMOTIONS = ("joy", "frustration", "satisfaction", "anger")
 JOY, FRUSTRATION, SATISFACTION, ANGER = range(4)
