@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from .errors import LexiconError
 from .kernels.rules import MAX_ASPECTS
-from .lexicon.model import _Bad, _check_emotion_name, _decode, _term_key, _TermTable
+from .lexicon._terms import BadValue, TermTable, TextFormat, TextReader, check_emotion_name, decode, term_key
 
 __all__ = ["AspectEntry", "AspectLexicon"]
 
@@ -26,16 +26,14 @@ MAGIC = "#!emoscore-aspects"
 FORMAT_VERSION = 1
 COLUMN_LINE = "term\taspects"
 
-
-_HEADER = re.compile(r"#\s*(name|aspects|source|licen[cs]e)\s*:\s*(.*?)\s*$")
 _DESCRIPTION = re.compile(r"#\s*aspect\s+(\S+)\s*:\s*(.*?)\s*$")
 
 
-def _check_name(name: str) -> None:
+def _check_aspect_name(name: str) -> None:
     try:
-        _check_emotion_name(name)
-    except _Bad:
-        raise _Bad(
+        check_emotion_name(name)
+    except BadValue:
+        raise BadValue(
             f"an aspect name is one word without '=', ',', '#' or '*' and not '-' or 'none' ({name!r})"
         ) from None
 
@@ -64,12 +62,12 @@ class AspectEntry:
         names = tuple(self.aspects)
         try:
             if not isinstance(self.term, str):
-                raise _Bad(f"the term is not a string ({self.term!r})")
+                raise BadValue(f"the term is not a string ({self.term!r})")
             for name in names:
-                _check_name(name)
+                _check_aspect_name(name)
             if len(set(names)) != len(names):
-                raise _Bad(f"an aspect is named twice ({', '.join(names)})")
-        except _Bad as exc:
+                raise BadValue(f"an aspect is named twice ({', '.join(names)})")
+        except BadValue as exc:
             raise LexiconError(f"aspect entry {self.term!r}: {exc}") from None
         object.__setattr__(self, "aspects", names)
 
@@ -84,13 +82,13 @@ def _entry_keys(entries: tuple) -> tuple:
         if not isinstance(entry, AspectEntry):
             raise LexiconError(f"aspect entry {i} is not an AspectEntry ({entry!r})")
         try:
-            keys.append(_term_key(entry.term))
-        except _Bad as exc:
+            keys.append(term_key(entry.term))
+        except BadValue as exc:
             raise LexiconError(f"aspect entry {i}: {exc} ({entry.term!r})") from None
     return tuple(keys)
 
 
-class AspectLexicon(_TermTable):
+class AspectLexicon(TermTable):
     """An immutable aspect lexicon: the aspect names (in output order), entries and metadata.
 
     Parameters
@@ -124,11 +122,11 @@ class AspectLexicon(_TermTable):
         names = list(dict.fromkeys(aspects))
         try:
             for aspect in names:
-                _check_name(aspect)
+                _check_aspect_name(aspect)
             for text in (name, *sources, *licences, *descriptions.values()):
                 if not isinstance(text, str) or "\n" in text or "\r" in text:
-                    raise _Bad(f"metadata is one line of text ({text!r})")
-        except _Bad as exc:
+                    raise BadValue(f"metadata is one line of text ({text!r})")
+        except BadValue as exc:
             raise LexiconError(f"{name or 'aspect lexicon'}: {exc}") from None
         index: dict[tuple, int] = {}
         kept: list[AspectEntry] = []
@@ -248,98 +246,50 @@ def _rebuild(entries, aspects, descriptions, name, sources, licences) -> AspectL
                          licences=licences)
 
 
-def _parse(text: str, origin: str) -> AspectLexicon:
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
+class _AspectReader(TextReader):
+    """The aspect format's own part of reading a file: ``# aspect NAME:`` descriptions and the rows."""
 
-    def fail(lineno: int, message: str) -> LexiconError:
-        return LexiconError(f"{origin}:{lineno}: {message}")
+    format = TextFormat(MAGIC, FORMAT_VERSION, tuple(COLUMN_LINE.split("\t")), "aspects", single_name=False)
 
-    first = lines[0].rstrip("\r")
-    match = re.fullmatch(re.escape(MAGIC) + r" (\S+)\s*", first)
-    if not match:
-        raise fail(1, f"the first line must be '{MAGIC} {FORMAT_VERSION}' ({first[:60]!r})")
-    if match.group(1) != str(FORMAT_VERSION):
-        raise fail(1, f"unsupported format version, this emoscore reads {FORMAT_VERSION} ({match.group(1)!r})")
-    meta: dict = {"sources": [], "licences": [], "descriptions": {}}
-    aspects = None
-    lineno = 1
-    column_line = 0
-    while lineno < len(lines):
-        line = lines[lineno].rstrip("\r")
-        lineno += 1
-        if not line.strip():
-            continue
-        if line == COLUMN_LINE:
-            column_line = lineno
-            break
-        if not line.startswith("#"):
-            raise fail(lineno, f"expected a '#' header line or the column line 'term<TAB>aspects' ({line[:80]!r})")
+    def __init__(self, origin: str) -> None:
+        super().__init__(origin)
+        self.descriptions: dict[str, str] = {}
+
+    def check_taxonomy(self, names: tuple[str, ...]) -> None:
+        for aspect in names:
+            _check_aspect_name(aspect)
+        if len(set(names)) != len(names):
+            raise BadValue(f"aspect named twice ({next(a for a in names if names.count(a) > 1)!r})")
+
+    def header_line(self, lineno: int, line: str) -> bool:
         described = _DESCRIPTION.fullmatch(line)
         if described:
-            meta["descriptions"][described.group(1)] = described.group(2)
-            continue
-        header = _HEADER.fullmatch(line)
-        if not header:
-            continue  # a comment
-        key, value = header.groups()
-        if key == "aspects":
-            if aspects is not None:
-                raise fail(lineno, f"'# aspects:' given twice ({value!r})")
-            aspects = tuple(value.split())
-            try:
-                for aspect in aspects:
-                    _check_name(aspect)
-                if len(set(aspects)) != len(aspects):
-                    raise _Bad(f"aspect named twice ({next(a for a in aspects if aspects.count(a) > 1)!r})")
-            except _Bad as exc:
-                raise fail(lineno, str(exc)) from None
-        elif key == "name":
-            meta["name"] = value
-        elif key == "source":
-            meta["sources"].append(value)
-        else:
-            meta["licences"].append(value)
-    if not column_line:
-        raise fail(len(lines), "no column line 'term<TAB>aspects' before the end ('')")
-    if aspects is None:
-        raise fail(column_line, "no '# aspects:' header line before the column line ('term<TAB>aspects')")
-    for described in meta["descriptions"]:
-        if described not in aspects:
-            raise fail(column_line, f"a '# aspect NAME:' line names an aspect not in '# aspects:' ({described!r})")
-    entries, keys = [], []
-    where: dict[tuple, int] = {}
-    for at in range(column_line, len(lines)):
-        line = lines[at].rstrip("\r")
-        lineno = at + 1
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split("\t")
-        try:
-            if len(fields) != 2:
-                raise _Bad(f"expected 2 tab-separated fields (term, aspects), found {len(fields)} ({line[:80]!r})")
-            term, names = fields
-            try:
-                key = _term_key(term)
-            except _Bad as exc:
-                raise _Bad(f"{exc} ({term!r})") from None
-            named = () if names == "-" else tuple(part.strip() for part in names.split(","))
-            for name in named:
-                if name not in aspects:
-                    raise _Bad(f"unknown aspect, not in '# aspects:' ({name!r})")
-            if len(set(named)) != len(named):
-                raise _Bad(f"an aspect is named twice ({names!r})")
-            if key in where:
-                raise _Bad(f"duplicate term, same folded key as line {where[key]} ({term!r})")
-        except _Bad as exc:
-            raise fail(lineno, str(exc)) from None
-        where[key] = lineno
-        entries.append(AspectEntry(term, named))
-        keys.append(key)
+            self.descriptions[described.group(1)] = described.group(2)
+        return described is not None
+
+    def end_header(self, column_line: int) -> None:
+        for described in self.descriptions:
+            if described not in self.taxonomy:
+                raise self.fail(column_line, "a '# aspect NAME:' line names an aspect not in '# aspects:' "
+                                             f"({described!r})")
+
+    def row(self, fields: list[str]) -> tuple[tuple, AspectEntry]:
+        term, names = fields
+        key = self.term_key(term)
+        named = () if names == "-" else tuple(part.strip() for part in names.split(","))
+        for name in named:
+            if name not in self.taxonomy:
+                raise BadValue(f"unknown aspect, not in '# aspects:' ({name!r})")
+        if len(set(named)) != len(named):
+            raise BadValue(f"an aspect is named twice ({names!r})")
+        return key, AspectEntry(term, named)
+
+
+def _parse(text: str, origin: str) -> AspectLexicon:
+    read = _AspectReader(origin).read(text)
     try:
-        return AspectLexicon._make(entries, keys, aspects=aspects, descriptions=meta["descriptions"],
-                                   name=meta.get("name", ""), sources=meta["sources"], licences=meta["licences"])
+        return AspectLexicon._make(read.entries, read.keys, aspects=read.taxonomy, descriptions=read.descriptions,
+                                   name=read.name, sources=read.sources, licences=read.licences)
     except LexiconError as exc:
         raise LexiconError(f"{origin}: {exc}") from None
 
@@ -348,4 +298,4 @@ def _parse(text: str, origin: str) -> AspectLexicon:
 def _default_aspects() -> AspectLexicon:
     origin = "emoscore.lexicons/aspects.tsv"
     resource = resources.files("emoscore.lexicons").joinpath("aspects.tsv")
-    return _parse(_decode(resource.read_bytes(), origin), origin)
+    return _parse(decode(resource.read_bytes(), origin), origin)

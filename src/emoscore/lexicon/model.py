@@ -15,7 +15,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import os
 import re
 import sys
@@ -25,13 +24,33 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from .. import _tokenize
 from ..errors import LexiconError
 from ..kernels import rules
+from . import _terms
+from ._terms import (
+    MAX_STEM_BYTES,
+    MWE,
+    STEM,
+    WORD,
+    BadValue,
+    PathLike,
+    TermTable,
+    TextFormat,
+    TextReader,
+    check_emotion_name,
+    decode,
+    finite,
+    format_number,
+    one_token,
+    parse_number,
+    read_text,
+    term_key,
+)
 
 __all__ = ["CompiledLexicon", "Entry", "Lexicon", "cache_dir", "load_compiled"]
 
@@ -42,28 +61,13 @@ ROLES = ("negator", "booster", "dampener", "contrast")
 MAX_VALENCE = 4.0
 MAX_BOOSTER = 4.0
 MAX_DAMPENER = 1.0
-MAX_STEM_BYTES = 63
-
-# Term kinds; a folded key is (kind, bytes) for words and stems, (MWE, tuple of bytes) for expressions.
-WORD, STEM, MWE = 0, 1, 2
 
 ParamValue = float | str | None
-PathLike = str | os.PathLike[str]
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_EMOTION_NAME = re.compile(r"[^\s=,#*]+")
-_RESERVED_NAMES = frozenset({"-", "none"})
-# Code points that the tokenizer skips inside a token (docs/internals.md, "Tokens").
-_SKIPPED = re.compile("[\ufe0e\ufe0f\u200d\u20e3\U0001f3fb-\U0001f3ff]")
-_HEADER = re.compile(r"#\s*(name|emotions|source|licen[cs]e)\s*:\s*(.*?)\s*$")
 _PARAM = re.compile(r"#\s*param\s+(\S+)\s*:\s*(.*?)\s*$")
 _PARAM_START = re.compile(r"#\s*param\b")
 _VALENCE_CATEGORIES = {"posemo": 1.0, "emo_pos": 1.0, "negemo": -1.0, "emo_neg": -1.0}
 _LOADER_VALENCE = 2.0  # valence given to NRC positive/negative and LIWC posemo/negemo words
-
-
-class _Bad(Exception):
-    """An invalid value; the public boundary adds where it was found and raises LexiconError."""
 
 
 class _EntryError(LexiconError):
@@ -74,53 +78,7 @@ class _EntryError(LexiconError):
         self.detail = detail
 
 
-# --- terms ------------------------------------------------------------------------------------------
-
-
-def _fmt_tokens(tokens: list[bytes]) -> str:
-    return " ".join(repr(t.decode("utf-8", "replace")) for t in tokens)
-
-
-def _one_token(word: str) -> bytes:
-    """The folded UTF-8 token that ``word`` reads as; it must be one token that keeps every character."""
-    tokens = _tokenize.fold_tokens(word)
-    if not tokens:
-        raise _Bad("the tokenizer reads no word in this term")
-    if len(tokens) > 1:
-        raise _Bad(
-            f"the tokenizer splits this term into {len(tokens)} tokens, {_fmt_tokens(tokens)}; "
-            "write a multi-word expression with single spaces"
-        )
-    token = tokens[0]
-    # Tokens only drop characters (separators) or map one to one (case, apostrophes), so a token that
-    # kept every character that the tokenizer does not skip has as many code points as the term.
-    if len(token.decode("utf-8", "replace")) != len(_SKIPPED.sub("", word)):
-        raise _Bad(f"the tokenizer reads this term as {_fmt_tokens(tokens)}")
-    return token
-
-
-def _term_key(term: str) -> tuple:
-    """The folded key of a term in the file format: (WORD|STEM, bytes) or (MWE, tuple of bytes)."""
-    if not isinstance(term, str) or not term:
-        raise _Bad("empty term")
-    if " " in term:
-        parts = term.split(" ")
-        if any(not part for part in parts):
-            raise _Bad("a multi-word expression has single spaces between words and none around them")
-        if any("*" in part for part in parts):
-            raise _Bad("a multi-word expression cannot contain a stem '*'")
-        return (MWE, tuple(_one_token(part) for part in parts))
-    if term.endswith("*"):
-        stem = term[:-1]
-        if not stem or "*" in stem:
-            raise _Bad("a stem is a word followed by one '*'")
-        folded = _one_token(stem)
-        if not 1 <= len(folded) <= MAX_STEM_BYTES:
-            raise _Bad(f"a stem is 1 to {MAX_STEM_BYTES} bytes long, this one is {len(folded)}")
-        return (STEM, folded)
-    if "*" in term:
-        raise _Bad("'*' may only end a stem")
-    return (WORD, _one_token(term))
+# --- terms of other formats ------------------------------------------------------------------------
 
 
 def _loose_term(term: str) -> tuple[str, tuple] | None:
@@ -133,54 +91,25 @@ def _loose_term(term: str) -> tuple[str, tuple] | None:
     """
     term = term.strip()
     try:
-        return term, _term_key(term)
-    except _Bad:
+        return term, term_key(term)
+    except BadValue:
         pass
     parts = [part for part in re.split(r"[\s\-]+", term) if part]
     wordy = all(any(c.isalpha() for c in part) for part in parts) and sum(len(p) >= 2 for p in parts) >= 2
     if len(parts) >= 2 and wordy and not any("*" in part for part in parts):
         try:
-            return " ".join(parts), (MWE, tuple(_one_token(part) for part in parts))
-        except _Bad:
+            return " ".join(parts), (MWE, tuple(one_token(part) for part in parts))
+        except BadValue:
             return None
     if term.endswith("*") and term.count("*") == 1 and len(term) > 1:
         try:
-            folded = _one_token(term[:-1])
-        except _Bad:
+            folded = one_token(term[:-1])
+        except BadValue:
             return None
-        raise _Bad(f"a stem is 1 to {MAX_STEM_BYTES} bytes long, this one is {len(folded)} ({term!r})")
+        raise BadValue(f"a stem is 1 to {MAX_STEM_BYTES} bytes long, this one is {len(folded)} ({term!r})")
     return None
 
 
-def _check_emotion_name(name: str) -> None:
-    if not isinstance(name, str) or not _EMOTION_NAME.fullmatch(name) or name in _RESERVED_NAMES:
-        raise _Bad(
-            f"an emotion name is one word without '=', ',', '#' or '*' and not '-' or 'none' ({name!r})"
-        )
-
-
-def _finite(value, what: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise _Bad(f"{what} is not a number ({value!r})") from None
-    if not math.isfinite(number):
-        raise _Bad(f"{what} is not a finite number ({value!r})")
-    return number
-
-
-def _parse_number(text: str, what: str) -> float:
-    if not _NUMBER.fullmatch(text):
-        raise _Bad(f"{what} is not a number ({text!r})")
-    return _finite(text, what)
-
-
-def _fmt_number(value: float) -> str:
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
-
-
-# --- entries ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,49 +152,49 @@ class Entry:
     def __post_init__(self) -> None:
         try:
             self._validate()
-        except _Bad as exc:
+        except BadValue as exc:
             raise _EntryError(f"entry {self.term!r}: {exc}", str(exc)) from None
 
     def _validate(self) -> None:
         if not isinstance(self.term, str):
-            raise _Bad(f"the term is not a string ({self.term!r})")
+            raise BadValue(f"the term is not a string ({self.term!r})")
         if self.valence is not None:
-            valence = _finite(self.valence, "valence")
+            valence = finite(self.valence, "valence")
             if not -MAX_VALENCE <= valence <= MAX_VALENCE:
-                raise _Bad(f"valence is outside -4..4 ({self.valence!r})")
+                raise BadValue(f"valence is outside -4..4 ({self.valence!r})")
             object.__setattr__(self, "valence", valence)
         pairs = self.emotions.items() if isinstance(self.emotions, Mapping) else self.emotions
         weights = []
         seen = set()
         for pair in pairs:
             if isinstance(pair, str) or len(pair) != 2:
-                raise _Bad(f"an emotion weight is a (name, weight) pair ({pair!r})")
+                raise BadValue(f"an emotion weight is a (name, weight) pair ({pair!r})")
             name, weight = pair
-            _check_emotion_name(name)
+            check_emotion_name(name)
             if name in seen:
-                raise _Bad(f"emotion given twice ({name!r})")
+                raise BadValue(f"emotion given twice ({name!r})")
             seen.add(name)
-            weight = _finite(weight, f"the weight of {name!r}")
+            weight = finite(weight, f"the weight of {name!r}")
             if not 0.0 <= weight <= 1.0:
-                raise _Bad(f"emotion weight is outside [0, 1] ({name}={pair[1]!r})")
+                raise BadValue(f"emotion weight is outside [0, 1] ({name}={pair[1]!r})")
             weights.append((name, weight))
         object.__setattr__(self, "emotions", tuple(weights))
         if self.role is None:
             if self.strength is not None:
-                raise _Bad(f"a strength needs the role booster or dampener ({self.strength!r})")
+                raise BadValue(f"a strength needs the role booster or dampener ({self.strength!r})")
             return
         if self.role not in ROLES:
-            raise _Bad(f"unknown role, expected one of {', '.join(ROLES)} ({self.role!r})")
+            raise BadValue(f"unknown role, expected one of {', '.join(ROLES)} ({self.role!r})")
         if self.role in ("booster", "dampener"):
             limit = MAX_BOOSTER if self.role == "booster" else MAX_DAMPENER
-            strength = _finite(self.strength, f"{self.role} strength")
+            strength = finite(self.strength, f"{self.role} strength")
             if not 0.0 < strength <= limit:
-                raise _Bad(f"{self.role} strength is outside (0, {_fmt_number(limit)}] ({self.strength!r})")
+                raise BadValue(f"{self.role} strength is outside (0, {format_number(limit)}] ({self.strength!r})")
             object.__setattr__(self, "strength", strength)
         elif self.strength is not None:
-            raise _Bad(f"the role {self.role} takes no strength ({self.strength!r})")
+            raise BadValue(f"the role {self.role} takes no strength ({self.strength!r})")
         if self.valence or any(weight for _, weight in weights):
-            raise _Bad(
+            raise BadValue(
                 f"a {self.role} does not score itself: valence and emotions must be '-' ({self.term!r})"
             )
 
@@ -295,26 +224,26 @@ class Entry:
 
     def to_line(self) -> str:
         """The entry as one line of the text format (without the line break)."""
-        valence = "-" if self.valence is None else _fmt_number(self.valence)
-        emotions = ",".join(f"{name}={_fmt_number(w)}" for name, w in self.emotions) or "-"
+        valence = "-" if self.valence is None else format_number(self.valence)
+        emotions = ",".join(f"{name}={format_number(w)}" for name, w in self.emotions) or "-"
         if self.role is None:
             role = "-"
         elif self.role in ("booster", "dampener"):
-            role = f"{self.role}={_fmt_number(cast(float, self.strength))}"
+            role = f"{self.role}={format_number(cast(float, self.strength))}"
         else:
             role = self.role
         return f"{self.term}\t{valence}\t{emotions}\t{role}"
 
 
 def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
-    value = None if valence == "-" else _parse_number(valence, "valence")
+    value = None if valence == "-" else parse_number(valence, "valence")
     weights = []
     if emotions != "-":
         for pair in emotions.split(","):
             name, eq, weight = pair.strip().partition("=")
             if not eq or not name or not weight:
-                raise _Bad(f"emotions are name=weight pairs separated by commas, or '-' ({pair!r})")
-            weights.append((name.strip(), _parse_number(weight.strip(), f"the weight of {name.strip()!r}")))
+                raise BadValue(f"emotions are name=weight pairs separated by commas, or '-' ({pair!r})")
+            weights.append((name.strip(), parse_number(weight.strip(), f"the weight of {name.strip()!r}")))
     strength = None
     if role == "-":
         role_name = None
@@ -323,12 +252,12 @@ def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
     else:
         role_name, eq, amount = role.partition("=")
         if role_name not in ("booster", "dampener") or not eq:
-            raise _Bad(f"role is '-', 'negator', 'booster=X', 'dampener=X' or 'contrast' ({role!r})")
-        strength = _parse_number(amount, f"{role_name} strength")
+            raise BadValue(f"role is '-', 'negator', 'booster=X', 'dampener=X' or 'contrast' ({role!r})")
+        strength = parse_number(amount, f"{role_name} strength")
     try:
         return Entry(term, value, tuple(weights), role_name, strength)
     except _EntryError as exc:
-        raise _Bad(exc.detail) from None
+        raise BadValue(exc.detail) from None
 
 
 # --- the compiled form ------------------------------------------------------------------------------
@@ -643,88 +572,7 @@ def _aspect_arrays(aspect_lexicon, aspect_of, word_list, stem_list, aspect_mwes,
 # --- the lexicon value ------------------------------------------------------------------------------
 
 
-class _TermTable:
-    """What the emotion and aspect lexicons share: immutable entries found by their folded term key,
-    metadata, and value equality over the subclass's ``_state()``."""
-
-    __slots__ = ()
-
-    if TYPE_CHECKING:  # supplied by each subclass (its __slots__ and methods)
-        _entries: tuple
-        _index: dict[tuple, int]
-        _name: str
-        _sources: tuple[str, ...]
-        _licences: tuple[str, ...]
-
-        def _state(self) -> tuple: ...
-
-        def to_text(self) -> str: ...
-
-        @classmethod
-        def from_text(cls, text: str, *, origin: str = "<text>") -> Self: ...
-
-    @property
-    def entries(self) -> tuple:
-        return self._entries
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return self._sources
-
-    @property
-    def licences(self) -> tuple[str, ...]:
-        return self._licences
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __iter__(self) -> Iterator:
-        return iter(self._entries)
-
-    def get(self, term: str):
-        """The entry whose folded key equals that of ``term`` ("GREAT" finds "great"), or None."""
-        try:
-            at = self._index.get(_term_key(term))
-        except _Bad:
-            return None
-        return None if at is None else self._entries[at]
-
-    def __contains__(self, term: object) -> bool:
-        return isinstance(term, str) and self.get(term) is not None
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self._state() == other._state()
-
-    def __hash__(self) -> int:
-        return hash(self._state())
-
-    @classmethod
-    def load(cls, path: PathLike) -> Self:
-        """Read a lexicon file in its text format (``lexicons/README.md``).
-
-        Raises
-        ------
-        LexiconError
-            On any malformed line, with ``file:line: what is wrong (the offending value)``.
-        OSError
-            When the file cannot be read.
-        """
-        return cls.from_text(_read_text(path), origin=os.fspath(path))
-
-    def save(self, path: PathLike, **options) -> None:
-        """Write the lexicon to ``path`` in the text format (UTF-8, ``\\n`` line ends); ``options``
-        go to ``to_text``."""
-        with open(path, "w", encoding="utf-8", newline="\n") as file:
-            file.write(self.to_text(**options))
-
-
-class Lexicon(_TermTable):
+class Lexicon(TermTable):
     """An immutable lexicon: an emotion taxonomy, entries, rule-parameter overrides and metadata.
 
     Parameters
@@ -766,8 +614,8 @@ class Lexicon(_TermTable):
             if not isinstance(entry, Entry):
                 raise LexiconError(f"entry {i} is not an Entry ({entry!r})")
             try:
-                keys.append(_term_key(entry.term))
-            except _Bad as exc:
+                keys.append(term_key(entry.term))
+            except BadValue as exc:
                 raise LexiconError(f"entry {i}: {exc} ({entry.term!r})") from None
         self._init(entries, keys, emotions, params or {}, name, sources, licences, duplicates="error")
 
@@ -775,17 +623,13 @@ class Lexicon(_TermTable):
         """Validate and store; ``keys`` are the entries' folded keys, already computed."""
         emotions, sources, licences = tuple(emotions), tuple(sources), tuple(licences)
         try:
-            for emotion in emotions:
-                _check_emotion_name(emotion)
-            if len(set(emotions)) != len(emotions):
-                dup = next(e for e in emotions if emotions.count(e) > 1)
-                raise _Bad(f"emotion named twice in the taxonomy ({dup!r})")
+            _check_taxonomy(emotions)
             texts = [("name", name)] + [("source", s) for s in sources] + [("licence", s) for s in licences]
             for label, text in texts:
                 if not isinstance(text, str) or "\n" in text or "\r" in text:
-                    raise _Bad(f"the {label} is one line of text ({text!r})")
+                    raise BadValue(f"the {label} is one line of text ({text!r})")
             checked = {key: _check_param(key, value, emotions) for key, value in params.items()}
-        except _Bad as exc:
+        except BadValue as exc:
             raise LexiconError(f"{name or 'lexicon'}: {exc}") from None
         known = set(emotions)
         index: dict[tuple, int] = {}
@@ -882,8 +726,8 @@ class Lexicon(_TermTable):
             if not isinstance(entry, Entry):
                 raise LexiconError(f"entry {i} is not an Entry ({entry!r})")
             try:
-                keys.append(_term_key(entry.term))
-            except _Bad as exc:
+                keys.append(term_key(entry.term))
+            except BadValue as exc:
                 raise LexiconError(f"entry {i}: {exc} ({entry.term!r})") from None
         return Lexicon._make(self._entries + entries, self._keys + tuple(keys), duplicates="replace",
                              **self._meta())
@@ -965,7 +809,7 @@ class Lexicon(_TermTable):
                 if name in rules.EMOTION_PARAMS:
                     text = "none" if value is None else value
                 else:
-                    text = _fmt_number(cast(float, value))  # a number: _check_param made sure
+                    text = format_number(cast(float, value))  # a number: _check_param made sure
                 lines.append(f"# param {name}: {text}")
         for comment in comments:
             lines += [f"# {line}".rstrip() for line in comment.splitlines() or [""]]
@@ -985,16 +829,16 @@ class Lexicon(_TermTable):
         """
         origin = os.fspath(path)
         entries, keys = [], []
-        for lineno, line in _lines(_read_text(path)):
+        for lineno, line in _lines(read_text(path)):
             fields = line.split("\t")
             try:
                 if len(fields) < 2:
-                    raise _Bad(f"expected token<TAB>valence, found {len(fields)} field(s) ({line!r})")
-                valence = _parse_number(fields[1].strip(), "valence")
+                    raise BadValue(f"expected token<TAB>valence, found {len(fields)} field(s) ({line!r})")
+                valence = parse_number(fields[1].strip(), "valence")
                 if not -MAX_VALENCE <= valence <= MAX_VALENCE:
-                    raise _Bad(f"valence is outside -4..4 ({fields[1]!r})")
+                    raise BadValue(f"valence is outside -4..4 ({fields[1]!r})")
                 found = _loose_term(fields[0])
-            except _Bad as exc:
+            except BadValue as exc:
                 raise LexiconError(f"{origin}:{lineno}: {exc}") from None
             if found is None:
                 continue
@@ -1015,20 +859,20 @@ class Lexicon(_TermTable):
         origin = os.fspath(path)
         emotions: list[str] = []
         words: dict[tuple, list] = {}  # key -> [term, valence, set of emotions]
-        for lineno, line in _lines(_read_text(path)):
+        for lineno, line in _lines(read_text(path)):
             fields = line.split("\t")
             try:
                 if len(fields) != 3:
-                    raise _Bad(f"expected word<TAB>emotion<TAB>0|1, found {len(fields)} field(s) ({line!r})")
+                    raise BadValue(f"expected word<TAB>emotion<TAB>0|1, found {len(fields)} field(s) ({line!r})")
                 word, emotion, flag = (field.strip() for field in fields)
                 if flag not in ("0", "1"):
-                    raise _Bad(f"the association is 0 or 1 ({flag!r})")
+                    raise BadValue(f"the association is 0 or 1 ({flag!r})")
                 if emotion not in ("positive", "negative"):
-                    _check_emotion_name(emotion)
+                    check_emotion_name(emotion)
                     if emotion not in emotions:
                         emotions.append(emotion)
                 found = _loose_term(word)
-            except _Bad as exc:
+            except BadValue as exc:
                 raise LexiconError(f"{origin}:{lineno}: {exc}") from None
             if found is None:
                 continue
@@ -1062,7 +906,7 @@ class Lexicon(_TermTable):
         left out; a word listed twice gets the union of its categories.
         """
         origin = os.fspath(path)
-        lines = list(_lines(_read_text(path)))
+        lines = list(_lines(read_text(path)))
         if not lines or lines[0][1].strip() != "%":
             at = lines[0][0] if lines else 1
             raise LexiconError(f"{origin}:{at}: a LIWC dictionary starts with a '%' line "
@@ -1079,13 +923,13 @@ class Lexicon(_TermTable):
             parts = line.split()
             try:
                 if len(parts) < 2:
-                    raise _Bad(f"expected id<TAB>category ({line!r})")
-                _check_emotion_name(parts[1])
+                    raise BadValue(f"expected id<TAB>category ({line!r})")
+                check_emotion_name(parts[1])
                 if _norm_id(parts[0]) in names:
-                    raise _Bad(f"category id given twice ({parts[0]!r})")
+                    raise BadValue(f"category id given twice ({parts[0]!r})")
                 if parts[1] in names.values():
-                    raise _Bad(f"category name given twice ({parts[1]!r})")
-            except _Bad as exc:
+                    raise BadValue(f"category name given twice ({parts[1]!r})")
+            except BadValue as exc:
                 raise LexiconError(f"{origin}:{lineno}: {exc}") from None
             names[_norm_id(parts[0])] = parts[1]
         valence_of = {cid: _VALENCE_CATEGORIES[n.lower()] for cid, n in names.items()
@@ -1108,13 +952,13 @@ class Lexicon(_TermTable):
             try:
                 for cid in ids:
                     if _norm_id(cid) not in names:
-                        raise _Bad(
+                        raise BadValue(
                             f"unknown category id (conditional LIWC entries are not supported) ({cid!r})"
                         )
                 if not ids:
-                    raise _Bad(f"expected word<TAB>category ids ({line!r})")
+                    raise BadValue(f"expected word<TAB>category ids ({line!r})")
                 found = _loose_term(term)
-            except _Bad as exc:
+            except BadValue as exc:
                 raise LexiconError(f"{origin}:{lineno}: {exc}") from None
             if found is None:
                 continue
@@ -1136,20 +980,28 @@ class Lexicon(_TermTable):
 # --- helpers of the loaders -------------------------------------------------------------------------
 
 
+def _check_taxonomy(emotions: tuple[str, ...]) -> None:
+    for emotion in emotions:
+        check_emotion_name(emotion)
+    if len(set(emotions)) != len(emotions):
+        dup = next(e for e in emotions if emotions.count(e) > 1)
+        raise BadValue(f"emotion named twice in the taxonomy ({dup!r})")
+
+
 def _check_param(name: str, value: ParamValue, emotions: tuple[str, ...]) -> ParamValue:
     if name not in rules.PARAM_NAMES:
-        raise _Bad(f"unknown param, expected one of {', '.join(rules.PARAM_NAMES)} ({name!r})")
+        raise BadValue(f"unknown param, expected one of {', '.join(rules.PARAM_NAMES)} ({name!r})")
     if name in rules.EMOTION_PARAMS:
         if value is None or value == "none":
             return None
         if value not in emotions:
-            raise _Bad(f"param {name} takes an emotion of the taxonomy or 'none' ({value!r})")
+            raise BadValue(f"param {name} takes an emotion of the taxonomy or 'none' ({value!r})")
         return value
     if isinstance(value, str):
-        return _parse_number(value, f"param {name}")
+        return parse_number(value, f"param {name}")
     if isinstance(value, bool):
-        raise _Bad(f"param {name} is not a number ({value!r})")
-    return _finite(value, f"param {name}")
+        raise BadValue(f"param {name} is not a number ({value!r})")
+    return finite(value, f"param {name}")
 
 
 def _norm_id(cid: str) -> str:
@@ -1160,19 +1012,6 @@ def _stem_name(path: PathLike) -> str:
     return os.path.splitext(os.path.basename(os.fspath(path)))[0]
 
 
-def _read_text(path: PathLike) -> str:
-    with open(path, "rb") as file:
-        return _decode(file.read(), os.fspath(path))
-
-
-def _decode(data: bytes, origin: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise LexiconError(f"{origin}:{line}: not UTF-8 text ({data[exc.start:exc.start + 4]!r})") from None
-
-
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     """(line number, line) for the non-blank lines, without line ends."""
     for lineno, line in enumerate(text.split("\n"), 1):
@@ -1181,115 +1020,51 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
             yield lineno, line
 
 
-def _parse(text: str, origin: str) -> Lexicon:
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
+class _LexiconReader(TextReader):
+    """The lexicon format's own part of reading a file: ``# param`` lines and the entry rows."""
 
-    def fail(lineno: int, message: str) -> LexiconError:
-        return LexiconError(f"{origin}:{lineno}: {message}")
+    format = TextFormat(MAGIC, FORMAT_VERSION, tuple(COLUMN_LINE.split("\t")), "emotions")
 
-    first = lines[0].rstrip("\r")
-    match = re.fullmatch(re.escape(MAGIC) + r" (\S+)\s*", first)
-    if not match:
-        raise fail(1, f"the first line must be '{MAGIC} {FORMAT_VERSION}' ({first[:60]!r})")
-    if match.group(1) != str(FORMAT_VERSION):
-        raise fail(1, f"unsupported format version, this emoscore reads {FORMAT_VERSION} "
-                      f"({match.group(1)!r})")
+    def __init__(self, origin: str) -> None:
+        super().__init__(origin)
+        self.raw_params: dict[str, tuple[int, str]] = {}  # name -> (line number, value as written)
+        self.params: dict[str, ParamValue] = {}
 
-    meta: dict[str, Any] = {"sources": [], "licences": []}
-    raw_params: dict[str, tuple[int, str]] = {}
-    emotions: tuple[str, ...] | None = None
-    emotions_line = 0
-    lineno = 1
-    column_line = 0
-    while lineno < len(lines):
-        line = lines[lineno].rstrip("\r")
-        lineno += 1
-        if not line.strip():
-            continue
-        if line == COLUMN_LINE:
-            column_line = lineno
-            break
-        if not line.startswith("#"):
-            raise fail(lineno, "expected a '#' header line or the column line "
-                               f"'term<TAB>valence<TAB>emotions<TAB>role' ({line[:80]!r})")
+    def check_taxonomy(self, names: tuple[str, ...]) -> None:
+        _check_taxonomy(names)
+
+    def header_line(self, lineno: int, line: str) -> bool:
         param = _PARAM.fullmatch(line)
         if param:
             key, value = param.groups()
-            if key in raw_params:
-                raise fail(lineno, f"param given twice, first on line {raw_params[key][0]} ({key!r})")
-            raw_params[key] = (lineno, value)
-            continue
+            if key in self.raw_params:
+                raise BadValue(f"param given twice, first on line {self.raw_params[key][0]} ({key!r})")
+            self.raw_params[key] = (lineno, value)
+            return True
         if _PARAM_START.match(line):
-            raise fail(lineno, f"a param line is '# param NAME: VALUE' ({line!r})")
-        header = _HEADER.fullmatch(line)
-        if not header:
-            continue  # a comment
-        key, value = header.groups()
-        if key == "emotions":
-            if emotions is not None:
-                raise fail(lineno, f"'# emotions:' given twice, first on line {emotions_line} ({value!r})")
-            emotions, emotions_line = tuple(value.split()), lineno
-            try:
-                for emotion in emotions:
-                    _check_emotion_name(emotion)
-                if len(set(emotions)) != len(emotions):
-                    dup = next(e for e in emotions if emotions.count(e) > 1)
-                    raise _Bad(f"emotion named twice in the taxonomy ({dup!r})")
-            except _Bad as exc:
-                raise fail(lineno, str(exc)) from None
-        elif key == "name":
-            if "name" in meta:
-                raise fail(lineno, f"'# name:' given twice ({value!r})")
-            meta["name"] = value
-        elif key == "source":
-            meta["sources"].append(value)
-        else:
-            meta["licences"].append(value)
-    if not column_line:
-        raise fail(len(lines), "no column line 'term<TAB>valence<TAB>emotions<TAB>role' before the end ('')")
-    if emotions is None:
-        raise fail(column_line, "no '# emotions:' header line before the column line "
-                                f"({COLUMN_LINE.replace(chr(9), '<TAB>')!r})")
-    params = {}
-    for key, (at, value) in raw_params.items():
-        try:
-            params[key] = _check_param(key, value, emotions)
-        except _Bad as exc:
-            raise fail(at, str(exc)) from None
+            raise BadValue(f"a param line is '# param NAME: VALUE' ({line!r})")
+        return False
 
-    known = set(emotions)
-    entries: list[Entry] = []
-    keys: list[tuple] = []
-    where: dict[tuple, int] = {}
-    for at in range(column_line, len(lines)):
-        line = lines[at].rstrip("\r")
-        lineno = at + 1
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split("\t")
-        try:
-            if len(fields) != 4:
-                raise _Bad(f"expected 4 tab-separated fields (term, valence, emotions, role), "
-                           f"found {len(fields)} ({line[:80]!r})")
-            entry = _parse_fields(*fields)
+    def end_header(self, column_line: int) -> None:
+        for key, (at, value) in self.raw_params.items():
             try:
-                key = _term_key(entry.term)
-            except _Bad as exc:
-                raise _Bad(f"{exc} ({entry.term!r})") from None
-            for emotion, _ in entry.emotions:
-                if emotion not in known:
-                    raise _Bad(f"unknown emotion, not in '# emotions:' ({emotion!r})")
-            if key in where:
-                raise _Bad(f"duplicate term, same folded key as line {where[key]} ({entry.term!r})")
-        except _Bad as exc:
-            raise fail(lineno, str(exc)) from None
-        where[key] = lineno
-        entries.append(entry)
-        keys.append(key)
-    return Lexicon._make(entries, keys, emotions=emotions, params=params, name=meta.get("name", ""),
-                         sources=meta["sources"], licences=meta["licences"])
+                self.params[key] = _check_param(key, value, self.taxonomy)
+            except BadValue as exc:
+                raise self.fail(at, str(exc)) from None
+
+    def row(self, fields: list[str]) -> tuple[tuple, Entry]:
+        entry = _parse_fields(*fields)
+        key = self.term_key(entry.term)
+        for emotion, _ in entry.emotions:
+            if emotion not in self.taxonomy:
+                raise BadValue(f"unknown emotion, not in '# emotions:' ({emotion!r})")
+        return key, entry
+
+
+def _parse(text: str, origin: str) -> Lexicon:
+    read = _LexiconReader(origin).read(text)
+    return Lexicon._make(read.entries, read.keys, emotions=read.taxonomy, params=read.params, name=read.name,
+                         sources=read.sources, licences=read.licences)
 
 
 def _rebuild(entries, emotions, params, name, sources, licences) -> Lexicon:
@@ -1300,7 +1075,7 @@ def _rebuild(entries, emotions, params, name, sources, licences) -> Lexicon:
 def _default_lexicon() -> Lexicon:
     origin = "emoscore.lexicons/default.tsv"
     resource = resources.files("emoscore.lexicons").joinpath("default.tsv")
-    return _parse(_decode(resource.read_bytes(), origin), origin)
+    return _parse(decode(resource.read_bytes(), origin), origin)
 
 
 # --- the on-disk cache of compiled lexicons ---------------------------------------------------------
@@ -1333,13 +1108,14 @@ def cache_dir() -> str:
 @functools.cache
 def _compiler_digest() -> bytes | None:
     """SHA-256 of the code that makes a compiled lexicon from the text files: the parsers and the
-    compiler (this module, :mod:`emoscore.aspects`), the rule constants (``kernels/rules.py``) and the
+    compiler (this module, the shared reader and term keys of :mod:`._terms`, :mod:`emoscore.aspects`),
+    the rule constants (``kernels/rules.py``) and the
     tokenizer's folding, hashing and table building (the built extension). None when one cannot be
     read (then nothing is cached)."""
     from .. import aspects
 
     digest = hashlib.sha256(f"emoscore compiled lexicon cache {_CACHE_FORMAT}\0".encode())
-    for module in (sys.modules[__name__], aspects, rules, _tokenize):
+    for module in (sys.modules[__name__], _terms, aspects, rules, _tokenize):
         try:
             path: str | None = module.__file__
             if path is None:
@@ -1397,8 +1173,8 @@ def load_compiled(lexicon: PathLike | None = None, aspects: PathLike | bool | No
     if aspects is True:
         aspect_lexicon = AspectLexicon.default()
     elif aspect_source is not None:
-        aspect_lexicon = AspectLexicon.from_text(_decode(aspect_source[1], aspect_source[0]), origin=aspect_source[0])
-    parsed = _default_lexicon() if lexicon is None else Lexicon.from_text(_decode(data, origin), origin=origin)
+        aspect_lexicon = AspectLexicon.from_text(decode(aspect_source[1], aspect_source[0]), origin=aspect_source[0])
+    parsed = _default_lexicon() if lexicon is None else Lexicon.from_text(decode(data, origin), origin=origin)
     compiled = parsed.compile(aspects=aspect_lexicon)
     if entry is not None and key is not None:
         _cache_write(entry, key, compiled)
