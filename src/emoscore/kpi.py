@@ -15,13 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import sketch as _sk
+from . import sketch
 from ._state import pack_state, unpack_state
 from .backend import Backend
 from .backend import resolve as _resolve_backend
 from .columns import categorical, check_range, factorize, hash_ids, numeric, validity_bitmap, values_view
 from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
-from .kernels import kpi_cpu as _k
+from .kernels import kpi_cpu
 from .kernels.contract import readonly
 
 __all__ = [
@@ -140,10 +140,10 @@ def _window_keys(arr: pa.Array, column: str, window: str) -> tuple[pa.Array, np.
     else:
         raise InputError(f"time column {column!r} must be a timestamp or a date, but its type is {kind}")
     days = np.empty(len(arr), np.int64)
-    _k.window_days(ticks, per_day, window == "week", days)
+    kpi_cpu.window_days(ticks, per_day, window == "week", days)
     if window == "month":
         days = days.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    local, first = _k.factorize_int64(days, *validity_bitmap(arr))
+    local, first = kpi_cpu.factorize_int64(days, *validity_bitmap(arr))
     starts = pa.array(days[first].astype(np.int32), pa.date32(),
                       mask=arr.take(pa.array(first)).is_null().to_numpy(zero_copy_only=False))
     return starts, local, True
@@ -363,8 +363,8 @@ class KpiAggregator:
             "customer": customer,
             "emotions": list(emotions),
             "engine": {
-                "sketch_alpha": _sk.ALPHA, "sketch_min": _sk.X_MIN, "sketch_max": _sk.X_MAX,
-                "sketch_buckets": _sk.N_BUCKETS, "hll_p": _sk.HLL_P,
+                "sketch_alpha": sketch.ALPHA, "sketch_min": sketch.X_MIN, "sketch_max": sketch.X_MAX,
+                "sketch_buckets": sketch.N_BUCKETS, "hll_p": sketch.HLL_P,
                 "fixed_bits": FIXED_BITS, "revenue_bits": REVENUE_BITS,
             },
         }
@@ -373,26 +373,26 @@ class KpiAggregator:
                 raise InputError(f"{name} must be a column name or None, got {value!r}")
         self._by = by
         self._emotions = emotions
-        self._E = len(emotions)
-        self._D = self._E + 2  # emotions, neutral, no emotion value
-        self._F = F_EMO + 2 * self._E
+        self._n_emotions = len(emotions)
+        self._n_slots = self._n_emotions + 2  # emotions, neutral, no emotion value
+        self._n_fields = F_EMO + 2 * self._n_emotions
         self._key_names = by + (("window_start",) if window else ())
         clash = set(self._key_names) & set(self._output_names())
         if clash:
             raise InputError(f"group key name(s) {sorted(clash)} clash with KPI output columns")
         self._emotion_slot = {name: i for i, name in enumerate(emotions)}
-        self._emotion_slot["neutral"] = self._E
+        self._emotion_slot["neutral"] = self._n_emotions
         self._keys = [_KeyDictionary(name) for name in self._key_names]
         self._index: dict[tuple, int] = {}
-        self._G = 0
+        self._n_groups = 0
         cap = 8
         self._codes = np.zeros((cap, len(self._key_names)), np.int64)
-        self._counts = np.zeros((cap, self._D, self._F), np.int64)
-        self._rev_hi = np.zeros((cap, self._D), np.int64)
-        self._rev_lo = np.zeros((cap, self._D), np.uint64)
-        self._sketch = np.zeros((cap, _sk.N_BUCKETS if response_time else 0), np.int64)
-        self._hll = np.zeros((cap, _sk.HLL_M if customer else 0), np.uint8)
-        self._seen = np.zeros(len(_SOURCES) + self._E, bool)
+        self._counts = np.zeros((cap, self._n_slots, self._n_fields), np.int64)
+        self._rev_hi = np.zeros((cap, self._n_slots), np.int64)
+        self._rev_lo = np.zeros((cap, self._n_slots), np.uint64)
+        self._sketch = np.zeros((cap, sketch.N_BUCKETS if response_time else 0), np.int64)
+        self._hll = np.zeros((cap, sketch.HLL_M if customer else 0), np.uint8)
+        self._seen = np.zeros(len(_SOURCES) + self._n_emotions, bool)
 
     # ---------------------------------------------------------------------------------------------
     # public API
@@ -415,10 +415,10 @@ class KpiAggregator:
 
     def __len__(self) -> int:
         """Number of groups seen."""
-        return self._G
+        return self._n_groups
 
     def __repr__(self) -> str:
-        return f"KpiAggregator(by={self._by!r}, window={self._settings['window']!r}, groups={self._G})"
+        return f"KpiAggregator(by={self._by!r}, window={self._settings['window']!r}, groups={self._n_groups})"
 
     def update(self, data: pa.Table | pa.RecordBatch) -> KpiAggregator:
         """Fold scored rows into the state; returns ``self``.
@@ -476,7 +476,7 @@ class KpiAggregator:
             raise IncompatibleStateError("cannot merge KPI states built with different settings: " + "; ".join(diffs))
         if other is self:
             other = other.copy()
-        n = other._G
+        n = other._n_groups
         if n:
             kinds = [key.type for key in self._keys]
             columns = other._key_columns()
@@ -496,8 +496,8 @@ class KpiAggregator:
 
     def result(self) -> pa.Table:
         """The KPI table: one row per group, sorted by the keys, nulls last (see the class notes)."""
-        G = self._G
-        counts = self._counts[:G]
+        n_groups = self._n_groups
+        counts = self._counts[:n_groups]
         total = counts.sum(axis=1)  # [G, F]
         seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)], strict=True))
         columns = self._key_columns()
@@ -508,13 +508,13 @@ class KpiAggregator:
                 out.append((name, _masked(*_kpi(total, name)[:2])))
         if seen["response_time"]:
             for label, q in (("frt_p50", 0.5), ("frt_p90", 0.9)):
-                out.append((label, _masked(*_sk.quantiles(self._sketch[:G], q))))
+                out.append((label, _masked(*sketch.quantiles(self._sketch[:n_groups], q))))
         if seen["event"]:
             for name in ("churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate"):
                 out.append((name, _masked(*_kpi(total, name)[:2])))
         customers = None
         if seen["customer"]:
-            customers = np.rint(_sk.hll_estimate(self._hll[:G]))
+            customers = np.rint(sketch.hll_estimate(self._hll[:n_groups]))
             out.append(("customers", pa.array(customers.astype(np.int64))))
         if seen["revenue"]:
             revenue = self._revenue_total()
@@ -531,9 +531,9 @@ class KpiAggregator:
             if self._seen[len(_SOURCES) + e]:
                 out.append((f"{name}_mean", _masked(*_fixed_mean(total, F_EMO + 2 * e)[:2])))
         if seen["emotion"]:
-            dominant = counts[:, : self._E, F_N]
-            scored = counts[:, : self._E + 1, F_N].sum(axis=1)
-            best = np.argmax(dominant, axis=1) if G else np.zeros(0, np.int64)
+            dominant = counts[:, : self._n_emotions, F_N]
+            scored = counts[:, : self._n_emotions + 1, F_N].sum(axis=1)
+            best = np.argmax(dominant, axis=1) if n_groups else np.zeros(0, np.int64)
             has = dominant.max(axis=1, initial=0) > 0
             names_arr = pa.array(list(self._emotions), pa.string())
             out.append(("dominant_emotion", names_arr.take(pa.array(best, mask=~has))))
@@ -571,11 +571,11 @@ class KpiAggregator:
         if not seen[source] or not seen["emotion"]:
             missing = [name for name in (source, "emotion") if not seen[name]]
             raise InputError(f"driver target {target!r} needs column(s) {missing}, which were never seen")
-        G, E = self._G, self._E
+        n_groups, n_emotions = self._n_groups, self._n_emotions
         order = self._order(self._key_columns())
-        counts = self._counts[:G][order]
-        scored = counts[:, : E + 1].sum(axis=1)  # [G, F] over documents with an emotion value
-        with_e = counts[:, :E]  # [G, E, F]
+        counts = self._counts[:n_groups][order]
+        scored = counts[:, : n_emotions + 1].sum(axis=1)  # [G, F] over documents with an emotion value
+        with_e = counts[:, :n_emotions]  # [G, E, F]
         without = scored[:, None, :] - with_e
         k_with, ok_with, support_with = _kpi(with_e, target)
         k_without, ok_without, support_without = _kpi(without, target)
@@ -585,10 +585,10 @@ class KpiAggregator:
             prevalence = docs / total_docs
         difference = k_with - k_without
         ok_diff = ok_with & ok_without
-        columns = [c.take(pa.array(np.repeat(order, E))) for c in self._key_columns()]
+        columns = [c.take(pa.array(np.repeat(order, n_emotions))) for c in self._key_columns()]
         flat = lambda a: a.reshape(-1)  # noqa: E731
         arrays = columns + [
-            pa.array(np.tile(np.array(self._emotions, object), G), pa.string()),
+            pa.array(np.tile(np.array(self._emotions, object), n_groups), pa.string()),
             pa.array(flat(docs)),
             _masked(flat(prevalence), flat(np.broadcast_to(total_docs > 0, docs.shape))),
             _masked(flat(k_with), flat(ok_with)),
@@ -610,7 +610,7 @@ class KpiAggregator:
         an Arrow IPC stream with one row per group (key columns ``key.<i>`` and the state arrays as
         fixed-size lists) whose schema metadata holds the settings (JSON) and the seen columns.
         Lossless; never pickle."""
-        G = self._G
+        n_groups = self._n_groups
         arrays = [c for c in self._key_columns()]
         names = [f"key.{i}" for i in range(len(arrays))]
 
@@ -619,10 +619,10 @@ class KpiAggregator:
             return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).reshape(-1)), width)
 
         for name, array in (
-            ("counts", self._counts[:G]), ("rev_hi", self._rev_hi[:G]), ("rev_lo", self._rev_lo[:G]),
-            ("sketch", self._sketch[:G]), ("hll", self._hll[:G]),
+            ("counts", self._counts[:n_groups]), ("rev_hi", self._rev_hi[:n_groups]),
+            ("rev_lo", self._rev_lo[:n_groups]), ("sketch", self._sketch[:n_groups]), ("hll", self._hll[:n_groups]),
         ):
-            arrays.append(fixed(array) if array.shape[-1] else pa.nulls(G))
+            arrays.append(fixed(array) if array.shape[-1] else pa.nulls(n_groups))
             names.append(name)
         metadata = {
             b"emoscore.kpi.version": str(FORMAT_VERSION).encode(),
@@ -661,12 +661,12 @@ class KpiAggregator:
         if len(seen) != len(agg._seen):
             raise StateFormatError("corrupt KPI state: the seen-column flags do not match the taxonomy")
         agg._seen[:] = seen
-        G = table.num_rows
-        if G:
+        n_groups = table.num_rows
+        if n_groups:
             state = {}
             for name, array in (("counts", agg._counts), ("rev_hi", agg._rev_hi), ("rev_lo", agg._rev_lo),
                                 ("sketch", agg._sketch), ("hll", agg._hll)):
-                shape = (G,) + array.shape[1:]
+                shape = (n_groups,) + array.shape[1:]
                 if array.shape[-1] == 0:
                     state[name] = np.zeros(shape, array.dtype)
                     continue
@@ -675,12 +675,13 @@ class KpiAggregator:
                 if values.dtype != array.dtype or values.size != int(np.prod(shape)):
                     raise StateFormatError(f"corrupt KPI state: state array {name!r} has the wrong size or type")
                 state[name] = values.reshape(shape)
-            if (state["sketch"] < 0).any() or (np.delete(state["counts"], _SIGNED_FIELDS(agg._E), axis=2) < 0).any():
+            signed = _signed_fields(agg._n_emotions)
+            if (state["sketch"] < 0).any() or (np.delete(state["counts"], signed, axis=2) < 0).any():
                 raise StateFormatError("corrupt KPI state: negative counters")
             columns = [table.column(f"key.{i}").combine_chunks() for i in range(len(agg._key_names))]
-            gid_of_local, local = agg._group_ids(G, [factorize(column) for column in columns])
+            gid_of_local, local = agg._group_ids(n_groups, [factorize(column) for column in columns])
             gid = gid_of_local[local]
-            if agg._G != G:
+            if agg._n_groups != n_groups:
                 raise StateFormatError("corrupt KPI state: duplicate group keys")
             agg._counts[gid] = state["counts"]
             agg._rev_hi[gid] = state["rev_hi"]
@@ -724,11 +725,11 @@ class KpiAggregator:
         # dominant emotion -> slot (E + 1 = no value)
         arr = column("emotion")
         if arr is None:
-            p.slot = np.full(n, self._E + 1, np.int32)
+            p.slot = np.full(n, self._n_emotions + 1, np.int32)
         else:
             labels, index = categorical(arr, "emotion")
-            lut = np.array([self._E + 1 if v is None else self._emotion_slot.get(v, -1) for v in labels]
-                           + [self._E + 1], np.int32)
+            lut = np.array([self._n_emotions + 1 if v is None else self._emotion_slot.get(v, -1) for v in labels]
+                           + [self._n_emotions + 1], np.int32)
             p.slot = lut[index]
             if (lut < 0).any():
                 row = int(np.argmax(p.slot < 0))
@@ -749,8 +750,8 @@ class KpiAggregator:
         arr = column(s["response_time"])
         if arr is not None:
             values, bitmap, offset = numeric(arr, s["response_time"])
-            check_range(values, bitmap, offset, 0, _sk.X_MAX, False, s["response_time"], arr, row0,
-                        f"not a response time in seconds within [0, {_sk.X_MAX:g}]")
+            check_range(values, bitmap, offset, 0, sketch.X_MAX, False, s["response_time"], arr, row0,
+                        f"not a response time in seconds within [0, {sketch.X_MAX:g}]")
             p.frt = (readonly(values, np.float64), bitmap, offset)
         arr = column(s["revenue"])
         if arr is not None:
@@ -808,14 +809,14 @@ class KpiAggregator:
             for values, index, _ in local_keys[1:]:
                 size = max(len(values), 1)
                 if radix * size >= 1 << 62:
-                    composite, first = _k.factorize_hash(composite.astype(np.int64))
+                    composite, first = kpi_cpu.factorize_hash(composite.astype(np.int64))
                     radix = len(first)
-                composite = _k.combine_codes(composite, size, index)
+                composite = kpi_cpu.combine_codes(composite, size, index)
                 radix *= size
             if radix <= max(4 * n, 1 << 16):
-                local, first = _k.factorize_dense(composite, radix)
+                local, first = kpi_cpu.factorize_dense(composite, radix)
             else:
-                local, first = _k.factorize_hash(composite)
+                local, first = kpi_cpu.factorize_hash(composite)
             group_codes = [c[index[first]].tolist() for c, (_, index, _) in zip(codes, local_keys, strict=True)]
             tuples = zip(*group_codes, strict=True)
         gid_of_local = np.array([self._gid(t) for t in tuples], np.int32)
@@ -826,7 +827,7 @@ class KpiAggregator:
         return self._new_group(codes) if gid is None else gid
 
     def _new_group(self, codes: tuple) -> int:
-        gid = self._G
+        gid = self._n_groups
         if gid == self._counts.shape[0]:
             cap = 2 * gid
             self._codes = _grow(self._codes, cap)
@@ -837,26 +838,26 @@ class KpiAggregator:
             self._hll = _grow(self._hll, cap)
         self._codes[gid] = codes
         self._index[codes] = gid
-        self._G = gid + 1
+        self._n_groups = gid + 1
         return gid
 
     def _fold(self, p: _Prepared) -> None:
         if p.n == 0:
             return
         gid_of_local, local = self._group_ids(p.n, p.local_keys)
-        D = self._D
-        if self._G * D >= 1 << 31:
-            raise InputError(f"too many groups ({self._G}) for one KPI state")
+        n_slots = self._n_slots
+        if self._n_groups * n_slots >= 1 << 31:
+            raise InputError(f"too many groups ({self._n_groups}) for one KPI state")
         group = np.empty(p.n, np.int32)
         cell = np.empty(p.n, np.int32)
-        _k.make_cells(gid_of_local, local, p.slot, D, group, cell)
-        counts = self._counts.reshape(-1, self._F)
+        kpi_cpu.make_cells(gid_of_local, local, p.slot, n_slots, group, cell)
+        counts = self._counts.reshape(-1, self._n_fields)
         rows = np.bincount(cell, minlength=counts.shape[0])
         counts[:, F_N] += rows
         if counts[:, F_N].max() >= _CELL_ROWS_MAX:
             raise InputError("a (group, emotion) cell passed 2**32 rows; fixed-point sums could overflow")
         # the accumulation kernels: kpi_cpu's, or their CUDA twins (same calls, same integers)
-        acc = _k if self.backend == "cpu" else _device_fold()
+        acc = kpi_cpu if self.backend == "cpu" else _device_fold()
         for values, bitmap, offset, f_ans, f_pos, pos_min, f_neg, neg_max, f_sum in p.scales:
             acc.accum_scale(cell, values, bitmap, offset, counts, f_ans, f_pos, float(pos_min), f_neg,
                             float(neg_max), f_sum)
@@ -874,16 +875,16 @@ class KpiAggregator:
             values, bitmap, offset = p.frt
             with np.errstate(divide="ignore", invalid="ignore"):
                 logs = np.log(values)
-            acc.accum_sketch(group, values, logs, bitmap, offset, self._sketch, _sk.X_MIN, _sk.INV_LOG_GAMMA,
-                             _sk.KEY_MIN)
+            acc.accum_sketch(group, values, logs, bitmap, offset, self._sketch, sketch.X_MIN, sketch.INV_LOG_GAMMA,
+                             sketch.KEY_MIN)
         if p.customers is not None and self._hll.shape[1]:
             hashes, bitmap, offset = p.customers
-            acc.accum_hll(group, hashes, bitmap, offset, self._hll, _sk.HLL_P)
-        if acc is not _k:
+            acc.accum_hll(group, hashes, bitmap, offset, self._hll, sketch.HLL_P)
+        if acc is not kpi_cpu:
             acc.finish()
 
     def _add_groups(self, gid: np.ndarray, other: KpiAggregator) -> None:
-        n = other._G
+        n = other._n_groups
         if len(np.unique(gid)) == n:
             self._counts[gid] += other._counts[:n]
             self._sketch[gid] += other._sketch[:n]
@@ -897,15 +898,15 @@ class KpiAggregator:
                 self._hll[g] = np.maximum(self._hll[g], other._hll[j])
                 self._rev_hi[g], self._rev_lo[g] = _add128(
                     self._rev_hi[g], self._rev_lo[g], other._rev_hi[j], other._rev_lo[j])
-        if self._counts[: self._G, :, F_N].max(initial=0) >= _CELL_ROWS_MAX:
+        if self._counts[: self._n_groups, :, F_N].max(initial=0) >= _CELL_ROWS_MAX:
             raise InputError("a (group, emotion) cell passed 2**32 rows; fixed-point sums could overflow")
 
     def _key_columns(self) -> list[pa.Array]:
-        return [key.values.take(pa.array(self._codes[: self._G, k])) for k, key in enumerate(self._keys)]
+        return [key.values.take(pa.array(self._codes[: self._n_groups, k])) for k, key in enumerate(self._keys)]
 
     def _order(self, columns: list[pa.Array]) -> np.ndarray:
-        if not columns or self._G == 0:
-            return np.arange(self._G)
+        if not columns or self._n_groups == 0:
+            return np.arange(self._n_groups)
         table = pa.Table.from_arrays(columns, names=[f"k{i}" for i in range(len(columns))])
         try:
             keys: list[tuple[str, ...]] = [(f"k{i}", "ascending", "at_end") for i in range(len(columns))]
@@ -917,10 +918,10 @@ class KpiAggregator:
 
     def _revenue_total(self) -> np.ndarray:
         """Exact 128-bit revenue sum per group, rounded once to float64."""
-        hi = np.zeros(self._G, np.int64)
-        lo = np.zeros(self._G, np.uint64)
-        for d in range(self._D):
-            hi, lo = _add128(hi, lo, self._rev_hi[: self._G, d], self._rev_lo[: self._G, d])
+        hi = np.zeros(self._n_groups, np.int64)
+        lo = np.zeros(self._n_groups, np.uint64)
+        for d in range(self._n_slots):
+            hi, lo = _add128(hi, lo, self._rev_hi[: self._n_groups, d], self._rev_lo[: self._n_groups, d])
         exact = hi.astype(object) * (1 << 64) + lo.astype(object)
         return np.array([float(v) / (1 << REVENUE_BITS) for v in exact], np.float64)
 
@@ -929,8 +930,8 @@ class KpiAggregator:
 # KPI formulas over counter arrays [..., F]
 # ==================================================================================================
 
-def _SIGNED_FIELDS(E: int) -> list[int]:
-    return [F_VAL_SUM] + [F_EMO + 2 * e + 1 for e in range(E)]
+def _signed_fields(n_emotions: int) -> list[int]:
+    return [F_VAL_SUM] + [F_EMO + 2 * e + 1 for e in range(n_emotions)]
 
 
 def _kpi(c: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
