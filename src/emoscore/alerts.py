@@ -25,7 +25,7 @@ from .columns import categorical, check_range, hash_ids, numeric, string_like
 from .errors import InputError, StateFormatError
 from .kernels import alerts_cpu
 
-__all__ = ["AlertRules", "AlertStream", "DEFAULT_CHURN_PHRASES", "RULES"]
+__all__ = ["AlertRules", "AlertStream", "DEFAULT_CHURN_PHRASES", "RULES", "empty_alerts"]
 
 #: Rule names, in the order alerts of one row are listed.
 RULES = ("repeated_frustration", "score_text_mismatch", "churn_language")
@@ -256,7 +256,7 @@ class AlertStream:
         parts = [self._alerts_of(batch, p, start) for batch, p, start in prepared]
         parts = [part for part in parts if part is not None]
         if not parts:
-            return _empty(self.rules._config, data.schema)
+            return empty_alerts(self.rules, data.schema)
         return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
 
     # ---------------------------------------------------------------------------------------------
@@ -475,7 +475,11 @@ def _epoch_seconds(arr: pa.Array, column: str, row0: int) -> tuple[np.ndarray, n
     return np.where(valid, values, 0).astype(np.uint32), valid
 
 
-def _empty(cfg: dict, schema: pa.Schema) -> pa.Table:
+def empty_alerts(rules: AlertRules, schema: pa.Schema) -> pa.Table:
+    """The table of no alerts: the columns :meth:`AlertStream.evaluate` returns for ``rules``, their
+    types taken from ``schema`` (the input's) where it has the column, else the defaults."""
+    cfg = rules._config
+
     def kind(name, default):
         return schema.field(name).type if name is not None and name in schema.names else default
 

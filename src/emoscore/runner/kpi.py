@@ -618,9 +618,9 @@ def _alerts_table(parts: list[pa.Table], stream) -> pa.Table:
     """The alerts of the run, in input order (``row``, relative to one internal batch, is dropped:
     give --id to name the records)."""
     if not parts:
-        from ..alerts import _empty
+        from ..alerts import empty_alerts
 
-        table = _empty(stream.rules._config, pa.schema([]))
+        table = empty_alerts(stream.rules, pa.schema([]))
     else:
         table = pa.concat_tables(parts, promote_options="permissive")
     return table.drop_columns([c for c in ("row",) if c in table.column_names])
