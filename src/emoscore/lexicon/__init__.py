@@ -8,20 +8,21 @@ arguments (layout in ``docs/internals.md``). The file format is specified in ``l
 
 # The public names, and (``X as X``) the constants of the module this package replaced
 # (emoscore/lexicon.py), importable from here as before.
+from ._terms import MAX_STEM_BYTES as MAX_STEM_BYTES
+from ._terms import MWE as MWE
+from ._terms import STEM as STEM
+from ._terms import WORD as WORD
+from ._terms import PathLike as PathLike
+from .entry import MAX_BOOSTER as MAX_BOOSTER
+from .entry import MAX_DAMPENER as MAX_DAMPENER
+from .entry import MAX_VALENCE as MAX_VALENCE
+from .entry import ROLES as ROLES
+from .entry import Entry
 from .model import ARRAY_DTYPES as ARRAY_DTYPES
 from .model import COLUMN_LINE as COLUMN_LINE
 from .model import FORMAT_VERSION as FORMAT_VERSION
 from .model import MAGIC as MAGIC
-from .model import MAX_BOOSTER as MAX_BOOSTER
-from .model import MAX_DAMPENER as MAX_DAMPENER
-from .model import MAX_STEM_BYTES as MAX_STEM_BYTES
-from .model import MAX_VALENCE as MAX_VALENCE
-from .model import MWE as MWE
-from .model import ROLES as ROLES
-from .model import STEM as STEM
-from .model import WORD as WORD
-from .model import CompiledLexicon, Entry, Lexicon, cache_dir, load_compiled
+from .model import CompiledLexicon, Lexicon, cache_dir, load_compiled
 from .model import ParamValue as ParamValue
-from .model import PathLike as PathLike
 
 __all__ = ["CompiledLexicon", "Entry", "Lexicon", "cache_dir", "load_compiled"]

@@ -20,18 +20,18 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from types import MappingProxyType
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import numpy as np
 
 from .. import _tokenize
 from ..errors import LexiconError
 from ..kernels import rules
-from . import _terms
+from . import _terms, loaders
 from ._terms import (
     MAX_STEM_BYTES,
     MWE,
@@ -46,193 +46,20 @@ from ._terms import (
     decode,
     finite,
     format_number,
-    one_token,
     parse_number,
-    read_text,
     term_key,
 )
+from .entry import Entry, EntryError
 
 __all__ = ["CompiledLexicon", "Entry", "Lexicon", "cache_dir", "load_compiled"]
 
 MAGIC = "#!emoscore-lexicon"
 FORMAT_VERSION = 1
 COLUMN_LINE = "term\tvalence\temotions\trole"
-ROLES = ("negator", "booster", "dampener", "contrast")
-MAX_VALENCE = 4.0
-MAX_BOOSTER = 4.0
-MAX_DAMPENER = 1.0
-
 ParamValue = float | str | None
 
 _PARAM = re.compile(r"#\s*param\s+(\S+)\s*:\s*(.*?)\s*$")
 _PARAM_START = re.compile(r"#\s*param\b")
-_VALENCE_CATEGORIES = {"posemo": 1.0, "emo_pos": 1.0, "negemo": -1.0, "emo_neg": -1.0}
-_LOADER_VALENCE = 2.0  # valence given to NRC positive/negative and LIWC posemo/negemo words
-
-
-class _EntryError(LexiconError):
-    """An invalid :class:`Entry`; ``detail`` is the message without the entry's name."""
-
-    def __init__(self, message: str, detail: str) -> None:
-        super().__init__(message)
-        self.detail = detail
-
-
-# --- terms of other formats ------------------------------------------------------------------------
-
-
-def _loose_term(term: str) -> tuple[str, tuple] | None:
-    """For foreign formats: the term as this format writes it and its key, or None if it can never match.
-
-    Hyphenated phrases of words become multi-word expressions ("cover-up" -> "cover up"; every part
-    has a letter and two parts have two characters or more, so emoticons such as ``x-d`` do not);
-    terms the tokenizer cannot produce (emoticons such as ``:)``) are skipped. A stem that is too
-    long is still an error.
-    """
-    term = term.strip()
-    try:
-        return term, term_key(term)
-    except BadValue:
-        pass
-    parts = [part for part in re.split(r"[\s\-]+", term) if part]
-    wordy = all(any(c.isalpha() for c in part) for part in parts) and sum(len(p) >= 2 for p in parts) >= 2
-    if len(parts) >= 2 and wordy and not any("*" in part for part in parts):
-        try:
-            return " ".join(parts), (MWE, tuple(one_token(part) for part in parts))
-        except BadValue:
-            return None
-    if term.endswith("*") and term.count("*") == 1 and len(term) > 1:
-        try:
-            folded = one_token(term[:-1])
-        except BadValue:
-            return None
-        raise BadValue(f"a stem is 1 to {MAX_STEM_BYTES} bytes long, this one is {len(folded)} ({term!r})")
-    return None
-
-
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One lexicon entry.
-
-    Parameters
-    ----------
-    term : str
-        A word, an emoji, a multi-word expression (words separated by single spaces) or a wildcard
-        stem ending in ``*``.
-    valence : float or None
-        Valence on VADER's -4..4 scale; ``None`` (written ``-``) means "not given" and compiles to 0.
-    emotions : mapping or iterable of (name, weight) pairs
-        Emotion weights in [0, 1]; stored as a tuple of pairs in the given order.
-    role : {None, "negator", "booster", "dampener", "contrast"}
-        The rule role; a term with a role does not score itself (valence 0 or None, no weights).
-    strength : float or None
-        The relative change of a ``booster`` (0 < X <= 4) or ``dampener`` (0 < X <= 1).
-    """
-
-    term: str
-    valence: float | None = None
-    emotions: tuple[tuple[str, float], ...] = ()
-    role: str | None = None
-    strength: float | None = None
-
-    if TYPE_CHECKING:
-        # What the generated __init__ accepts: ``emotions`` as a mapping or any iterable of pairs
-        # (__post_init__ stores them as a tuple of pairs).
-        def __init__(
-            self,
-            term: str,
-            valence: float | None = None,
-            emotions: Mapping[str, float] | Iterable[tuple[str, float]] = (),
-            role: str | None = None,
-            strength: float | None = None,
-        ) -> None: ...
-
-    def __post_init__(self) -> None:
-        try:
-            self._validate()
-        except BadValue as exc:
-            raise _EntryError(f"entry {self.term!r}: {exc}", str(exc)) from None
-
-    def _validate(self) -> None:
-        if not isinstance(self.term, str):
-            raise BadValue(f"the term is not a string ({self.term!r})")
-        if self.valence is not None:
-            valence = finite(self.valence, "valence")
-            if not -MAX_VALENCE <= valence <= MAX_VALENCE:
-                raise BadValue(f"valence is outside -4..4 ({self.valence!r})")
-            object.__setattr__(self, "valence", valence)
-        pairs = self.emotions.items() if isinstance(self.emotions, Mapping) else self.emotions
-        weights = []
-        seen = set()
-        for pair in pairs:
-            if isinstance(pair, str) or len(pair) != 2:
-                raise BadValue(f"an emotion weight is a (name, weight) pair ({pair!r})")
-            name, weight = pair
-            check_emotion_name(name)
-            if name in seen:
-                raise BadValue(f"emotion given twice ({name!r})")
-            seen.add(name)
-            weight = finite(weight, f"the weight of {name!r}")
-            if not 0.0 <= weight <= 1.0:
-                raise BadValue(f"emotion weight is outside [0, 1] ({name}={pair[1]!r})")
-            weights.append((name, weight))
-        object.__setattr__(self, "emotions", tuple(weights))
-        if self.role is None:
-            if self.strength is not None:
-                raise BadValue(f"a strength needs the role booster or dampener ({self.strength!r})")
-            return
-        if self.role not in ROLES:
-            raise BadValue(f"unknown role, expected one of {', '.join(ROLES)} ({self.role!r})")
-        if self.role in ("booster", "dampener"):
-            limit = MAX_BOOSTER if self.role == "booster" else MAX_DAMPENER
-            strength = finite(self.strength, f"{self.role} strength")
-            if not 0.0 < strength <= limit:
-                raise BadValue(f"{self.role} strength is outside (0, {format_number(limit)}] ({self.strength!r})")
-            object.__setattr__(self, "strength", strength)
-        elif self.strength is not None:
-            raise BadValue(f"the role {self.role} takes no strength ({self.strength!r})")
-        if self.valence or any(weight for _, weight in weights):
-            raise BadValue(
-                f"a {self.role} does not score itself: valence and emotions must be '-' ({self.term!r})"
-            )
-
-    @property
-    def kind(self) -> str:
-        """``"word"`` (emoji included), ``"stem"`` or ``"mwe"``."""
-        if " " in self.term:
-            return "mwe"
-        return "stem" if self.term.endswith("*") else "word"
-
-    @property
-    def modifier(self) -> float:
-        """The compiled modifier: +strength for a booster, -strength for a dampener, else 0."""
-        strength = cast(float, self.strength)  # validated: a booster or a dampener has one
-        if self.role == "booster":
-            return float(strength)
-        if self.role == "dampener":
-            return -float(strength)
-        return 0.0
-
-    def weight(self, emotion: str) -> float:
-        """The weight of ``emotion`` (0 when not given)."""
-        for name, weight in self.emotions:
-            if name == emotion:
-                return weight
-        return 0.0
-
-    def to_line(self) -> str:
-        """The entry as one line of the text format (without the line break)."""
-        valence = "-" if self.valence is None else format_number(self.valence)
-        emotions = ",".join(f"{name}={format_number(w)}" for name, w in self.emotions) or "-"
-        if self.role is None:
-            role = "-"
-        elif self.role in ("booster", "dampener"):
-            role = f"{self.role}={format_number(cast(float, self.strength))}"
-        else:
-            role = self.role
-        return f"{self.term}\t{valence}\t{emotions}\t{role}"
 
 
 def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
@@ -256,7 +83,7 @@ def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
         strength = parse_number(amount, f"{role_name} strength")
     try:
         return Entry(term, value, tuple(weights), role_name, strength)
-    except _EntryError as exc:
+    except EntryError as exc:
         raise BadValue(exc.detail) from None
 
 
@@ -827,26 +654,7 @@ class Lexicon(TermTable):
         produce (emoticons such as ``:)``) are skipped; a token listed twice (same folded key) takes
         its later valence, as in VADER itself. ``emotions`` sets the (unused) taxonomy.
         """
-        origin = os.fspath(path)
-        entries, keys = [], []
-        for lineno, line in _lines(read_text(path)):
-            fields = line.split("\t")
-            try:
-                if len(fields) < 2:
-                    raise BadValue(f"expected token<TAB>valence, found {len(fields)} field(s) ({line!r})")
-                valence = parse_number(fields[1].strip(), "valence")
-                if not -MAX_VALENCE <= valence <= MAX_VALENCE:
-                    raise BadValue(f"valence is outside -4..4 ({fields[1]!r})")
-                found = _loose_term(fields[0])
-            except BadValue as exc:
-                raise LexiconError(f"{origin}:{lineno}: {exc}") from None
-            if found is None:
-                continue
-            entries.append(Entry(found[0], valence))
-            keys.append(found[1])
-        return cls._make(entries, keys, duplicates="replace", emotions=tuple(emotions),
-                         name=name or _stem_name(path),
-                         sources=(f"VADER-format lexicon {os.path.basename(origin)}",))
+        return cls._from_loaded(loaders.read_vader(path, emotions=emotions, name=name))
 
     @classmethod
     def from_nrc(cls, path: PathLike, *, name: str | None = None) -> Lexicon:
@@ -856,42 +664,7 @@ class Lexicon(TermTable):
         association; ``positive`` and ``negative`` become valence +2.0 and -2.0 (both: 0). Words with no
         association are left out, so that layering this lexicon over another one does not erase it.
         """
-        origin = os.fspath(path)
-        emotions: list[str] = []
-        words: dict[tuple, list] = {}  # key -> [term, valence, set of emotions]
-        for lineno, line in _lines(read_text(path)):
-            fields = line.split("\t")
-            try:
-                if len(fields) != 3:
-                    raise BadValue(f"expected word<TAB>emotion<TAB>0|1, found {len(fields)} field(s) ({line!r})")
-                word, emotion, flag = (field.strip() for field in fields)
-                if flag not in ("0", "1"):
-                    raise BadValue(f"the association is 0 or 1 ({flag!r})")
-                if emotion not in ("positive", "negative"):
-                    check_emotion_name(emotion)
-                    if emotion not in emotions:
-                        emotions.append(emotion)
-                found = _loose_term(word)
-            except BadValue as exc:
-                raise LexiconError(f"{origin}:{lineno}: {exc}") from None
-            if found is None:
-                continue
-            term, key = found
-            slot = words.setdefault(key, [term, 0.0, []])
-            if flag == "1":
-                if emotion == "positive":
-                    slot[1] += _LOADER_VALENCE
-                elif emotion == "negative":
-                    slot[1] -= _LOADER_VALENCE
-                elif emotion not in slot[2]:
-                    slot[2].append(emotion)
-        entries, keys = [], []
-        for key, (term, valence, associated) in words.items():
-            if valence or associated:
-                entries.append(Entry(term, valence or None, tuple((e, 1.0) for e in associated)))
-                keys.append(key)
-        return cls._make(entries, keys, emotions=emotions, name=name or _stem_name(path),
-                         sources=(f"NRC word-level lexicon {os.path.basename(origin)}",))
+        return cls._from_loaded(loaders.read_nrc(path, name=name))
 
     @classmethod
     def from_liwc(
@@ -905,79 +678,15 @@ class Lexicon(TermTable):
         taxonomy to the named categories (default: all). Words left with no category or valence are
         left out; a word listed twice gets the union of its categories.
         """
-        origin = os.fspath(path)
-        lines = list(_lines(read_text(path)))
-        if not lines or lines[0][1].strip() != "%":
-            at = lines[0][0] if lines else 1
-            raise LexiconError(f"{origin}:{at}: a LIWC dictionary starts with a '%' line "
-                               f"({lines[0][1] if lines else ''!r})")
-        names: dict[str, str] = {}
-        position = 1
-        while True:
-            if position >= len(lines):
-                raise LexiconError(f"{origin}:{lines[-1][0]}: no '%' line closes the category block ('')")
-            lineno, line = lines[position]
-            position += 1
-            if line.strip() == "%":
-                break
-            parts = line.split()
-            try:
-                if len(parts) < 2:
-                    raise BadValue(f"expected id<TAB>category ({line!r})")
-                check_emotion_name(parts[1])
-                if _norm_id(parts[0]) in names:
-                    raise BadValue(f"category id given twice ({parts[0]!r})")
-                if parts[1] in names.values():
-                    raise BadValue(f"category name given twice ({parts[1]!r})")
-            except BadValue as exc:
-                raise LexiconError(f"{origin}:{lineno}: {exc}") from None
-            names[_norm_id(parts[0])] = parts[1]
-        valence_of = {cid: _VALENCE_CATEGORIES[n.lower()] for cid, n in names.items()
-                      if n.lower() in _VALENCE_CATEGORIES}
-        if categories is None:
-            chosen = [n for cid, n in names.items() if cid not in valence_of]
-        else:
-            chosen = list(dict.fromkeys(categories))
-            unknown = [c for c in chosen if c not in names.values()]
-            if unknown:
-                raise LexiconError(f"{origin}: categories not in the dictionary ({', '.join(unknown)})")
-        emotions = tuple(chosen)
-        words: dict[tuple, list] = {}  # key -> [term, list of category ids]
-        for lineno, line in lines[position:]:
-            if "\t" in line:
-                term, _, rest = line.partition("\t")
-                ids = rest.split()
-            else:
-                term, *ids = line.split()
-            try:
-                for cid in ids:
-                    if _norm_id(cid) not in names:
-                        raise BadValue(
-                            f"unknown category id (conditional LIWC entries are not supported) ({cid!r})"
-                        )
-                if not ids:
-                    raise BadValue(f"expected word<TAB>category ids ({line!r})")
-                found = _loose_term(term)
-            except BadValue as exc:
-                raise LexiconError(f"{origin}:{lineno}: {exc}") from None
-            if found is None:
-                continue
-            slot = words.setdefault(found[1], [found[0], []])
-            for cid in map(_norm_id, ids):
-                if cid not in slot[1]:
-                    slot[1].append(cid)
-        entries, keys = [], []
-        for key, (term, ids) in words.items():
-            valence = sum(valence_of.get(cid, 0.0) for cid in set(ids)) * _LOADER_VALENCE
-            weights = tuple((names[cid], 1.0) for cid in ids if names[cid] in emotions)
-            if valence or weights:
-                entries.append(Entry(term, valence or None, weights))
-                keys.append(key)
-        return cls._make(entries, keys, emotions=emotions, name=name or _stem_name(path),
-                         sources=(f"LIWC dictionary {os.path.basename(origin)}",))
+        return cls._from_loaded(loaders.read_liwc(path, categories=categories, name=name))
+
+    @classmethod
+    def _from_loaded(cls, loaded: loaders.Loaded) -> Lexicon:
+        return cls._make(loaded.entries, loaded.keys, duplicates=loaded.duplicates, emotions=loaded.emotions,
+                         name=loaded.name, sources=(loaded.source,))
 
 
-# --- helpers of the loaders -------------------------------------------------------------------------
+# --- checks -------------------------------------------------------------------------------------------
 
 
 def _check_taxonomy(emotions: tuple[str, ...]) -> None:
@@ -1002,22 +711,6 @@ def _check_param(name: str, value: ParamValue, emotions: tuple[str, ...]) -> Par
     if isinstance(value, bool):
         raise BadValue(f"param {name} is not a number ({value!r})")
     return finite(value, f"param {name}")
-
-
-def _norm_id(cid: str) -> str:
-    return str(int(cid)) if cid.isdigit() else cid
-
-
-def _stem_name(path: PathLike) -> str:
-    return os.path.splitext(os.path.basename(os.fspath(path)))[0]
-
-
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """(line number, line) for the non-blank lines, without line ends."""
-    for lineno, line in enumerate(text.split("\n"), 1):
-        line = line.rstrip("\r")
-        if line.strip():
-            yield lineno, line
 
 
 class _LexiconReader(TextReader):
@@ -1108,14 +801,14 @@ def cache_dir() -> str:
 @functools.cache
 def _compiler_digest() -> bytes | None:
     """SHA-256 of the code that makes a compiled lexicon from the text files: the parsers and the
-    compiler (this module, the shared reader and term keys of :mod:`._terms`, :mod:`emoscore.aspects`),
-    the rule constants (``kernels/rules.py``) and the
-    tokenizer's folding, hashing and table building (the built extension). None when one cannot be
-    read (then nothing is cached)."""
+    compiler (this module, the shared reader and term keys of :mod:`._terms`, :class:`Entry`'s checks,
+    :mod:`emoscore.aspects`), the rule constants (``kernels/rules.py``) and the tokenizer's folding,
+    hashing and table building (the built extension). None when one cannot be read (then nothing is
+    cached)."""
     from .. import aspects
 
     digest = hashlib.sha256(f"emoscore compiled lexicon cache {_CACHE_FORMAT}\0".encode())
-    for module in (sys.modules[__name__], _terms, aspects, rules, _tokenize):
+    for module in (sys.modules[__name__], _terms, sys.modules[Entry.__module__], aspects, rules, _tokenize):
         try:
             path: str | None = module.__file__
             if path is None:
