@@ -41,8 +41,6 @@ from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Sessio
 
 __all__ = ["KpiCommand", "RunCommand", "write_table"]
 
-ASPECT_KEY = "aspect"  # --by aspect: a document counts in each aspect it mentions (KpiAggregator)
-
 WINDOWS = ("day", "week", "month")
 
 KPI_EPILOG = """\
@@ -83,6 +81,8 @@ class _Converter:
     not convert are reported as ``{row: (field, reason)}``."""
 
     def __init__(self, agg, by: list[str], time: str | None, extra: tuple[str, ...] = ()) -> None:
+        from ..kpi import ASPECT_KEY
+
         s = agg.settings
         self.time = time
         self.types: dict[str, pa.DataType] = {}
@@ -506,6 +506,7 @@ class RunCommand:
             stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
         from ..alerts import AlertRules, AlertStream
         from ..errors import EmoscoreError
+        from ..kpi import ASPECT_KEY
 
         source = output = writer = None
         thresholds = gc.get_threshold()
