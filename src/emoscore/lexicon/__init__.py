@@ -13,16 +13,17 @@ from ._terms import MWE as MWE
 from ._terms import STEM as STEM
 from ._terms import WORD as WORD
 from ._terms import PathLike as PathLike
+from .compiler import ARRAY_DTYPES as ARRAY_DTYPES
+from .compiler import CompiledLexicon
 from .entry import MAX_BOOSTER as MAX_BOOSTER
 from .entry import MAX_DAMPENER as MAX_DAMPENER
 from .entry import MAX_VALENCE as MAX_VALENCE
 from .entry import ROLES as ROLES
 from .entry import Entry
-from .model import ARRAY_DTYPES as ARRAY_DTYPES
 from .model import COLUMN_LINE as COLUMN_LINE
 from .model import FORMAT_VERSION as FORMAT_VERSION
 from .model import MAGIC as MAGIC
-from .model import CompiledLexicon, Lexicon, cache_dir, load_compiled
+from .model import Lexicon, cache_dir, load_compiled
 from .model import ParamValue as ParamValue
 
 __all__ = ["CompiledLexicon", "Entry", "Lexicon", "cache_dir", "load_compiled"]

@@ -167,6 +167,11 @@ class TermTable:
         return self._entries
 
     @property
+    def folded_keys(self) -> tuple[tuple, ...]:
+        """The folded key of each entry (see :func:`term_key`), in the order of :attr:`entries`."""
+        return self._keys
+
+    @property
     def name(self) -> str:
         return self._name
 

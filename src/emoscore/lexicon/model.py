@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
 from importlib import resources
 from types import MappingProxyType
 from typing import cast
@@ -31,12 +30,8 @@ import numpy as np
 from .. import _tokenize
 from ..errors import LexiconError
 from ..kernels import rules
-from . import _terms, loaders
+from . import _terms, compiler, loaders
 from ._terms import (
-    MAX_STEM_BYTES,
-    MWE,
-    STEM,
-    WORD,
     BadValue,
     PathLike,
     TermTable,
@@ -49,6 +44,7 @@ from ._terms import (
     parse_number,
     term_key,
 )
+from .compiler import ARRAY_DTYPES, CompiledLexicon, compile_lexicon
 from .entry import Entry, EntryError
 
 __all__ = ["CompiledLexicon", "Entry", "Lexicon", "cache_dir", "load_compiled"]
@@ -85,315 +81,6 @@ def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
         return Entry(term, value, tuple(weights), role_name, strength)
     except EntryError as exc:
         raise BadValue(exc.detail) from None
-
-
-# --- the compiled form ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class CompiledLexicon:
-    """A lexicon as flat, read-only arrays (layout in ``docs/internals.md``), made by :meth:`Lexicon.compile`.
-
-    Every array is C-contiguous and not writeable. Term ids index ``valence``, ``weights``, ``role``,
-    ``modifier`` and ``terms``; ``fingerprint`` is the hex SHA-256 of everything that affects scoring
-    (taxonomy, parameters, keys and per-term values), so two compiled lexicons score alike exactly when
-    their fingerprints are equal.
-    """
-
-    emotions: tuple[str, ...]
-    terms: tuple[str, ...]
-    table_keys: np.ndarray
-    table_ids: np.ndarray
-    stem_mask: int
-    valence: np.ndarray
-    weights: np.ndarray
-    role: np.ndarray
-    modifier: np.ndarray
-    mwe_first: np.ndarray
-    mwe_term: np.ndarray
-    mwe_parts: np.ndarray
-    mwe_words: np.ndarray
-    params: np.ndarray
-    fingerprint: str
-    # Aspects (empty when compiled without an aspect lexicon): the names, each term's aspect bitmask
-    # and the aspect expressions in CSR form by first word (docs/internals.md).
-    aspects: tuple[str, ...] = ()
-    aspect_mask: np.ndarray | None = None
-    amwe_first: np.ndarray | None = None
-    amwe_parts: np.ndarray | None = None
-    amwe_words: np.ndarray | None = None
-    amwe_mask: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        # Every array C-contiguous, of its contract dtype and read-only, however the value was made.
-        for name, dtype in ARRAY_DTYPES.items():
-            value = getattr(self, name)
-            object.__setattr__(self, name, _frozen(np.zeros(0, dtype) if value is None else value, dtype))
-        object.__setattr__(self, "aspects", tuple(self.aspects))
-        object.__setattr__(self, "emotions", tuple(self.emotions))
-        object.__setattr__(self, "terms", tuple(self.terms))
-        object.__setattr__(self, "stem_mask", int(self.stem_mask))
-
-    def __reduce__(self):
-        # Unpickling goes through __init__, so the arrays come back read-only (Spark ships these).
-        return (CompiledLexicon, tuple(getattr(self, f.name) for f in fields(self)))
-
-    @property
-    def n_terms(self) -> int:
-        return len(self.terms)
-
-    def without_aspects(self) -> CompiledLexicon:
-        """This lexicon with its aspect arrays dropped (the same emotion scores, no aspects)."""
-        if not self.aspects:
-            return self
-        digest = hashlib.sha256(f"{self.fingerprint}\0without aspects".encode()).hexdigest()
-        return replace(self, aspects=(), aspect_mask=None, amwe_first=None, amwe_parts=None, amwe_words=None,
-                       amwe_mask=None, fingerprint=digest)
-
-    @property
-    def n_emotions(self) -> int:
-        return len(self.emotions)
-
-    def __repr__(self) -> str:
-        aspects = f", aspects={' '.join(self.aspects)!r}" if self.aspects else ""
-        return (
-            f"CompiledLexicon({self.n_terms} terms, {len(self.mwe_term)} expressions, "
-            f"emotions={' '.join(self.emotions)!r}{aspects}, fingerprint={self.fingerprint[:12]}…)"
-        )
-
-
-ARRAY_DTYPES = {
-    "table_keys": np.uint64,
-    "table_ids": np.int32,
-    "valence": np.float32,
-    "weights": np.float32,
-    "role": np.uint8,
-    "modifier": np.float32,
-    "mwe_first": np.int32,
-    "mwe_term": np.int32,
-    "mwe_parts": np.int32,
-    "mwe_words": np.int32,
-    "params": np.float32,
-    "aspect_mask": np.uint64,
-    "amwe_first": np.int32,
-    "amwe_parts": np.int32,
-    "amwe_words": np.int32,
-    "amwe_mask": np.uint64,
-}
-
-
-def _frozen(array, dtype) -> np.ndarray:
-    """``array`` as a C-contiguous, read-only array of ``dtype``; a writeable one is copied first, so
-    that nobody keeps a writeable reference to it."""
-    array = np.ascontiguousarray(array, dtype=dtype)
-    if array.flags.writeable:
-        array = array.copy()
-        array.setflags(write=False)
-    return array
-
-
-def _own(array, dtype) -> np.ndarray:
-    """Like :func:`_frozen` for an array that nobody else references: no copy needed."""
-    array = np.ascontiguousarray(array, dtype=dtype)
-    array.setflags(write=False)
-    return array
-
-
-def _stem_of(word: bytes, stems: Mapping[bytes, int]) -> int | None:
-    """The id of the longest stem that matches ``word`` as the tokenizer tries them, if any."""
-    for length in range(min(len(word), MAX_STEM_BYTES), 0, -1):
-        found = stems.get(word[:length])
-        if found is not None:
-            return found
-    return None
-
-
-def _compile(lexicon: Lexicon, aspect_lexicon=None) -> CompiledLexicon:
-    emotions = lexicon.emotions
-    column = {name: i for i, name in enumerate(emotions)}
-    by_key = dict(zip(lexicon._keys, lexicon.entries, strict=True))
-    # aspect terms share the table (one tokenizer pass); their expressions are kept apart
-    aspect_of = {} if aspect_lexicon is None else dict(zip(aspect_lexicon._keys, aspect_lexicon.entries, strict=True))
-
-    # Canonical id order (words, then stems, then expressions, each sorted by folded bytes), so the
-    # arrays and the fingerprint do not depend on the order of the entries.
-    words = {key[1] for key in by_key if key[0] == WORD} | {key[1] for key in aspect_of if key[0] == WORD}
-    mwes = sorted(key[1] for key in by_key if key[0] == MWE)
-    aspect_mwes = sorted(key[1] for key in aspect_of if key[0] == MWE)
-    words.update(word for parts in mwes + aspect_mwes for word in parts)
-    word_list = sorted(words)
-    stem_list = sorted({key[1] for key in by_key if key[0] == STEM} | {key[1] for key in aspect_of if key[0] == STEM})
-    n_words, n_stems = len(word_list), len(stem_list)
-    n = n_words + n_stems + len(mwes)
-
-    terms: list[str] = []
-    sources: list[Entry | None] = []
-    for word in word_list:
-        entry = by_key.get((WORD, word))
-        sources.append(entry)
-        terms.append(entry.term if entry is not None else word.decode("utf-8", "replace"))
-    for stem in stem_list:
-        entry = by_key.get((STEM, stem))
-        sources.append(entry)
-        terms.append(entry.term if entry is not None else aspect_of[(STEM, stem)].term)
-    for parts in mwes:
-        entry = by_key[(MWE, parts)]
-        sources.append(entry)
-        terms.append(entry.term)
-
-    # A term added for an expression or for the aspects must not hide a stem that would have matched
-    # it on its own: it takes the values of the longest emotion stem that matches it (and, below,
-    # the aspects of the longest aspect stem), as the tokenizer would have matched without it.
-    stem_ids = {stem: n_words + i for i, stem in enumerate(stem_list) if sources[n_words + i] is not None}
-    for i, word in enumerate(word_list + stem_list):
-        if sources[i] is None:
-            found = _stem_of(word, stem_ids)
-            if found is not None:
-                sources[i] = sources[found]
-
-    valence = np.zeros(n, np.float32)
-    weights = np.zeros((n, len(emotions)), np.float32)
-    role = np.zeros(n, np.uint8)
-    modifier = np.zeros(n, np.float32)
-    role_codes = {
-        None: rules.ROLE_NONE,
-        "negator": rules.ROLE_NEGATOR,
-        "booster": rules.ROLE_MODIFIER,
-        "dampener": rules.ROLE_MODIFIER,
-        "contrast": rules.ROLE_CONTRAST,
-    }
-    for i, entry in enumerate(sources):
-        if entry is None:
-            continue
-        valence[i] = entry.valence or 0.0
-        for name, weight in entry.emotions:
-            weights[i, column[name]] = weight
-        role[i] = role_codes[entry.role]
-        modifier[i] = entry.modifier
-
-    # Keys of the single-token terms; ids 0..n_words+n_stems-1 are exactly the table's contents.
-    hashes = np.zeros(n, np.uint64)
-    seen: dict[int, int] = {}
-    stem_mask = 0
-    word_key, stem_key = _tokenize.fnv1a64, _tokenize.stem_key
-    for i, word in enumerate(word_list + stem_list):
-        if i < n_words:
-            h = int(word_key(word))
-        else:
-            h = int(stem_key(word))
-            stem_mask |= 1 << len(word)
-        if h in seen:
-            raise LexiconError(
-                f"{lexicon.name or 'lexicon'}: terms {terms[seen[h]]!r} and {terms[i]!r} have the same "
-                f"64-bit hash ({h:#018x}); rename one"
-            )
-        seen[h] = i
-        hashes[i] = h
-    n_single = n_words + n_stems
-    try:
-        table_keys, table_ids = _tokenize.build_table(
-            np.ascontiguousarray(hashes[:n_single]), np.arange(n_single, dtype=np.int32)
-        )
-    except ValueError as exc:
-        raise LexiconError(f"{lexicon.name or 'lexicon'}: cannot build the hash table: {exc}") from None
-
-    # Multi-word expressions in CSR form, grouped by first word id, longest first.
-    word_ids = {word: i for i, word in enumerate(word_list)}
-    candidates = sorted(
-        ((tuple(word_ids[w] for w in parts), n_single + m) for m, parts in enumerate(mwes)),
-        key=lambda item: (item[0][0], -len(item[0]), item[0]),
-    )
-    counts = np.zeros(n + 1, np.int64)
-    for ids, _ in candidates:
-        counts[ids[0] + 1] += 1
-    mwe_first = np.cumsum(counts)
-    mwe_term = np.array([term for _, term in candidates], np.int32)
-    mwe_parts = np.zeros(len(candidates) + 1, np.int64)
-    mwe_parts[1:] = np.cumsum([len(ids) for ids, _ in candidates])
-    mwe_words = np.array([w for ids, _ in candidates for w in ids], np.int32)
-
-    params = np.zeros(rules.N_PARAMS, np.float32)
-    for name, value in lexicon.resolved_params().items():
-        params[rules.PARAM_NAMES.index(name)] = value
-
-    arrays: dict[str, np.ndarray] = {
-        "valence": valence,
-        "weights": weights,
-        "role": role,
-        "modifier": modifier,
-        "mwe_first": mwe_first,
-        "mwe_term": mwe_term,
-        "mwe_parts": mwe_parts,
-        "mwe_words": mwe_words,
-        "params": params,
-    }
-    aspect_names: tuple[str, ...] = ()
-    if aspect_lexicon is not None and aspect_lexicon.aspects:
-        aspect_names = aspect_lexicon.aspects
-        arrays.update(_aspect_arrays(aspect_lexicon, aspect_of, word_list, stem_list, aspect_mwes, n))
-    arrays = {name: _own(array, ARRAY_DTYPES[name]) for name, array in arrays.items()}
-    # The fingerprint covers everything that scoring reads: the taxonomy, each term id's table key
-    # (0 for expressions), the per-term arrays, the expressions and the parameters (and the aspects).
-    digest = hashlib.sha256()
-    digest.update(f"{MAGIC} {FORMAT_VERSION}\0{' '.join(emotions)}\0".encode())
-    if aspect_names:
-        digest.update(f"aspects\0{' '.join(aspect_names)}\0".encode())
-    for name, array in {"keys": hashes, **arrays}.items():
-        little = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
-        digest.update(f"{name}:{little.dtype.str}:{little.shape}\0".encode())
-        digest.update(little.tobytes())
-
-    return CompiledLexicon(
-        emotions=emotions,
-        terms=tuple(terms),
-        table_keys=table_keys,
-        table_ids=table_ids,
-        stem_mask=stem_mask,
-        fingerprint=digest.hexdigest(),
-        aspects=aspect_names,
-        **arrays,
-    )
-
-
-def _aspect_arrays(aspect_lexicon, aspect_of, word_list, stem_list, aspect_mwes, n) -> dict:
-    """``aspect_mask`` per term id and the aspect expressions (CSR by first word, longest first)."""
-    bit = {name: 1 << i for i, name in enumerate(aspect_lexicon.aspects)}
-
-    def mask_of(entry) -> int:
-        return sum(bit[name] for name in entry.aspects)
-
-    n_words = len(word_list)
-    aspect_mask = np.zeros(n, np.uint64)
-    own: list[int | None] = []
-    for key in [(WORD, w) for w in word_list] + [(STEM, s) for s in stem_list]:
-        entry = aspect_of.get(key)
-        own.append(None if entry is None else mask_of(entry))
-    # a term without an aspect entry of its own takes the aspects of the longest aspect stem that
-    # matches it (the tokenizer finds the term, so the stem never sees that token)
-    aspect_stems = {stem: n_words + i for i, stem in enumerate(stem_list) if own[n_words + i] is not None}
-    for i, word in enumerate(word_list + stem_list):
-        value = own[i]
-        if value is None:
-            found = _stem_of(word, aspect_stems)
-            value = own[found] if found is not None else 0
-        aspect_mask[i] = value
-    word_ids = {word: i for i, word in enumerate(word_list)}
-    candidates = sorted(
-        ((tuple(word_ids[w] for w in parts), mask_of(aspect_of[(MWE, parts)])) for parts in aspect_mwes),
-        key=lambda item: (item[0][0], -len(item[0]), item[0]),
-    )
-    counts = np.zeros(n + 1, np.int64)
-    for ids, _ in candidates:
-        counts[ids[0] + 1] += 1
-    parts = np.zeros(len(candidates) + 1, np.int64)
-    parts[1:] = np.cumsum([len(ids) for ids, _ in candidates])
-    return {
-        "aspect_mask": aspect_mask,
-        "amwe_first": np.cumsum(counts),
-        "amwe_parts": parts,
-        "amwe_words": np.array([w for ids, _ in candidates for w in ids], np.int32),
-        "amwe_mask": np.array([mask for _, mask in candidates], np.uint64),
-    }
 
 
 # --- the lexicon value ------------------------------------------------------------------------------
@@ -601,13 +288,13 @@ class Lexicon(TermTable):
         """
         if aspects is None:
             if self._compiled is None:
-                self._compiled = _compile(self)
+                self._compiled = compile_lexicon(self)
             return self._compiled
         compiled = self._compiled_with.get(aspects)
         if compiled is None:
             if len(self._compiled_with) >= 4:
                 self._compiled_with.clear()
-            compiled = self._compiled_with[aspects] = _compile(self, aspects)
+            compiled = self._compiled_with[aspects] = compile_lexicon(self, aspects)
         return compiled
 
     # --- the text format -------------------------------------------------------------------------
@@ -802,13 +489,14 @@ def cache_dir() -> str:
 def _compiler_digest() -> bytes | None:
     """SHA-256 of the code that makes a compiled lexicon from the text files: the parsers and the
     compiler (this module, the shared reader and term keys of :mod:`._terms`, :class:`Entry`'s checks,
-    :mod:`emoscore.aspects`), the rule constants (``kernels/rules.py``) and the tokenizer's folding,
-    hashing and table building (the built extension). None when one cannot be read (then nothing is
-    cached)."""
+    :mod:`.compiler`, :mod:`emoscore.aspects`), the rule constants (``kernels/rules.py``) and the
+    tokenizer's folding, hashing and table building (the built extension). None when one cannot be
+    read (then nothing is cached)."""
     from .. import aspects
 
     digest = hashlib.sha256(f"emoscore compiled lexicon cache {_CACHE_FORMAT}\0".encode())
-    for module in (sys.modules[__name__], _terms, sys.modules[Entry.__module__], aspects, rules, _tokenize):
+    code = (sys.modules[__name__], _terms, sys.modules[Entry.__module__], compiler, aspects, rules, _tokenize)
+    for module in code:
         try:
             path: str | None = module.__file__
             if path is None:
@@ -850,11 +538,11 @@ def load_compiled(lexicon: PathLike | None = None, aspects: PathLike | bool | No
     if aspects is not None and aspects is not False:
         aspect_source = _source(None if aspects is True else aspects, "aspects.tsv")
     origin, data = _source(lexicon, "default.tsv")
-    compiler = _compiler_digest()
+    code_digest = _compiler_digest()
     key: str | None = None
     entry: str | None = None
-    if compiler is not None:
-        digest = hashlib.sha256(compiler)
+    if code_digest is not None:
+        digest = hashlib.sha256(code_digest)
         for source in (data, None if aspect_source is None else aspect_source[1]):
             digest.update(b"-\0" if source is None else f"{len(source)}\0".encode() + source)
         key = digest.hexdigest()
