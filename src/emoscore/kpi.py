@@ -1,7 +1,7 @@
 """Customer-experience KPIs per group over scored Arrow batches: mergeable, serialisable state.
 
 See :class:`KpiAggregator`. The aggregation kernels live in :mod:`emoscore.kernels.kpi_cpu`, the
-sketches in :mod:`emoscore.sketch`.
+sketches in :mod:`emoscore.sketch`, the column checks and conversions in :mod:`emoscore.columns`.
 """
 
 from __future__ import annotations
