@@ -17,7 +17,13 @@ import numpy as np
 from ..errors import InputError
 from .rules import N_PARAMS
 
-__all__ = ["ScoreArrays", "aspect_arrays", "checked_stream", "lexicon_arrays", "readonly"]
+__all__ = ["MAX_BLOCKS", "THREADS_PER_BLOCK", "ScoreArrays", "aspect_arrays", "checked_stream", "lexicon_arrays",
+           "readonly"]
+
+# How every CUDA kernel (score_cuda, kpi_cuda) is launched: blocks of THREADS_PER_BLOCK threads, at most
+# MAX_BLOCKS of them (a grid-stride loop covers the rest; enough blocks to fill any current GPU).
+THREADS_PER_BLOCK = 128
+MAX_BLOCKS = 8192
 
 
 def readonly(array, dtype=None, *, copy: bool = False) -> np.ndarray:

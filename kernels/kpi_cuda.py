@@ -28,11 +28,9 @@ import numpy as np
 from numba import cuda, int64, uint32, uint64
 
 from . import kpi_cpu
+from .contract import MAX_BLOCKS, THREADS_PER_BLOCK
 
 __all__ = ["DeviceFold"]
-
-_THREADS_PER_BLOCK = 128
-_MAX_BLOCKS = 8192
 
 _valid = cuda.jit(device=True)(kpi_cpu.row_valid)
 _fixed_point = cuda.jit(device=True)(kpi_cpu.fixed_point)
@@ -142,8 +140,8 @@ def _hll_kernel(group, hashes, bitmap, bit_offset, registers, p):
 
 def _launch(kernel, n: int, *args) -> None:
     if n:
-        blocks = min(-(-n // _THREADS_PER_BLOCK), _MAX_BLOCKS)
-        kernel[blocks, _THREADS_PER_BLOCK](*args)
+        blocks = min(-(-n // THREADS_PER_BLOCK), MAX_BLOCKS)
+        kernel[blocks, THREADS_PER_BLOCK](*args)
 
 
 def _key(array: np.ndarray) -> tuple:

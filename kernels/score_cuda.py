@@ -43,13 +43,10 @@ from numba import cuda, float64
 
 from ..errors import InputError
 from . import rules
-from .contract import ScoreArrays, aspect_arrays, checked_stream, lexicon_arrays
+from .contract import MAX_BLOCKS, THREADS_PER_BLOCK, ScoreArrays, aspect_arrays, checked_stream, lexicon_arrays
 from .rules import MAX_ASPECTS, scratch_size
 
 __all__ = ["CudaScorer"]
-
-_THREADS_PER_BLOCK = 128
-_MAX_BLOCKS = 8192          # grid-stride covers the rest; enough blocks to fill any current GPU
 
 # Arguments are bound by name: the kernels take every parameter of the rule function but ``d`` (the
 # thread's document) and ``scratch`` (thread-local), and the host fills them from these groups.
@@ -306,8 +303,8 @@ class CudaScorer:
     @staticmethod
     def _call(kernel_and_params, n_docs: int, stream, args: dict) -> None:
         kernel, params = kernel_and_params
-        blocks = min(-(-n_docs // _THREADS_PER_BLOCK), _MAX_BLOCKS)
-        kernel[blocks, _THREADS_PER_BLOCK, stream](*(args[name] for name in params))
+        blocks = min(-(-n_docs // THREADS_PER_BLOCK), MAX_BLOCKS)
+        kernel[blocks, THREADS_PER_BLOCK, stream](*(args[name] for name in params))
 
     def _collect(self, slot: _Slot, out: ScoreArrays, slot_parts: list) -> None:
         first, n_docs, slot_offsets = slot.pending
