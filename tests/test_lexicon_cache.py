@@ -5,6 +5,7 @@ cache that cannot be used is skipped without changing any result."""
 from __future__ import annotations
 
 import json
+import pkgutil
 import threading
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import emoscore
 from emoscore import AspectLexicon, LexiconError, Scorer
 from emoscore.lexicon import ARRAY_DTYPES, Lexicon, cache_dir, load_compiled
+from emoscore.lexicon.cache import COMPILER_MODULES
 
 LEXICON = (
     "#!emoscore-lexicon 1\n"
@@ -67,6 +69,15 @@ def assert_same(got, want) -> None:
 
 def test_cache_dir_follows_the_environment(cache, tmp_path):
     assert cache_dir() == str(tmp_path / "cache")
+
+
+def test_the_key_digests_every_module_that_takes_part_in_compiling():
+    # else an edit to one of them would be served stale entries: every module of the lexicon package
+    # but the loaders of other formats (never cached), and the aspect lexicon, rules and tokenizer
+    covered = {module.__name__ for module in COMPILER_MODULES}
+    package = {f"emoscore.lexicon.{info.name}" for info in pkgutil.iter_modules(emoscore.lexicon.__path__)}
+    assert package - covered == {"emoscore.lexicon.loaders"}
+    assert {"emoscore.aspects", "emoscore.kernels.rules", "emoscore._tokenize"} <= covered
 
 
 def test_the_bundled_lexicons_from_the_cache_equal_a_fresh_compile(cache):

@@ -17,7 +17,8 @@ from .backend import Backend
 from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, InputError
 from .kernels.score_cpu import score_stream
-from .lexicon import CompiledLexicon, Lexicon, load_compiled
+from .lexicon import CompiledLexicon, Lexicon
+from .lexicon.cache import load_compiled
 
 __all__ = ["Scorer", "score", "SCORE_COLUMNS", "ASPECTS_TYPE"]
 

@@ -1,36 +1,24 @@
-"""Lexicons: the text format, loaders of public formats, and compilation into flat arrays.
+"""The emotion lexicon value and its text format.
 
 A :class:`Lexicon` is an immutable value: an emotion taxonomy, a tuple of :class:`Entry` objects and
 rule-parameter overrides, plus descriptive metadata. :meth:`Lexicon.compile` turns it into a
-:class:`CompiledLexicon`, the read-only arrays that the tokenizer and the scoring kernels take as
-arguments (layout in ``docs/internals.md``). The file format is specified in ``lexicons/README.md``.
-
-Folding, hashing and hash-table building are done by :mod:`emoscore._tokenize` only, so a term is
-looked up exactly as the tokenizer reads it.
+:class:`CompiledLexicon` (:mod:`.compiler`); the loaders of other formats are in :mod:`.loaders`. The
+file format is specified in ``lexicons/README.md``; its reader is shared with the aspect lexicons
+(:mod:`._terms`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import json
-import os
 import re
-import sys
-import tempfile
-import time
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from types import MappingProxyType
 from typing import cast
 
-import numpy as np
-
-from .. import _tokenize
 from ..errors import LexiconError
 from ..kernels import rules
-from . import _terms, compiler, loaders
+from . import loaders
 from ._terms import (
     BadValue,
     PathLike,
@@ -44,10 +32,10 @@ from ._terms import (
     parse_number,
     term_key,
 )
-from .compiler import ARRAY_DTYPES, CompiledLexicon, compile_lexicon
+from .compiler import CompiledLexicon, compile_lexicon
 from .entry import Entry, EntryError
 
-__all__ = ["CompiledLexicon", "Entry", "Lexicon", "cache_dir", "load_compiled"]
+__all__ = ["Lexicon", "default_lexicon"]
 
 MAGIC = "#!emoscore-lexicon"
 FORMAT_VERSION = 1
@@ -56,31 +44,6 @@ ParamValue = float | str | None
 
 _PARAM = re.compile(r"#\s*param\s+(\S+)\s*:\s*(.*?)\s*$")
 _PARAM_START = re.compile(r"#\s*param\b")
-
-
-def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
-    value = None if valence == "-" else parse_number(valence, "valence")
-    weights = []
-    if emotions != "-":
-        for pair in emotions.split(","):
-            name, eq, weight = pair.strip().partition("=")
-            if not eq or not name or not weight:
-                raise BadValue(f"emotions are name=weight pairs separated by commas, or '-' ({pair!r})")
-            weights.append((name.strip(), parse_number(weight.strip(), f"the weight of {name.strip()!r}")))
-    strength = None
-    if role == "-":
-        role_name = None
-    elif role in ("negator", "contrast"):
-        role_name = role
-    else:
-        role_name, eq, amount = role.partition("=")
-        if role_name not in ("booster", "dampener") or not eq:
-            raise BadValue(f"role is '-', 'negator', 'booster=X', 'dampener=X' or 'contrast' ({role!r})")
-        strength = parse_number(amount, f"{role_name} strength")
-    try:
-        return Entry(term, value, tuple(weights), role_name, strength)
-    except EntryError as exc:
-        raise BadValue(exc.detail) from None
 
 
 # --- the lexicon value ------------------------------------------------------------------------------
@@ -302,7 +265,7 @@ class Lexicon(TermTable):
     @classmethod
     def default(cls) -> Lexicon:
         """The bundled customer-experience lexicon (``emoscore.lexicons/default.tsv``), loaded once."""
-        return _default_lexicon()
+        return default_lexicon()
 
     @classmethod
     def from_text(cls, text: str, *, origin: str = "<text>") -> Lexicon:
@@ -373,7 +336,7 @@ class Lexicon(TermTable):
                          name=loaded.name, sources=(loaded.source,))
 
 
-# --- checks -------------------------------------------------------------------------------------------
+# --- checks ---------------------------------------------------------------------------------------
 
 
 def _check_taxonomy(emotions: tuple[str, ...]) -> None:
@@ -398,6 +361,34 @@ def _check_param(name: str, value: ParamValue, emotions: tuple[str, ...]) -> Par
     if isinstance(value, bool):
         raise BadValue(f"param {name} is not a number ({value!r})")
     return finite(value, f"param {name}")
+
+
+# --- the text format ------------------------------------------------------------------------------
+
+
+def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
+    value = None if valence == "-" else parse_number(valence, "valence")
+    weights = []
+    if emotions != "-":
+        for pair in emotions.split(","):
+            name, eq, weight = pair.strip().partition("=")
+            if not eq or not name or not weight:
+                raise BadValue(f"emotions are name=weight pairs separated by commas, or '-' ({pair!r})")
+            weights.append((name.strip(), parse_number(weight.strip(), f"the weight of {name.strip()!r}")))
+    strength = None
+    if role == "-":
+        role_name = None
+    elif role in ("negator", "contrast"):
+        role_name = role
+    else:
+        role_name, eq, amount = role.partition("=")
+        if role_name not in ("booster", "dampener") or not eq:
+            raise BadValue(f"role is '-', 'negator', 'booster=X', 'dampener=X' or 'contrast' ({role!r})")
+        strength = parse_number(amount, f"{role_name} strength")
+    try:
+        return Entry(term, value, tuple(weights), role_name, strength)
+    except EntryError as exc:
+        raise BadValue(exc.detail) from None
 
 
 class _LexiconReader(TextReader):
@@ -452,174 +443,8 @@ def _rebuild(entries, emotions, params, name, sources, licences) -> Lexicon:
 
 
 @functools.lru_cache(maxsize=1)
-def _default_lexicon() -> Lexicon:
+def default_lexicon() -> Lexicon:
+    """The bundled lexicon (``emoscore.lexicons/default.tsv``), parsed once (:meth:`Lexicon.default`)."""
     origin = "emoscore.lexicons/default.tsv"
     resource = resources.files("emoscore.lexicons").joinpath("default.tsv")
     return _parse(decode(resource.read_bytes(), origin), origin)
-
-
-# --- the on-disk cache of compiled lexicons ---------------------------------------------------------
-# Parsing and compiling the bundled emotion and aspect lexicons takes ~0.3 s, a third of a warm
-# `emoscore score` start; loading the arrays back takes milliseconds. An entry is one uncompressed .npz
-# named after a digest of the source files' bytes and of the code that turns them into arrays, so an
-# edited lexicon or compiler never reuses a stale entry. Entries are written under a temporary name and
-# renamed into place (concurrent processes see a whole entry or none); any problem with the cache
-# (not writable, unreadable, corrupt) means compiling as without it.
-
-_CACHE_FORMAT = 1
-_CACHE_KEEP = 16  # entries kept in the directory; writing a new one removes the oldest beyond this
-
-
-def cache_dir() -> str:
-    """Where compiled lexicons are cached: ``$EMOSCORE_CACHE_DIR``, else the user's cache directory
-    (``$XDG_CACHE_HOME/emoscore`` or ``~/.cache/emoscore``; ``~/Library/Caches/emoscore`` on macOS,
-    ``%LOCALAPPDATA%\\emoscore\\Cache`` on Windows)."""
-    configured = os.environ.get("EMOSCORE_CACHE_DIR")
-    if configured:
-        return configured
-    if sys.platform == "win32":
-        return os.path.join(os.environ.get("LOCALAPPDATA") or os.path.expanduser("~"), "emoscore", "Cache")
-    if sys.platform == "darwin":
-        return os.path.join(os.path.expanduser("~"), "Library", "Caches", "emoscore")
-    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                        "emoscore")
-
-
-@functools.cache
-def _compiler_digest() -> bytes | None:
-    """SHA-256 of the code that makes a compiled lexicon from the text files: the parsers and the
-    compiler (this module, the shared reader and term keys of :mod:`._terms`, :class:`Entry`'s checks,
-    :mod:`.compiler`, :mod:`emoscore.aspects`), the rule constants (``kernels/rules.py``) and the
-    tokenizer's folding, hashing and table building (the built extension). None when one cannot be
-    read (then nothing is cached)."""
-    from .. import aspects
-
-    digest = hashlib.sha256(f"emoscore compiled lexicon cache {_CACHE_FORMAT}\0".encode())
-    code = (sys.modules[__name__], _terms, sys.modules[Entry.__module__], compiler, aspects, rules, _tokenize)
-    for module in code:
-        try:
-            path: str | None = module.__file__
-            if path is None:
-                return None
-            with open(path, "rb") as file:
-                digest.update(hashlib.file_digest(file, "sha256").digest())
-        except (OSError, TypeError, AttributeError):
-            return None
-    return digest.digest()
-
-
-def _source(path: PathLike | None, bundled: str) -> tuple[str, bytes]:
-    """(origin for error messages, bytes) of a lexicon file, or of the bundled one when ``path`` is None."""
-    if path is None:
-        return f"emoscore.lexicons/{bundled}", resources.files("emoscore.lexicons").joinpath(bundled).read_bytes()
-    with open(path, "rb") as file:
-        return os.fspath(path), file.read()
-
-
-def load_compiled(lexicon: PathLike | None = None, aspects: PathLike | bool | None = None) -> CompiledLexicon:
-    """The compiled lexicon of lexicon files, read from the on-disk cache when it holds them.
-
-    Equal to ``Lexicon.load(lexicon).compile(aspects=AspectLexicon.load(aspects))`` (same arrays, same
-    fingerprint). ``lexicon``: a lexicon file, None for the bundled one. ``aspects``: an aspect lexicon
-    file, True for the bundled one, None or False for none. The cache (:func:`cache_dir`) is keyed by
-    the files' bytes and the compiler's code; a cache that cannot be read or written is skipped.
-
-    Raises
-    ------
-    LexiconError
-        A file is malformed (``file:line: what is wrong``), as its loader raises it.
-    OSError
-        A file cannot be read.
-    """
-    from ..aspects import AspectLexicon
-
-    # read the aspects first: a bad pair of files reports the aspect lexicon, as the loaders did
-    aspect_source = None
-    if aspects is not None and aspects is not False:
-        aspect_source = _source(None if aspects is True else aspects, "aspects.tsv")
-    origin, data = _source(lexicon, "default.tsv")
-    code_digest = _compiler_digest()
-    key: str | None = None
-    entry: str | None = None
-    if code_digest is not None:
-        digest = hashlib.sha256(code_digest)
-        for source in (data, None if aspect_source is None else aspect_source[1]):
-            digest.update(b"-\0" if source is None else f"{len(source)}\0".encode() + source)
-        key = digest.hexdigest()
-        entry = os.path.join(cache_dir(), "lexicons", f"{key}.npz")
-        cached = _cache_read(entry, key)
-        if cached is not None:
-            return cached
-    aspect_lexicon = None
-    if aspects is True:
-        aspect_lexicon = AspectLexicon.default()
-    elif aspect_source is not None:
-        aspect_lexicon = AspectLexicon.from_text(decode(aspect_source[1], aspect_source[0]), origin=aspect_source[0])
-    parsed = _default_lexicon() if lexicon is None else Lexicon.from_text(decode(data, origin), origin=origin)
-    compiled = parsed.compile(aspects=aspect_lexicon)
-    if entry is not None and key is not None:
-        _cache_write(entry, key, compiled)
-    return compiled
-
-
-def _cache_read(path: str, key: str) -> CompiledLexicon | None:
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            meta = json.loads(stored["meta"].tobytes())
-            if meta.get("format") != _CACHE_FORMAT or meta.get("key") != key:
-                return None
-            arrays = {name: stored[name] for name in ARRAY_DTYPES}
-            terms = stored["terms"].tobytes().decode("utf-8", "surrogatepass").split("\0")
-    except Exception:  # noqa: BLE001 - missing, cut short, corrupt (zip CRC) or foreign: compile instead
-        return None
-    if len(terms) != meta["n_terms"] or len(terms) != arrays["valence"].shape[0]:
-        return None
-    for array in arrays.values():
-        array.setflags(write=False)  # freshly read and ours alone: CompiledLexicon keeps them uncopied
-    return CompiledLexicon(emotions=tuple(meta["emotions"]), terms=tuple(terms), stem_mask=meta["stem_mask"],
-                           fingerprint=meta["fingerprint"], aspects=tuple(meta["aspects"]), **arrays)
-
-
-def _cache_write(path: str, key: str, compiled: CompiledLexicon) -> None:
-    if any("\0" in term for term in compiled.terms):
-        return  # the separator of the stored terms (the tokenizer never makes a term with it)
-    meta = {"format": _CACHE_FORMAT, "key": key, "emotions": list(compiled.emotions),
-            "aspects": list(compiled.aspects), "stem_mask": compiled.stem_mask,
-            "fingerprint": compiled.fingerprint, "n_terms": compiled.n_terms}
-    arrays = {name: getattr(compiled, name) for name in ARRAY_DTYPES}
-    arrays["terms"] = np.frombuffer("\0".join(compiled.terms).encode("utf-8", "surrogatepass"), np.uint8)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    directory = os.path.dirname(path)
-    temp = None
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-        with os.fdopen(fd, "wb") as file:
-            np.savez(file, **arrays)
-        os.chmod(temp, 0o644)  # derived from public files; readable by whoever shares the directory
-        os.replace(temp, path)
-        temp = None
-        _cache_prune(directory)
-    except OSError:
-        pass  # not writable (read-only home, full disk): the next start compiles again
-    finally:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-
-
-def _cache_prune(directory: str) -> None:
-    """Remove the oldest entries beyond :data:`_CACHE_KEEP`, and temporary files an hour old (a
-    process killed while writing)."""
-    now = time.time()
-    entries = []
-    with os.scandir(directory) as scan:
-        for item in scan:
-            with contextlib.suppress(OSError):
-                if item.name.startswith(".tmp-") and now - item.stat().st_mtime > 3600:
-                    os.unlink(item.path)
-                elif item.name.endswith(".npz") and not item.name.startswith("."):
-                    entries.append((item.stat().st_mtime, item.path))
-    for _, stale in sorted(entries, reverse=True)[_CACHE_KEEP:]:
-        with contextlib.suppress(OSError):
-            os.unlink(stale)
