@@ -27,9 +27,9 @@ import pyarrow as pa
 from .inputs import FORMATS, format_from_name, open_input
 from .jsontext import json_default
 from .outputs import WRITERS, Output
-from .readers import READERS, ArrowChunk, JsonlChunk, _row_record
+from .readers import READERS, ArrowChunk, JsonlChunk, row_record
 from .score import (
-    _Scoring,
+    Scoring,
     add_input_arguments,
     add_lexicon_arguments,
     add_output_arguments,
@@ -266,7 +266,7 @@ class _Converter:
 def _raw(chunk, row: int) -> bytes:
     if isinstance(chunk, JsonlChunk):
         return chunk.raw[row]
-    return _row_record(chunk.batch, row)
+    return row_record(chunk.batch, row)
 
 
 def _fold(step, batch: pa.RecordBatch, bad: dict, offset: int = 0) -> None:
@@ -522,7 +522,7 @@ class RunCommand:
             if ASPECT_KEY in args.by and not args.aspects:
                 raise UsageError("--by aspect needs the aspects: drop --no-aspects")
             scorer = make_scorer(args.lexicon, args.aspects, args.aspect_lexicon)
-            scoring = _Scoring(scorer)
+            scoring = Scoring(scorer)
             agg = new_aggregator(args, emotions=scorer.emotions)
             if args.state and os.path.exists(args.state):
                 load_state(args.state, agg.copy())

@@ -31,6 +31,7 @@ __all__ = [
     "ParquetReader",
     "check_text_column",
     "json_type",
+    "row_record",
 ]
 
 DEFAULT_MAX_RECORD_BYTES = 16 << 20
@@ -602,7 +603,7 @@ class _BatchChecks(_Reader):
             if reason is None:
                 keep.append(row)
                 continue
-            record = _row_record(repaired, row)
+            record = row_record(repaired, row)
             if self.invalid_utf8 == "replace":
                 session.repair(first + 1 + row, f"{reason}: replaced by U+FFFD", raw=record,
                                record_id=_row_id(repaired, row, self.id_field))
@@ -627,7 +628,8 @@ class _BatchChecks(_Reader):
                 return
 
 
-def _row_record(batch: pa.RecordBatch, row: int) -> bytes:
+def row_record(batch: pa.RecordBatch, row: int) -> bytes:
+    """Row ``row`` of ``batch`` as a JSON object (bytes): a columnar record as an error line shows it."""
     from .jsontext import json_default
 
     return orjson.dumps(batch.slice(row, 1).to_pylist()[0], default=json_default, option=orjson.OPT_NON_STR_KEYS)

@@ -20,7 +20,16 @@ from .session import (
     UsageError,
 )
 
-__all__ = ["ScoreCommand", "add_input_arguments", "add_lexicon_arguments", "add_output_arguments", "add_run_arguments"]
+__all__ = [
+    "ScoreCommand",
+    "Scoring",
+    "add_input_arguments",
+    "add_lexicon_arguments",
+    "add_output_arguments",
+    "add_run_arguments",
+    "make_scorer",
+    "run_score",
+]
 
 DEFAULT_BATCH_SIZE = 8192
 
@@ -152,7 +161,7 @@ def output_format(args: argparse.Namespace) -> str:
     return fmt
 
 
-class _Scoring:
+class Scoring:
     """The score columns of a chunk's texts (a Table of the scorer's columns)."""
 
     def __init__(self, scorer) -> None:
@@ -218,7 +227,7 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
     try:
         out_format = output_format(args)
         session.open_sink(args.errors)
-        scoring = _Scoring(make_scorer(args.lexicon, args.aspects, args.aspect_lexicon))
+        scoring = Scoring(make_scorer(args.lexicon, args.aspects, args.aspect_lexicon))
         source = open_input(
             args.input, session, input_format=args.input_format, text_field=args.text,
             delimiter=args.delimiter, stdin=stdin,
