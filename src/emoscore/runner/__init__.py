@@ -10,9 +10,19 @@
 - :mod:`.outputs` — :class:`Output` (stdout or path, temporary file renamed at the end) and
   :data:`WRITERS`;
 - :mod:`.jsontext` — score columns as JSON text, column-wise;
-- :mod:`.score` — the ``score`` subcommand and the shared argument groups.
+- :mod:`.arguments` — the argument groups the subcommands share (input, output, run, lexicon),
+  :func:`at_least`;
+- :mod:`.score` — the ``score`` subcommand.
 """
 
+from .arguments import (
+    add_input_arguments,
+    add_lexicon_arguments,
+    add_output_arguments,
+    add_run_arguments,
+    at_least,
+    output_format,
+)
 from .convert import JsonlToArrow, arrow_chunks
 from .inputs import FORMATS, Input, open_input
 from .outputs import WRITERS, Output
@@ -49,7 +59,13 @@ __all__ = [
     "Session",
     "StopReading",
     "UsageError",
+    "add_input_arguments",
+    "add_lexicon_arguments",
+    "add_output_arguments",
+    "add_run_arguments",
     "arrow_chunks",
+    "at_least",
     "check_text_column",
     "open_input",
+    "output_format",
 ]

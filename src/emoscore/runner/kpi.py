@@ -24,19 +24,18 @@ from typing import BinaryIO
 import orjson
 import pyarrow as pa
 
-from .inputs import FORMATS, format_from_name, open_input
-from .jsontext import json_default
-from .outputs import WRITERS, Output
-from .readers import READERS, ArrowChunk, JsonlChunk, row_record
-from .score import (
-    Scoring,
+from .arguments import (
     add_input_arguments,
     add_lexicon_arguments,
     add_output_arguments,
     add_run_arguments,
-    make_scorer,
     output_format,
 )
+from .inputs import FORMATS, format_from_name, open_input
+from .jsontext import json_default
+from .outputs import WRITERS, Output
+from .readers import READERS, ArrowChunk, JsonlChunk, row_record
+from .score import Scoring, make_scorer
 from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError
 
 __all__ = ["KpiCommand", "RunCommand", "write_table"]
