@@ -350,7 +350,7 @@ def test_console_script_entry_point_matches_module():
 def test_score_fields_are_written_as_orjson_writes_the_rounded_values():
     """The column-wise JSON encoder (lookup tables for the common case, pyarrow casts otherwise)
     against the obvious per-value reference: orjson.dumps of round(value, 4)."""
-    from emoscore.cli import _json_fields
+    from emoscore.runner.jsontext import json_fields
 
     rng = np.random.default_rng(5)
     floats = np.concatenate(
@@ -376,7 +376,7 @@ def test_score_fields_are_written_as_orjson_writes_the_rounded_values():
         ),
     }
     for name, table in cases.items():
-        fragments = _json_fields(table).to_pylist()
+        fragments = json_fields(table).to_pylist()
         for row, fragment in zip(table.to_pylist(), fragments, strict=True):
             expected = {}
             for key, value in row.items():

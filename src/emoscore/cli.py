@@ -26,7 +26,6 @@ from typing import BinaryIO, Protocol, cast
 from . import __version__
 from .runner import EXIT_TABLE, READERS, WRITERS, Abort, ExitStatus, Output, OutputFailure, Session, StopReading
 from .runner.arguments import add_lexicon_arguments, at_least
-from .runner.jsontext import json_fields as _json_fields  # noqa: F401 - kept importable from here
 from .runner.kpi import KpiCommand, RunCommand
 from .runner.score import ScoreCommand
 from .runner.session import signal_status
