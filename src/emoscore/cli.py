@@ -309,7 +309,7 @@ def main(
         session.message(f"aborted by a second signal ({signum})")
     except Exception:  # noqa: BLE001 - a bug: say so loudly, but still account for the records
         session.message("internal error (a bug in emoscore; please report it with this traceback):")
-        session._text_write(traceback.format_exc())
+        session.write_block(traceback.format_exc())
         status = ExitStatus.INTERNAL_ERROR
     finally:
         with contextlib.suppress(Exception):

@@ -294,6 +294,12 @@ class Session:
         self.progress.clear()
         self._text_write(f"emoscore: {text}\n")
 
+    def write_block(self, text: str) -> None:
+        """``text`` on stderr as it is (a traceback, several lines): unlike :meth:`message`, no
+        ``emoscore:`` prefix and no newline added."""
+        self.progress.clear()
+        self._text_write(text)
+
     def warn_once(self, key: str, text: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
