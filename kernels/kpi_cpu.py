@@ -561,13 +561,6 @@ def make_cells(gid_of_local, local, slot, n_slots, out_group, out_cell):
 
 
 @njit(**_JIT)
-def count_rows(cell, counts, field):
-    """``counts[cell[i], field] += 1`` for every row."""
-    for i in range(cell.shape[0]):
-        counts[cell[i], field] += 1
-
-
-@njit(**_JIT)
 def accum_scale(cell, values, bitmap, bit_offset, counts, f_answered, f_pos, pos_min, f_neg, neg_max, f_sum):
     """Survey scale (NPS, rating, effort): per non-null row count the answer, count it in ``f_pos``
     when ``>= pos_min`` and in ``f_neg`` when ``<= neg_max``, add it to ``f_sum`` (fields < 0 are

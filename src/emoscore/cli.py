@@ -1,7 +1,11 @@
 """The ``emoscore`` command line: subcommands over the shared runner machinery.
 
     emoscore score  [--input PATH] [--output PATH] [--input-format F] [--output-format F] ...
+    emoscore kpi    [--by COLS] [--window day|week|month] [--state FILE] [--drivers TARGET] ...
+    emoscore run    --kpi-out PATH [--alerts-out PATH] [--by COLS] ...   (score, KPIs and alerts in one pass)
     emoscore sample [--n N] [--seed S] [--output-format jsonl|arrow]
+    emoscore warm   [--lexicon PATH] [--aspects PATH | --no-aspects]
+    emoscore --version
 
 A subcommand is an object with ``name``, ``help``, ``description``, ``epilog``,
 ``configure(parser)`` and ``run(args, session, *, stdin, stdout) -> ExitStatus``, registered in

@@ -195,7 +195,7 @@ def hash_ids(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, int]:
             kpi_cpu.hash_int64(values_view(arr, np.int64), out)
         return out, *validity_bitmap(arr)
     if pa.types.is_integer(kind) or pa.types.is_temporal(kind):
-        arr = arr.cast(pa.int64()) if not pa.types.is_integer(kind) else arr.cast(pa.int64())
+        arr = arr.cast(pa.int64())
         if n:
             kpi_cpu.hash_int64(values_view(arr, np.int64), out)
         return out, *validity_bitmap(arr)

@@ -279,7 +279,7 @@ def _fold(step, batch: pa.RecordBatch, bad: dict, offset: int = 0) -> None:
         step(batch)
     except EmoscoreError as exc:
         if batch.num_rows == 1:
-            bad[offset] = (None, str(exc).replace("row 0", "this record").replace("row 0", "this record"))
+            bad[offset] = (None, str(exc).replace("row 0", "this record"))
             return
         half = batch.num_rows // 2
         _fold(step, batch.slice(0, half), bad, offset)
