@@ -3,16 +3,21 @@
 - :func:`add_input_arguments`, :func:`add_output_arguments`, :func:`add_run_arguments`,
   :func:`add_lexicon_arguments` — the option groups of ``score``, ``kpi`` and ``run``;
 - :func:`output_format` — the output format that ``--output-format`` and ``--output`` ask for;
-- :func:`at_least` — an argparse type for whole numbers with a lower bound.
+- :func:`at_least` — an argparse type for whole numbers with a lower bound;
+- :func:`check_paths` — the files a command reads and writes, checked against each other before
+  anything is opened.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import stat
+from typing import BinaryIO
 
 from .inputs import FORMATS, format_from_name
 from .readers import DEFAULT_MAX_RECORD_BYTES
-from .session import UsageError
+from .session import OutputFailure, UsageError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -21,6 +26,7 @@ __all__ = [
     "add_output_arguments",
     "add_run_arguments",
     "at_least",
+    "check_paths",
     "output_format",
 ]
 
@@ -131,3 +137,91 @@ def output_format(args: argparse.Namespace) -> str:
     if fmt == "parquet" and args.output in (None, "-"):
         raise UsageError("Parquet output needs a path: --output FILE.parquet")
     return fmt
+
+
+# The options naming files, as the command line spells them; (option, attribute, read, written).
+_FILE_OPTIONS = (
+    ("-i/--input", "input", True, False),
+    ("--lexicon", "lexicon", True, False),
+    ("--aspects", "aspect_lexicon", True, False),
+    ("--state", "state", True, True),  # read and rewritten by the same option: that is its job
+    ("-o/--output", "output", False, True),
+    ("--kpi-out", "kpi_out", False, True),
+    ("--alerts-out", "alerts_out", False, True),
+    ("--errors", "errors", False, True),
+)
+
+
+def _identity(path: str) -> tuple[tuple, int | None]:
+    """(what identifies the file, its mode): device and inode when it exists (links, ``..`` and
+    ``/dev/stdout`` all see through to the file), else the absolute path with links resolved."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return ("path", os.path.realpath(path)), None
+    return ("file", st.st_dev, st.st_ino), st.st_mode
+
+
+def _fd_identity(fd: int) -> tuple[tuple, int | None] | None:
+    """The identity of a standard stream, when it is a regular file (a pipe or a terminal is not
+    a file anything could truncate or read back)."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return ("file", st.st_dev, st.st_ino), st.st_mode
+
+
+def check_paths(args: argparse.Namespace, *, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+    """Refuse, before anything is opened, a command whose files would hurt each other.
+
+    The files are the ones named by ``-i``, ``--lexicon``, ``--aspects`` (read), ``--state`` (read
+    and rewritten), ``-o``, ``--kpi-out``, ``--alerts-out`` and ``--errors`` (written), and the
+    files behind stdin and stdout when the input or an output is ``-`` or absent and the process's
+    own stream is a regular file (``stdin``/``stdout`` given: streams of the caller, not files).
+    A file written under one option and read or written under another, whatever the spelling
+    (``./``, ``..``, a symbolic or hard link, ``/dev/stdout``, ``/proc/self/fd/1``), is a
+    :class:`UsageError` naming both options and the path. Devices (``/dev/null``, a terminal) may
+    be shared. A written path that is a directory, or whose directory does not exist, is an
+    :class:`OutputFailure` (status 5), so that no input is read for an output that cannot be made.
+    """
+    entries: list[tuple[str, str, tuple, int | None, bool, bool]] = []  # option, path, identity, mode, read, written
+    to_stdout = False
+    for option, attribute, read, written in _FILE_OPTIONS:
+        path = getattr(args, attribute, None)
+        if path in (None, "-"):
+            if attribute == "input" and stdin is None:
+                found = _fd_identity(0)
+                if found is not None:
+                    entries.append(("stdin (the input)", "<stdin>", *found, True, False))
+            elif attribute in ("output", "kpi_out", "alerts_out") and (path == "-" or attribute == "output"):
+                to_stdout = True
+            continue
+        entries.append((option, path, *_identity(path), read, written))
+    if to_stdout and stdout is None:
+        found = _fd_identity(1)
+        if found is not None:
+            entries.append(("stdout (the output)", "<stdout>", *found, False, True))
+    for i, (option, path, identity, mode, _, written) in enumerate(entries):
+        if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            continue  # /dev/null, a terminal: writing there together hurts nothing
+        for other, other_path, other_identity, _, _, other_written in entries[:i]:
+            if identity != other_identity or not (written or other_written):
+                continue
+            named = other_path if other.startswith("-") else path  # the path as the user gave it
+            first, second = (option, other) if option.startswith("-") else (other, option)  # a path first
+            raise UsageError(f"{first} and {second} are the same file ({named}); nothing was read or written")
+    for option, path, _, mode, _, written in entries:
+        if not written or not option.startswith("-"):  # stdin, stdout: not paths
+            continue
+        if mode is not None:
+            if stat.S_ISDIR(mode):
+                raise OutputFailure(f"cannot write {option} {path}: it is a directory")
+            continue
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise OutputFailure(
+                f"cannot write {option} {path}: No such file or directory (the directory {directory} does not exist)"
+            )

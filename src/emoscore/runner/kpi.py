@@ -29,6 +29,7 @@ from .arguments import (
     add_lexicon_arguments,
     add_output_arguments,
     add_run_arguments,
+    check_paths,
     output_format,
 )
 from .inputs import FORMATS, format_from_name, open_input
@@ -415,6 +416,7 @@ class KpiCommand:
         source = None
         args.keep = None
         try:
+            check_paths(args, stdin=stdin, stdout=stdout)  # before anything is opened: no file hurts another
             out_format = output_format(args)
             session.open_sink(args.errors)
             agg = new_aggregator(args)
@@ -512,6 +514,7 @@ class RunCommand:
         gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
         alerts: list[pa.Table] = []
         try:
+            check_paths(args, stdin=stdin, stdout=stdout)  # before anything is opened: no file hurts another
             out_format = output_format(args)
             kpi_format = table_format(args.kpi_out)
             alerts_format = table_format(args.alerts_out) if args.alerts_out else None

@@ -13,6 +13,7 @@ from .arguments import (
     add_lexicon_arguments,
     add_output_arguments,
     add_run_arguments,
+    check_paths,
     output_format,
 )
 from .inputs import open_input
@@ -116,6 +117,7 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
     # generation every 700 allocations costs a quarter of the JSONL reading time for nothing.
     gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
     try:
+        check_paths(args, stdin=stdin, stdout=stdout)  # before anything is opened: no file hurts another
         out_format = output_format(args)
         session.open_sink(args.errors)
         scoring = Scoring(make_scorer(args.lexicon, args.aspects, args.aspect_lexicon))

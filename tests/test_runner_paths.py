@@ -1,0 +1,243 @@
+"""The files a command reads and writes never hurt each other (issue 19).
+
+- Every file a command writes (``-o``, ``--errors``, ``--kpi-out``, ``--alerts-out``, ``--state``)
+  is checked against the input and against each other before anything is opened: the same file,
+  under any spelling (``./``, ``..``, a symbolic or hard link, ``/dev/stdout`` when stdout is that
+  file), is a usage error (status 2) naming both options and the path; nothing is read or truncated.
+- An output whose directory does not exist, or that is a directory, is an output error (status 5)
+  before anything is read, without a traceback.
+
+Real processes where the process matters (stdin and stdout as files); ``check_paths`` in-process
+with hypothesis over the spellings of one path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from emoscore.runner.session import OutputFailure, UsageError
+
+RUNNER = [sys.executable, "-m", "emoscore"]
+ENV = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", "/tmp/nbc_runner")}
+
+RECORDS = [{"id": i, "ts": f"2026-08-0{1 + i % 3}T10:00:00Z", "text": t, "nps": i % 11, "touchpoint": "web"}
+           for i, t in enumerate(["I love it", "terrible service", "fine", "so slow, angry", "great"])]  # fmt: skip
+DATA = b"".join(orjson.dumps(r) + b"\n" for r in RECORDS)
+
+
+def run(args: list[str], data: bytes = b"", **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    if "stdin" not in kwargs:
+        kwargs["input"] = data
+    return subprocess.run(RUNNER + args, timeout=300, env=ENV, **kwargs)
+
+
+def summary(stderr: bytes) -> dict:
+    lines = [orjson.loads(line) for line in stderr.splitlines() if line.startswith(b'{"event":"summary"')]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def events(stderr: bytes, kind: str) -> list[dict]:
+    lines = [orjson.loads(line) for line in stderr.splitlines() if line.startswith(b"{")]
+    return [line for line in lines if line["event"] == kind]
+
+
+def assert_refused(out: subprocess.CompletedProcess, *words: str) -> None:
+    """Status 2, one error message naming ``words`` (options, path), nothing read, no traceback."""
+    text = out.stderr.decode()
+    assert out.returncode == 2, text
+    assert b"Traceback" not in out.stderr, text
+    errors = [line for line in text.splitlines() if line.startswith("emoscore: error:")]
+    assert len(errors) == 1, text
+    for word in words:
+        assert word in errors[0], (word, errors[0])
+    assert summary(out.stderr)["read"] == 0
+
+
+@pytest.fixture
+def inp(tmp_path: Path) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(DATA)
+    return path
+
+
+# -------------------------------------------------------------------------------------------------
+# row 1: --errors (and every other output) never hurts the input or another output
+# -------------------------------------------------------------------------------------------------
+def test_errors_equal_to_the_input_is_refused_and_the_input_kept(inp: Path, tmp_path: Path):
+    out = run(["score", "-i", str(inp), "--errors", str(inp), "-o", str(tmp_path / "o.jsonl")])
+    assert_refused(out, "--errors", "--input", str(inp))
+    assert inp.read_bytes() == DATA
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_errors_equal_to_the_output_is_refused(inp: Path, tmp_path: Path):
+    target = tmp_path / "o.jsonl"
+    target.write_bytes(b"previous\n")
+    out = run(["score", "-i", str(inp), "-o", str(target), "--errors", f"{tmp_path}/./o.jsonl"])
+    assert_refused(out, "--errors", "--output", "o.jsonl")
+    assert target.read_bytes() == b"previous\n"
+
+
+def test_output_equal_to_the_input_is_refused(inp: Path):
+    out = run(["score", "-i", str(inp), "-o", str(inp)])
+    assert_refused(out, "--output", "--input", str(inp))
+    assert inp.read_bytes() == DATA
+
+
+def test_links_to_the_input_are_the_same_file(inp: Path, tmp_path: Path):
+    (tmp_path / "soft.jsonl").symlink_to(inp)
+    os.link(inp, tmp_path / "hard.jsonl")
+    for other in ("soft.jsonl", "hard.jsonl"):
+        out = run(["score", "-i", str(inp), "--errors", str(tmp_path / other)])
+        assert_refused(out, "--errors", "--input")
+        assert inp.read_bytes() == DATA
+
+
+def test_stdin_file_is_the_input(inp: Path, tmp_path: Path):
+    """``emoscore score < in.jsonl --errors in.jsonl``: the file behind stdin is the input."""
+    with inp.open("rb") as stdin:
+        out = run(["score", "--errors", str(inp)], stdin=stdin)
+    assert_refused(out, "--errors", "stdin", str(inp))
+    assert inp.read_bytes() == DATA
+
+
+def test_stdout_file_is_the_output(inp: Path, tmp_path: Path):
+    """``--errors /dev/stdout`` (or /proc/self/fd/1) when stdout is a file: the error lines would
+    truncate and interleave with the data; stdout appended to the input would be read back."""
+    target = tmp_path / "o.jsonl"
+    for errors in ("/dev/stdout", "/proc/self/fd/1"):
+        target.write_bytes(b"previous\n")
+        with target.open("ab") as stdout:
+            out = run(["score", "-i", str(inp), "--errors", errors], stdout=stdout)
+        assert_refused(out, "--errors", "stdout", errors)
+        assert target.read_bytes() == b"previous\n"
+    with inp.open("ab") as stdout:  # emoscore score -i in.jsonl >> in.jsonl
+        out = run(["score", "-i", str(inp)], stdout=stdout)
+    assert_refused(out, "--input", "stdout")
+    assert inp.read_bytes() == DATA
+
+
+def test_devices_and_stderr_stay_allowed(inp: Path):
+    out = run(["score", "-i", str(inp), "--errors", "/dev/stderr"])
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) == len(RECORDS)
+    out = run(["score", "-i", str(inp), "-o", "/dev/null", "--errors", "/dev/null"])
+    assert out.returncode == 0, out.stderr
+    assert summary(out.stderr)["written"] == len(RECORDS)
+
+
+def test_kpi_and_run_files_are_checked_against_each_other(inp: Path, tmp_path: Path):
+    state, kpi, alerts, scored = (str(tmp_path / n) for n in ("s.state", "k.jsonl", "a.jsonl", "o.jsonl"))
+    cases = [
+        (["kpi", "-i", str(inp), "-o", str(inp)], ("--output", "--input")),
+        (["kpi", "-i", str(inp), "--state", str(inp)], ("--state", "--input")),
+        (["kpi", "-i", str(inp), "-o", kpi, "--errors", kpi], ("--errors", "--output")),
+        (["kpi", "-i", str(inp), "-o", state, "--state", state], ("--state", "--output")),
+        (["run", "-i", str(inp), "--kpi-out", kpi, "--alerts-out", kpi], ("--alerts-out", "--kpi-out")),
+        (["run", "-i", str(inp), "-o", scored, "--kpi-out", scored], ("--kpi-out", "--output")),
+        (["run", "-i", str(inp), "--kpi-out", kpi, "--state", str(inp)], ("--state", "--input")),
+        (["run", "-i", str(inp), "--kpi-out", str(inp)], ("--kpi-out", "--input")),
+        (["run", "-i", str(inp), "--kpi-out", kpi, "--errors", state, "--state", state], ("--state", "--errors")),
+    ]
+    Path(state).write_bytes(b"not a state, but must survive")
+    for args, words in cases:
+        out = run(args)
+        assert_refused(out, *words)
+        assert inp.read_bytes() == DATA
+        assert Path(state).read_bytes() == b"not a state, but must survive"
+        assert not Path(kpi).exists() and not Path(scored).exists() and not Path(alerts).exists()
+
+
+# -------------------------------------------------------------------------------------------------
+# row 2: outputs that cannot be made fail before anything is read
+# -------------------------------------------------------------------------------------------------
+def test_missing_directory_or_a_directory_is_an_output_error_before_reading(inp: Path, tmp_path: Path):
+    missing = str(tmp_path / "no" / "such" / "dir" / "o.jsonl")
+    cases = [
+        (["score", "-i", str(inp), "-o", missing], "--output"),
+        (["score", "-i", str(inp), "--errors", missing], "--errors"),
+        (["score", "-i", str(inp), "-o", str(tmp_path)], "--output"),
+        (["score", "-i", str(inp), "--errors", str(tmp_path)], "--errors"),
+        (["kpi", "-i", str(inp), "-o", missing], "--output"),
+        (["kpi", "-i", str(inp), "--state", str(tmp_path)], "--state"),
+        (["kpi", "-i", str(inp), "--state", missing], "--state"),
+        (["run", "-i", str(inp), "--kpi-out", missing], "--kpi-out"),
+        (["run", "-i", str(inp), "--kpi-out", str(tmp_path / "k.jsonl"), "--alerts-out", str(tmp_path)],
+         "--alerts-out"),
+    ]  # fmt: skip
+    for args, option in cases:
+        out = run(args)
+        text = out.stderr.decode()
+        assert out.returncode == 5, (args, text)
+        assert b"Traceback" not in out.stderr, text
+        error = [line for line in text.splitlines() if line.startswith("emoscore: error:")]
+        assert len(error) == 1 and option in error[0], (args, text)
+        assert "does not exist" in error[0] or "is a directory" in error[0], error
+        assert summary(out.stderr)["read"] == 0, (args, text)  # failed before reading
+        assert out.stdout == b""
+    assert not (tmp_path / "k.jsonl").exists()
+
+
+# -------------------------------------------------------------------------------------------------
+# check_paths in-process: every spelling of one file is that file
+# -------------------------------------------------------------------------------------------------
+def _namespace(**values) -> argparse.Namespace:
+    base = dict(input=None, output=None, errors=None, kpi_out=None, alerts_out=None, state=None, lexicon=None,
+                aspect_lexicon=None)  # fmt: skip
+    base.update(values)
+    return argparse.Namespace(**base)
+
+
+SPELLINGS = st.lists(st.sampled_from(["./", "sub/../", "link/", ".//", "sub/./../"]), max_size=4)
+OPTIONS = ("input", "output", "errors", "kpi_out", "alerts_out", "state", "lexicon")
+WRITTEN = ("output", "errors", "kpi_out", "alerts_out", "state")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.sampled_from(OPTIONS), second=st.sampled_from(OPTIONS), a=SPELLINGS, b=SPELLINGS,
+       exists=st.booleans(), absolute=st.booleans())  # fmt: skip
+def test_check_paths_sees_through_spellings(tmp_path_factory, first, second, a, b, exists, absolute):
+    from emoscore.runner.arguments import check_paths
+
+    root = tmp_path_factory.mktemp("spell")
+    (root / "sub").mkdir()
+    (root / "link").symlink_to(root, target_is_directory=True)
+    if exists:
+        (root / "f.jsonl").write_bytes(b"{}\n")
+    where = str(root) + "/" if absolute else os.path.relpath(root) + "/"
+    one, two = where + "".join(a) + "f.jsonl", where + "".join(b) + "f.jsonl"
+    if first == second or (first not in WRITTEN and second not in WRITTEN):
+        check_paths(_namespace(**{first: one, second: two}), stdin=io.BytesIO(), stdout=io.BytesIO())
+        return
+    with pytest.raises(UsageError) as caught:
+        check_paths(_namespace(**{first: one, second: two}), stdin=io.BytesIO(), stdout=io.BytesIO())
+    message = str(caught.value)
+    for option in (first, second):
+        assert "--" + option.replace("_", "-").replace("aspect-lexicon", "aspects") in message
+    # a different file in the same places is fine
+    check_paths(_namespace(**{first: one, second: two.replace("f.jsonl", "g.jsonl")}), stdin=io.BytesIO(),
+                stdout=io.BytesIO())  # fmt: skip
+
+
+def test_check_paths_output_failures_name_the_option(tmp_path: Path):
+    from emoscore.runner.arguments import check_paths
+
+    with pytest.raises(OutputFailure, match="--kpi-out"):
+        check_paths(_namespace(kpi_out=str(tmp_path / "no" / "k.csv")), stdin=io.BytesIO(), stdout=io.BytesIO())
+    with pytest.raises(OutputFailure, match="is a directory"):
+        check_paths(_namespace(output=str(tmp_path)), stdin=io.BytesIO(), stdout=io.BytesIO())
+    # stdout and stderr are not paths
+    check_paths(_namespace(output="-", kpi_out="-", errors="-"), stdin=io.BytesIO(), stdout=io.BytesIO())
