@@ -27,8 +27,14 @@ def pack_state(table: pa.Table, *, magic: bytes, version: int) -> bytes:
 
 
 def unpack_state(data: bytes, *, magic: bytes, version: int, what: str) -> pa.Table:
-    """The table saved by :func:`pack_state`; :class:`StateFormatError` names ``what`` was expected."""
-    data = bytes(data)
+    """The table saved by :func:`pack_state`; :class:`StateFormatError` names ``what`` was expected.
+
+    Any byte string either gives a table or raises :class:`StateFormatError` (a payload whose
+    checksum was forged is still decoded defensively: every Arrow or I/O failure is wrapped)."""
+    try:
+        data = bytes(data)
+    except (TypeError, ValueError) as exc:
+        raise StateFormatError(f"not an emoscore {what}: expected bytes, got {type(data).__name__}") from exc
     if len(data) < _HEADER.size or data[: len(magic)] != magic:
         raise StateFormatError(f"not an emoscore {what} (missing the {magic.decode()} header)")
     _, found, crc = _HEADER.unpack_from(data)
@@ -38,6 +44,15 @@ def unpack_state(data: bytes, *, magic: bytes, version: int, what: str) -> pa.Ta
     if zlib.crc32(payload) != crc:
         raise StateFormatError(f"corrupt {what}: the checksum does not match (truncated or altered bytes)")
     try:
-        return pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
-    except pa.ArrowException as exc:
-        raise StateFormatError(f"corrupt {what}: {exc}") from None
+        source = pa.BufferReader(payload)
+        table = pa.ipc.open_stream(source).read_all()
+        table.validate(full=True)
+        if source.tell() != len(payload):
+            raise StateFormatError(f"corrupt {what}: {len(payload) - source.tell()} bytes after the end of the state")
+    except StateFormatError:
+        raise
+    except MemoryError as exc:
+        raise StateFormatError(f"corrupt {what}: implausible sizes ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - OSError, ArrowInvalid, IndexError ...: all mean bad bytes
+        raise StateFormatError(f"corrupt {what}: {type(exc).__name__}: {exc}") from None
+    return table

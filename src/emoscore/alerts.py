@@ -262,12 +262,29 @@ class AlertStream:
     # ---------------------------------------------------------------------------------------------
 
     def _prepare(self, batch: pa.RecordBatch, row0: int):
+        """Validate one batch (no state touched); an unusable column type raises InputError naming it."""
+        current: list = [None, None]  # the column being read, for the error message
+        try:
+            return self._prepare_columns(batch, row0, current)
+        except InputError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure here is the input's
+            name, arr = current
+            kind = arr.type if arr is not None else "?"
+            raise InputError(f"column {name!r} of type {kind} cannot be used here "
+                             f"({type(exc).__name__}: {exc})") from None
+
+    def _prepare_columns(self, batch: pa.RecordBatch, row0: int, current: list):
         cfg = self.rules._config
         names = batch.schema.names
         n = batch.num_rows
 
         def column(name):
-            return batch.column(name) if name is not None and name in names else None
+            arr = batch.column(name) if name is not None and name in names else None
+            current[:] = [name, arr]
+            return arr
 
         p: dict[str, tuple] = {}  # per rule: what _alerts_of needs
         if cfg["frustration_count"] is not None:
@@ -428,22 +445,60 @@ class AlertStream:
         """Restore a stream written by :meth:`to_bytes` (raises :class:`StateFormatError`)."""
         table = unpack_state(data, magic=_MAGIC, version=_FORMAT_VERSION, what="alert-stream state")
         try:
-            config = json.loads(table.schema.metadata[b"emoscore.alerts.rules"])
-            stats = json.loads(table.schema.metadata[b"emoscore.alerts.stats"])
-            stream = cls(AlertRules(**config))
-            keys = table.column("key").to_numpy()
-            last_seen = table.column("last_seen").to_numpy()
-            ring = table.column("ring").combine_chunks().flatten().to_numpy().reshape(len(keys), -1)
-        except Exception as exc:  # noqa: BLE001
+            return cls._from_table(table)
+        except StateFormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything here means unreadable bytes
             raise StateFormatError(f"corrupt alert state: {type(exc).__name__}: {exc}") from None
-        if ring.shape[1] != stream._ring.shape[1] or len(keys) > stream.rules._config["max_customers"]:
-            raise StateFormatError("corrupt alert state: the stored customers do not fit the rules")
+
+    @classmethod
+    def _from_table(cls, table: pa.Table) -> AlertStream:
+        """The stream of a decoded state table; every check of the layout and of the counters."""
+        def bad(why: str) -> StateFormatError:
+            return StateFormatError(f"corrupt alert state: {why}")
+
+        metadata = table.schema.metadata or {}
+        config = json.loads(metadata[b"emoscore.alerts.rules"])
+        stats = json.loads(metadata[b"emoscore.alerts.stats"])
+        if not isinstance(config, dict) or not isinstance(stats, dict):
+            raise bad("the rules or the counters are not what to_bytes writes")
+        rules = AlertRules(**config)
+        if rules._config != config:
+            raise bad("the rules are not what to_bytes writes")
+        stream = cls(rules)
+        if table.column_names != ["key", "last_seen", "ring"]:
+            raise bad(f"columns {table.column_names}, expected ['key', 'last_seen', 'ring']")
+        width = stream._ring.shape[1]
+        kinds = {"key": pa.uint64(), "last_seen": pa.uint32(), "ring": pa.list_(pa.uint32(), width)}
+        columns = {name: table.column(name).combine_chunks() for name in kinds}
+        for name, kind in kinds.items():
+            column = columns[name]
+            if column.type != kind or column.null_count or (name == "ring" and column.values.null_count):
+                raise bad(f"column {name!r} has type {column.type}, expected {kind} without nulls")
+        n = table.num_rows
+        keys = columns["key"].to_numpy(zero_copy_only=False)
+        last_seen = columns["last_seen"].to_numpy(zero_copy_only=False)
+        ring = columns["ring"].flatten().to_numpy(zero_copy_only=False).reshape(n, width)
+        if n > rules._config["max_customers"]:
+            raise bad(f"{n} customers stored, more than max_customers={rules._config['max_customers']}")
+        if (keys == 0).any() or len(np.unique(keys)) != n:
+            raise bad("a customer key is 0 (the empty slot) or stored twice")
+        state, alerts = stats.get("state"), stats.get("alerts")
+        if not isinstance(state, list) or len(state) != len(stream._stats) \
+                or not all(type(v) is int for v in state):
+            raise bad("the counters are not what to_bytes writes")
+        live, newest, *rest = state
+        if live != n or not -1 <= newest <= _TIME_MAX or any(not 0 <= v < 1 << 62 for v in rest):
+            raise bad(f"the counters {state} do not match the {n} stored customers")
+        if not isinstance(alerts, dict) or set(alerts) != set(RULES) \
+                or not all(type(v) is int and 0 <= v < 1 << 62 for v in alerts.values()):
+            raise bad(f"the alert counts {alerts!r} are not one non-negative count per rule {RULES}")
         for key, seen, times in zip(keys.tolist(), last_seen.tolist(), ring, strict=True):
             slot = alerts_cpu.table_insert(stream._keys, np.uint64(key))
             stream._last_seen[slot] = seen
             stream._ring[slot] = times
-        stream._stats[:] = stats["state"]
-        stream._alerts.update(stats["alerts"])
+        stream._stats[:] = state
+        stream._alerts.update(alerts)
         return stream
 
 

@@ -19,6 +19,7 @@ from .kernels.contract import readonly
 
 __all__ = [
     "categorical",
+    "check_key_type",
     "check_range",
     "factorize",
     "hash_ids",
@@ -32,6 +33,26 @@ __all__ = [
 _NO_BITMAP = np.frombuffer(b"", np.uint8)
 _DURATION_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 _INT_VIEWS = {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}
+
+
+def check_key_type(kind: pa.DataType, column: str) -> None:
+    """Refuse a group-key type that cannot be factorised, compared and sorted: nested types,
+    unions, half floats, extension types (dictionaries are judged by their value type).
+
+    Raises
+    ------
+    InputError
+        Naming ``column`` and the type.
+    """
+    value = kind.value_type if pa.types.is_dictionary(kind) else kind
+    ok = (pa.types.is_integer(value) or pa.types.is_float32(value) or pa.types.is_float64(value)
+          or pa.types.is_boolean(value) or pa.types.is_null(value) or pa.types.is_decimal(value)
+          or pa.types.is_temporal(value) or pa.types.is_string(value) or pa.types.is_large_string(value)
+          or pa.types.is_binary(value) or pa.types.is_large_binary(value) or pa.types.is_fixed_size_binary(value)
+          or pa.types.is_string_view(value) or pa.types.is_binary_view(value))
+    if not ok or isinstance(value, pa.BaseExtensionType):
+        raise InputError(f"key column {column!r} has type {kind}; group keys must be strings, binaries, numbers, "
+                         "booleans, dates or times (not nested, union, half-float or extension types)")
 
 
 def validity_bitmap(arr: pa.Array) -> tuple[np.ndarray, int]:
@@ -121,7 +142,12 @@ def string_like(arr: pa.Array, column: str) -> pa.Array:
     """
     kind = arr.type
     if pa.types.is_dictionary(kind):
-        return arr
+        value = kind.value_type
+        if pa.types.is_string(value) or pa.types.is_large_string(value):
+            return arr
+        if pa.types.is_string_view(value):
+            return arr.cast(pa.large_string())
+        raise InputError(f"column {column!r} must hold strings, but its type is {kind}")
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
         return arr
     if pa.types.is_string_view(kind):
@@ -194,12 +220,12 @@ def hash_ids(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, int]:
         if n:
             kpi_cpu.hash_int64(values_view(arr, np.int64), out)
         return out, *validity_bitmap(arr)
-    if pa.types.is_integer(kind) or pa.types.is_temporal(kind):
-        arr = arr.cast(pa.int64())
+    ints = _as_int64(arr) if pa.types.is_integer(kind) or pa.types.is_temporal(kind) else None
+    if ints is not None:
         if n:
-            kpi_cpu.hash_int64(values_view(arr, np.int64), out)
-        return out, *validity_bitmap(arr)
-    if pa.types.is_nested(kind):
+            kpi_cpu.hash_int64(values_view(ints, np.int64), out)
+        return out, *validity_bitmap(ints)
+    if pa.types.is_nested(kind) or pa.types.is_union(kind) or isinstance(kind, pa.BaseExtensionType):
         raise InputError(f"ids of type {kind} cannot be hashed; use strings or integers")
     return hash_ids(arr.cast(pa.string()))
 

@@ -19,7 +19,16 @@ from . import sketch
 from ._state import pack_state, unpack_state
 from .backend import Backend
 from .backend import resolve as _resolve_backend
-from .columns import categorical, check_range, factorize, hash_ids, numeric, validity_bitmap, values_view
+from .columns import (
+    categorical,
+    check_key_type,
+    check_range,
+    factorize,
+    hash_ids,
+    numeric,
+    validity_bitmap,
+    values_view,
+)
 from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
 from .kernels import kpi_cpu
 from .kernels.contract import readonly
@@ -644,50 +653,107 @@ class KpiAggregator:
         """
         table = unpack_state(data, magic=_MAGIC, version=FORMAT_VERSION, what="KPI state")
         try:
-            metadata = table.schema.metadata or {}
-            settings = json.loads(metadata[b"emoscore.kpi.settings"])
-            seen = json.loads(metadata[b"emoscore.kpi.seen"])
-            kwargs = {k: settings[k] for k in ("window", "nps", "rating", "effort", "response_time",
-                                                "event", "revenue", "customer", "emotions")}
-            kwargs["time"] = settings["time"] if settings["window"] else "ts"
-            agg = cls(tuple(settings["by"]), **kwargs)
+            return cls._from_table(table)
         except StateFormatError:
             raise
         except Exception as exc:  # noqa: BLE001 - anything here means unreadable bytes
             raise StateFormatError(f"corrupt KPI state: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _from_table(cls, table: pa.Table) -> KpiAggregator:
+        """The aggregator of a decoded state table; every check of the layout and of the counters."""
+        def bad(why: str) -> StateFormatError:
+            return StateFormatError(f"corrupt KPI state: {why}")
+
+        metadata = table.schema.metadata or {}
+        if metadata.get(b"emoscore.kpi.version", str(FORMAT_VERSION).encode()) != str(FORMAT_VERSION).encode():
+            raise bad("the format version in the metadata does not match the header")
+        settings = json.loads(metadata[b"emoscore.kpi.settings"])
+        seen = json.loads(metadata[b"emoscore.kpi.seen"])
+        if not isinstance(settings, dict) or not isinstance(seen, list) or not all(isinstance(x, bool) for x in seen):
+            raise bad("the settings or the seen-column flags are not what to_bytes writes")
+        kwargs = {k: settings[k] for k in ("window", "nps", "rating", "effort", "response_time",
+                                            "event", "revenue", "customer", "emotions")}
+        kwargs["time"] = settings["time"] if settings["window"] else "ts"
+        if not isinstance(settings["by"], list) or not isinstance(kwargs["emotions"], list):
+            raise bad("the settings are not what to_bytes writes")
+        agg = cls(tuple(settings["by"]), **kwargs)
         if agg._settings != settings:
             raise StateFormatError(f"KPI state written with engine settings {settings.get('engine')}, "
                                    f"this release uses {agg._settings['engine']}")
         if len(seen) != len(agg._seen):
-            raise StateFormatError("corrupt KPI state: the seen-column flags do not match the taxonomy")
+            raise bad("the seen-column flags do not match the taxonomy")
+        for source, flag in zip(_SOURCES[:7], seen, strict=False):
+            if flag and settings[source] is None:
+                raise bad(f"the {source!r} input is marked as seen, but the state has no {source} column")
         agg._seen[:] = seen
+        n_keys = len(agg._key_names)
+        arrays = (("counts", agg._counts), ("rev_hi", agg._rev_hi), ("rev_lo", agg._rev_lo),
+                  ("sketch", agg._sketch), ("hll", agg._hll))
+        expected = [f"key.{i}" for i in range(n_keys)] + [name for name, _ in arrays]
+        if table.column_names != expected:
+            raise bad(f"columns {table.column_names}, expected {expected}")
         n_groups = table.num_rows
+        if n_groups >= (1 << 31) // agg._n_slots:
+            raise bad(f"{n_groups} groups")
+        state = {}
+        for name, array in arrays:
+            shape = (n_groups,) + array.shape[1:]
+            width = int(np.prod(array.shape[1:]))
+            column = table.column(name).combine_chunks()
+            if width == 0:
+                if not pa.types.is_null(column.type):
+                    raise bad(f"state array {name!r} must be empty with these settings")
+                state[name] = np.zeros(shape, array.dtype)
+                continue
+            kind = pa.list_(pa.from_numpy_dtype(array.dtype), width)
+            if column.type != kind or column.null_count or column.values.null_count:
+                raise bad(f"state array {name!r} has type {column.type}, expected {kind} without nulls")
+            values = column.flatten().to_numpy(zero_copy_only=False)
+            if values.dtype != array.dtype or values.size != int(np.prod(shape)):
+                raise bad(f"state array {name!r} has the wrong size or type")
+            state[name] = values.reshape(shape)
+        counts = state["counts"]
+        signed = _signed_fields(agg._n_emotions)
+        unsigned = np.delete(counts, signed, axis=2)
+        if (state["sketch"] < 0).any() or (unsigned < 0).any():
+            raise bad("negative counters")
+        if (counts[:, :, F_N] >= _CELL_ROWS_MAX).any():
+            raise bad("a (group, emotion) cell holds 2**32 rows or more")
+        # every count-like field counts a subset of the cell's rows
+        sums = {F_EFF_SUM, *signed}
+        count_fields = [f for f in range(agg._n_fields) if f not in sums]
+        if (counts[:, :, count_fields] > counts[:, :, F_N : F_N + 1]).any():
+            raise bad("a counter exceeds the rows of its cell")
+        if (counts[:, :, F_EFF_SUM] > 7 * counts[:, :, F_EFF_ANS]).any() \
+                or (counts[:, :, F_EFF_SUM] < counts[:, :, F_EFF_ANS]).any():
+            raise bad("an effort sum is outside its answers' range")
+        limit = 1 << FIXED_BITS
+        for e, f in enumerate(signed):
+            low = -limit if e == 0 else 0
+            scores = counts[:, :, f - 1]
+            if (counts[:, :, f] < low * scores).any() or (counts[:, :, f] > limit * scores).any():
+                raise bad("a score sum is outside its scores' range")
+        if (state["sketch"].sum(axis=1) > counts[:, :, F_N].sum(axis=1)).any():
+            raise bad("the response-time sketch holds more values than its group has rows")
+        if (state["hll"] > 64 - sketch.HLL_P + 1).any():
+            raise bad("a HyperLogLog register is out of range")
+        columns = [table.column(f"key.{i}").combine_chunks() for i in range(n_keys)]
+        for name, column in zip(agg._key_names, columns, strict=True):
+            check_key_type(column.type, name)
+        if agg._settings["window"] and not (pa.types.is_date32(columns[-1].type) or pa.types.is_null(columns[-1].type)):
+            raise bad(f"window_start has type {columns[-1].type}, expected date32")
         if n_groups:
-            state = {}
-            for name, array in (("counts", agg._counts), ("rev_hi", agg._rev_hi), ("rev_lo", agg._rev_lo),
-                                ("sketch", agg._sketch), ("hll", agg._hll)):
-                shape = (n_groups,) + array.shape[1:]
-                if array.shape[-1] == 0:
-                    state[name] = np.zeros(shape, array.dtype)
-                    continue
-                column = table.column(name).combine_chunks()
-                values = column.flatten().to_numpy(zero_copy_only=False)
-                if values.dtype != array.dtype or values.size != int(np.prod(shape)):
-                    raise StateFormatError(f"corrupt KPI state: state array {name!r} has the wrong size or type")
-                state[name] = values.reshape(shape)
-            signed = _signed_fields(agg._n_emotions)
-            if (state["sketch"] < 0).any() or (np.delete(state["counts"], signed, axis=2) < 0).any():
-                raise StateFormatError("corrupt KPI state: negative counters")
-            columns = [table.column(f"key.{i}").combine_chunks() for i in range(len(agg._key_names))]
             gid_of_local, local = agg._group_ids(n_groups, [factorize(column) for column in columns])
             gid = gid_of_local[local]
             if agg._n_groups != n_groups:
-                raise StateFormatError("corrupt KPI state: duplicate group keys")
-            agg._counts[gid] = state["counts"]
+                raise bad("duplicate group keys")
+            agg._counts[gid] = counts
             agg._rev_hi[gid] = state["rev_hi"]
             agg._rev_lo[gid] = state["rev_lo"]
             agg._sketch[gid] = state["sketch"]
             agg._hll[gid] = state["hll"]
+            agg._order(agg._key_columns())  # the keys sort (result() needs it)
         return agg
 
     # ---------------------------------------------------------------------------------------------
@@ -707,19 +773,43 @@ class KpiAggregator:
         return np.array([c is not None and c in names for c in columns], bool)
 
     def _prepare(self, batch: pa.RecordBatch, row0: int, kinds: list) -> _Prepared:
-        """Validate one batch and compute everything that does not touch the state."""
+        """Validate one batch and compute everything that does not touch the state.
+
+        A column of a type that pyarrow or a kernel cannot handle raises :class:`InputError` naming
+        it (never a raw pyarrow or NumPy exception)."""
+        current: list = [None, None]  # the column being read, for the error message
+        try:
+            return self._prepare_columns(batch, row0, kinds, current)
+        except InputError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure here is the input's
+            name, arr = current
+            kind = arr.type if arr is not None else "?"
+            raise InputError(f"column {name!r} of type {kind} cannot be used here "
+                             f"({type(exc).__name__}: {exc})") from None
+
+    def _prepare_columns(self, batch: pa.RecordBatch, row0: int, kinds: list, current: list) -> _Prepared:
         s = self._settings
         n = batch.num_rows
         p = _Prepared(n=n)
         names = batch.schema.names
 
         def column(name):
-            return batch.column(name) if name is not None and name in names else None
+            arr = batch.column(name) if name is not None and name in names else None
+            current[:] = [name, arr]
+            return arr
 
-        local_keys = [factorize(batch.column(name)) for name in self._by]
+        local_keys = []
+        for name in self._by:
+            arr = column(name)
+            check_key_type(arr.type, name)
+            local_keys.append(factorize(arr))
         if s["window"]:
-            local_keys.append(_window_keys(batch.column(s["time"]), s["time"], s["window"]))
+            local_keys.append(_window_keys(column(s["time"]), s["time"], s["window"]))
         for k, (key, (values, index, used)) in enumerate(zip(self._keys, local_keys, strict=True)):
+            current[:] = [key.name, values]
             values, kinds[k] = key.conform(values, kinds[k])
             p.local_keys.append((values, index, used))
         # dominant emotion -> slot (E + 1 = no value)
