@@ -47,11 +47,17 @@ def _keyed_table(key: str, kind: str) -> pa.Array:
     return pc.binary_join_element_wise(key, _texts(kind), "") if key else _texts(kind)
 
 
-def json_column(column: pa.Array, key: str = "") -> pa.Array:
+def json_column(column: pa.Array, key: str = "", *, exact: bool = False) -> pa.Array:
     """``key`` followed by the JSON text of every value of ``column`` (nulls written as ``null``);
-    floats rounded to 4 decimals and written as Python would write the rounded float."""
+    floats rounded to 4 decimals and written as Python would write the rounded float (the scores),
+    unless ``exact``: then each float is written as the shortest text that reads back as the same
+    double (NaN and infinities as ``null``). In a list of structs (the ``aspects`` scores) only
+    float32 fields are rounded: an input value such as a JSON number (float64) is written exactly."""
     kind = column.type
-    if pa.types.is_floating(kind):
+    if pa.types.is_floating(kind) and exact:
+        dumps = orjson.dumps
+        text = pa.array([dumps(v).decode() for v in column.to_pylist()], pa.string())
+    elif pa.types.is_floating(kind):
         values = column.to_numpy(zero_copy_only=False).astype(np.float64)
         scaled = np.rint(values * 10_000)  # exact for float32 scores, so this rounds half to even
         if np.all(np.abs(scaled) <= _DECIMAL_RANGE):  # false for NaN (and nulls): the general path
@@ -71,7 +77,7 @@ def json_column(column: pa.Array, key: str = "") -> pa.Array:
     elif pa.types.is_boolean(kind):
         text = pc.fill_null(pc.if_else(column, "true", "false"), "null")
     elif pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
-        text = _json_struct_lists(column)
+        text = _json_struct_lists(column, exact)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         encoded = pc.dictionary_encode(column)
         words = [key + orjson.dumps(v).decode() for v in encoded.dictionary.to_pylist()]
@@ -82,14 +88,16 @@ def json_column(column: pa.Array, key: str = "") -> pa.Array:
     return pc.binary_join_element_wise(key, text, "") if key else text
 
 
-def _json_struct_lists(column: pa.Array) -> pa.Array:
+def _json_struct_lists(column: pa.Array, exact: bool) -> pa.Array:
     """JSON text of a list<struct> column (the ``aspects`` scores), built column-wise: each field
-    through :func:`json_column` (floats at 4 decimals), joined into objects, then into arrays."""
+    through :func:`json_column` (float32 at 4 decimals unless ``exact``), joined into objects, then
+    into arrays."""
     flat = column.flatten()
     fields = list(column.type.value_type)
     if len(flat):
-        pieces = [json_column(flat.field(i), ("," if i else "") + orjson.dumps(f.name).decode() + ":")
-                  for i, f in enumerate(fields)]
+        pieces = [json_column(flat.field(i), ("," if i else "") + orjson.dumps(f.name).decode() + ":",
+                              exact=exact or not pa.types.is_float32(f.type))
+                  for i, f in enumerate(fields)]  # fmt: skip
         objects = pc.binary_join_element_wise("{", *pieces, "}", "")
     else:
         objects = pa.array([], pa.string())
