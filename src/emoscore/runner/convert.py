@@ -1,16 +1,38 @@
 """JSONL records → Arrow record batches of one schema, for the columnar writers and for any
 subcommand that needs typed columns (e.g. KPIs over a JSONL input).
 
-The schema is inferred field by field from the first chunk (pyarrow's inference; the text field is
-always a string; a field with no common type becomes a string column of JSON text). Later records
-that do not fit it — a field the schema lacks (when every field is kept), a value of another type —
-are rejected through the session's error sink, never dropped silently; with ``--on-error fail`` the
-records after the first rejected one are given back as never read.
+The schema is inferred field by field from the first chunk and never changes (the writers have
+written it), so a value is written only where its column holds it exactly; a record with a value that
+does not fit is rejected through the session's error sink naming the line, the field and the value,
+never narrowed or dropped silently. The rules (:func:`infer_type`, :func:`misfit`):
+
+- the text field is a string column; a field null (or absent) throughout the first chunk is a string
+  column;
+- booleans → bool, strings → string (never parsed: dates stay strings), integers → int64 (uint64
+  when some exceed int64 and none is negative), numbers with a fraction → float64; lists → a list of
+  the type of all their elements; objects → a struct of every key seen, in order of first appearance;
+- a field whose values share no such type (``1`` and ``"1"``, an integer that no 64-bit type or no
+  double holds exactly), or whose type the first chunk leaves open inside a list or an object (only
+  empty lists, a key that is always null, an empty object) is a string column of JSON text, marked
+  with the field metadata ``emoscore:json = text``: it holds any later value exactly;
+- later: an integer is written to a float64 column when the double is the same number, a number
+  with no fraction to an integer column when in range; a key missing from an object is written as
+  null; anything else that does not fit (a fraction in an integer column, a key the struct lacks,
+  a number in a string column, a field the schema lacks when every field is kept) rejects the
+  record. With ``--on-error fail`` the records after the first rejected one are given back as never
+  read.
+
+orjson reads an integer beyond 64 bits as the nearest double; a record whose line holds such a long
+number is read again with :mod:`json`, so the value converted (or quoted in the reason) is the exact
+integer.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -18,9 +40,70 @@ import pyarrow as pa
 from .readers import ArrowChunk, JsonlChunk
 from .session import Session
 
-__all__ = ["JsonlArrowChunk", "JsonlToArrow", "arrow_chunks", "infer_schema"]
+__all__ = ["JSON_TEXT", "JsonlArrowChunk", "JsonlToArrow", "arrow_chunks", "infer_schema", "infer_type", "misfit"]
 
+JSON_TEXT = {b"emoscore:json": b"text"}  # the field metadata of a column of JSON text
 _BAD_VALUES = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError, TypeError, ValueError)
+_NONE = type(None)
+_OPEN = object()  # no value seen: the type is left open
+_MIXED = object()  # no common type: JSON text
+_RANGES = {pa.int64(): (-(1 << 63), (1 << 63) - 1), pa.uint64(): (0, (1 << 64) - 1)}
+_PLAIN = {pa.string(): str, pa.bool_(): bool, pa.float64(): float, pa.int64(): int, pa.uint64(): int}
+_LONG_NUMBER = re.compile(rb"\d{19}")  # orjson reads an integer beyond 64 bits as a double
+
+
+def _exact_double(value: int) -> bool:
+    try:
+        return float(value) == value
+    except OverflowError:
+        return False
+
+
+def _infer(values: list) -> Any:
+    """The Arrow type holding every value exactly, ``_OPEN`` (nulls only) or ``_MIXED``."""
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if not kinds:
+        return _OPEN
+    if kinds == {int, float}:
+        return pa.float64() if all(_exact_double(v) for v in values if type(v) is int) else _MIXED
+    if len(kinds) > 1:
+        return _MIXED
+    (kind,) = kinds
+    if kind is str:
+        return pa.string()
+    if kind is bool:
+        return pa.bool_()
+    if kind is float:
+        return pa.float64()
+    if kind is int:
+        present = [v for v in values if v is not None]
+        low, high = min(present), max(present)
+        for arrow, (lo, hi) in _RANGES.items():
+            if lo <= low and high <= hi:
+                return arrow
+        return _MIXED
+    if kind is list:
+        inner = _infer([item for value in values if value is not None for item in value])
+        return _MIXED if inner is _OPEN or inner is _MIXED else pa.list_(inner)
+    if kind is dict:
+        keys = list(dict.fromkeys(key for value in values if value is not None for key in value))
+        fields = []
+        for key in keys:
+            member = _infer([value.get(key) for value in values if value is not None])
+            if member is _OPEN or member is _MIXED:
+                return _MIXED
+            fields.append(pa.field(key, member))
+        return pa.struct(fields) if fields else _MIXED  # Parquet cannot store an empty struct
+    return _MIXED
+
+
+def infer_type(values: list) -> pa.DataType | None:
+    """The column type of a field's JSON ``values`` (see the module docstring), None for JSON text."""
+    kind = _infer(values)
+    if kind is _OPEN:
+        return pa.string()
+    return None if kind is _MIXED else kind
 
 
 def infer_schema(
@@ -29,9 +112,7 @@ def infer_schema(
     """(schema, fields written as JSON text) of JSONL records.
 
     Every field seen in ``objects`` in order of first appearance (``fields``: only these, in that
-    order), except those in ``exclude``. A field with no common Arrow type (``[1, "a"]``, mixed
-    lists), or holding an empty struct (Parquet cannot store one), is a string column of JSON text;
-    a field that is null throughout is a string column.
+    order), except those in ``exclude``; each typed by :func:`infer_type`.
     """
     if fields is None:
         names = list(dict.fromkeys(key for obj in objects for key in obj))
@@ -43,37 +124,105 @@ def infer_schema(
     for name in names:
         if name in exclude:
             continue
-        if name == text:
-            columns.append(pa.field(name, pa.string()))
-            continue
-        try:
-            kind = pa.array([obj.get(name) for obj in objects]).type
-        except _BAD_VALUES:
-            kind = None
-        if kind is None or _has_empty_struct(kind):
+        kind = pa.string() if name == text else infer_type([obj.get(name) for obj in objects])
+        if kind is None:
             as_json.add(name)
-            kind = pa.string()
-        elif pa.types.is_null(kind):
-            kind = pa.string()
-        columns.append(pa.field(name, kind))
+            columns.append(pa.field(name, pa.string(), metadata=JSON_TEXT))
+        else:
+            columns.append(pa.field(name, kind))
     return pa.schema(columns), frozenset(as_json)
 
 
-def _has_empty_struct(kind: pa.DataType) -> bool:
-    if pa.types.is_struct(kind):
-        return kind.num_fields == 0 or any(_has_empty_struct(kind.field(i).type) for i in range(kind.num_fields))
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        return _has_empty_struct(kind.value_type)
-    if pa.types.is_map(kind):
-        return _has_empty_struct(kind.key_type) or _has_empty_struct(kind.item_type)
-    return False
+class _Misfit(Exception):
+    pass
+
+
+def _show(value: Any) -> str:
+    text = _json_text(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _fit(value: Any, kind: pa.DataType, path: str) -> Any:
+    """``value`` as handed to pyarrow for ``kind`` (a number as the column's kind of number), or
+    :class:`_Misfit` naming where it does not fit."""
+    if value is None:
+        return None
+    t = type(value)
+    if pa.types.is_string(kind):
+        if t is str:
+            return value
+    elif pa.types.is_boolean(kind):
+        if t is bool:
+            return value
+    elif pa.types.is_integer(kind):
+        lo, hi = _RANGES[kind]
+        if t is int and lo <= value <= hi:
+            return value
+        if t is float and value.is_integer() and lo <= value <= hi:
+            return int(value)
+    elif pa.types.is_floating(kind):
+        if t is float:
+            return value
+        if t is int and _exact_double(value):
+            return float(value)
+    elif pa.types.is_list(kind):
+        if t is list:
+            return [_fit(item, kind.value_type, f"{path}[{j}]") for j, item in enumerate(value)]
+    elif pa.types.is_struct(kind) and t is dict:
+        out = {}
+        for key, item in value.items():
+            index = kind.get_field_index(key)
+            if index < 0:
+                raise _Misfit(f"{path} has the key {key!r}, which {kind} lacks")
+            out[key] = _fit(item, kind.field(index).type, f"{path}.{key}")
+        return out
+    raise _Misfit(f"{path} = {_show(value)} does not fit {kind}")
+
+
+def misfit(value: Any, kind: pa.DataType, name: str) -> str | None:
+    """Why the JSON ``value`` of field ``name`` does not fit the column type ``kind``; None if it
+    does (written exactly)."""
+    try:
+        _fit(value, kind, name)
+    except _Misfit as exc:
+        return f"field {name!r}: {exc} (the column type {kind}, inferred from the first batch)"
+    return None
+
+
+def _fit_column(values: list, kind: pa.DataType, name: str) -> tuple[list, list[tuple[int, str]]]:
+    """(values as handed to pyarrow, [(row, reason)] of those that do not fit)."""
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    plain = _PLAIN.get(kind)
+    if plain is not None and kinds <= {plain}:  # the common case: one Python type, no check per value
+        if plain is not int:
+            return values, []
+        present = [v for v in values if v is not None]
+        lo, hi = _RANGES[kind]
+        if not present or (lo <= min(present) and max(present) <= hi):
+            return values, []
+    out, bad = [], []
+    for row, value in enumerate(values):
+        try:
+            out.append(_fit(value, kind, name))
+        except _Misfit as exc:
+            out.append(None)
+            bad.append((row, f"field {name!r}: {exc} (the column type {kind}, inferred from the first batch)"))
+    return out, bad
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 class JsonlArrowChunk(ArrowChunk):
     """JSONL records as a batch of the converter's schema; the texts are kept aside (the batch may
     not hold the text column, or any column at all)."""
 
-    def __init__(self, batch: pa.RecordBatch, texts: pa.Array, lines: Sequence[int], text: str) -> None:
+    def __init__(self, batch: pa.RecordBatch, texts: pa.Array, lines: Sequence[int], text: str = "") -> None:
         super().__init__(batch, text, lines, "line")
         self._texts = texts
 
@@ -82,6 +231,12 @@ class JsonlArrowChunk(ArrowChunk):
 
     def texts(self) -> pa.Array:
         return self._texts
+
+    def take(self, rows: Sequence[int]) -> JsonlArrowChunk:
+        """Only ``rows``, in that order."""
+        index = pa.array(rows, pa.int64())
+        return JsonlArrowChunk(self.batch.take(index), self._texts.take(index), [self.numbers[i] for i in rows],
+                               self.text)  # fmt: skip
 
 
 class JsonlToArrow:
@@ -100,57 +255,65 @@ class JsonlToArrow:
     def infer(self, chunk: JsonlChunk) -> pa.Schema:
         """The schema (inferred from ``chunk`` if this is the first one)."""
         if self.schema is None:
-            self.schema, self.as_json = infer_schema(chunk.objects, self.text, self.fields, self.exclude)
+            self.schema, self.as_json = infer_schema(_exact(chunk), self.text, self.fields, self.exclude)
         return self.schema
 
     def __call__(self, chunk: JsonlChunk) -> JsonlArrowChunk:
         schema = self.infer(chunk)
-        session, objects = self.session, chunk.objects
-        keep: Sequence[int] = range(len(objects))
+        objects = _exact(chunk)
+        bad: dict[int, tuple[str, str]] = {}  # row: (field, reason), the first found
         if self.fields is None:  # a field the schema lacks would be lost: reject the record
             allowed = frozenset(schema.names) | self.exclude
             if not all(map(allowed.issuperset, objects)):
-                keep = []
                 for i, obj in enumerate(objects):
-                    if allowed.issuperset(obj):
-                        keep.append(i)
-                        continue
-                    extra = next(key for key in obj if key not in allowed)
-                    session.reject(
-                        chunk.lines[i], f"field {extra!r} is not in the schema inferred from the first batch",
-                        field=extra, raw=chunk.raw[i], counted=True,
-                    )  # fmt: skip
-                    if session.halt:
-                        return self._truncated(chunk, keep, i)
-        try:
-            batch = self._batch(chunk, keep)
-        except _BAD_VALUES:
-            good: list[int] = []
-            for i in keep:  # find the records that do not fit, one by one
-                try:
-                    self._batch(chunk, [i])
-                    good.append(i)
-                except _BAD_VALUES as exc:
-                    session.reject(
-                        chunk.lines[i], f"does not fit the schema inferred from the first batch: {exc}",
-                        raw=chunk.raw[i], counted=True,
-                    )  # fmt: skip
-                    if session.halt:
-                        return self._truncated(chunk, good, i)
-            keep = good
-            batch = self._batch(chunk, keep)
-        return self._chunk(chunk, keep, batch)
-
-    def _batch(self, chunk: JsonlChunk, keep: Sequence[int]) -> pa.RecordBatch:
-        """The kept records as a batch of the schema, built column by column."""
-        objects = chunk.objects if len(keep) == len(chunk.objects) else [chunk.objects[i] for i in keep]
-        arrays = []
-        dumps = orjson.dumps
-        for field in self.infer(chunk):  # the schema: inferred already
+                    if not allowed.issuperset(obj):
+                        extra = next(key for key in obj if key not in allowed)
+                        bad[i] = (extra, f"field {extra!r} is not in the schema inferred from the first batch")
+        columns = []
+        for field in schema:
             name = field.name
             values = [obj.get(name) for obj in objects]
             if name in self.as_json:
-                values = [None if v is None else dumps(v).decode() for v in values]
+                values = [None if v is None else _json_text(v) for v in values]
+            else:
+                values, misfits = _fit_column(values, field.type, name)
+                for row, reason in misfits:
+                    bad.setdefault(row, (name, reason))
+            columns.append(values)
+        keep: list[int] = []
+        for i in range(len(objects)):
+            if i not in bad:
+                keep.append(i)
+                continue
+            if self._reject(chunk, i, *bad[i]):
+                return self._truncated(chunk, columns, keep, i)
+        try:
+            batch = self._batch(columns, keep, len(objects))
+        except _BAD_VALUES:  # not expected after the checks above; still, reject, never crash
+            good: list[int] = []
+            for i in keep:
+                try:
+                    self._batch(columns, [i], len(objects))
+                    good.append(i)
+                except _BAD_VALUES as exc:
+                    if self._reject(chunk, i, None, f"does not fit the schema inferred from the first batch: {exc}"):
+                        return self._truncated(chunk, columns, good, i)
+            keep = good
+            batch = self._batch(columns, keep, len(objects))
+        return self._chunk(chunk, keep, batch)
+
+    def _reject(self, chunk: JsonlChunk, i: int, field: str | None, reason: str) -> bool:
+        """Reports record ``i``; True when the run halts there (--on-error fail)."""
+        self.session.reject(chunk.lines[i], reason, field=field, raw=chunk.raw[i], counted=True)
+        return self.session.halt
+
+    def _batch(self, columns: list[list], keep: Sequence[int], count: int) -> pa.RecordBatch:
+        """The kept rows of the checked column values as a batch of the schema."""
+        assert self.schema is not None
+        arrays = []
+        for field, values in zip(self.schema, columns, strict=True):
+            if len(keep) != count:
+                values = [values[i] for i in keep]
             arrays.append(pa.array(values, type=field.type))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
@@ -160,11 +323,29 @@ class JsonlToArrow:
         texts = pa.array([chunk.text_values[i] for i in keep], pa.string())
         return JsonlArrowChunk(batch, texts, [chunk.lines[i] for i in keep], self.text)
 
-    def _truncated(self, chunk: JsonlChunk, keep: list[int], failed: int) -> JsonlArrowChunk:
+    def _truncated(self, chunk: JsonlChunk, columns: list[list], keep: list[int], failed: int) -> JsonlArrowChunk:
         """--on-error fail: the records after the failing one are given back as never read."""
         self.session.read -= len(chunk) - failed - 1
         self.session.last = chunk.lines[failed]
-        return self._chunk(chunk, keep, self._batch(chunk, keep))
+        return self._chunk(chunk, keep, self._batch(columns, keep, len(chunk)))
+
+
+def _exact(chunk: JsonlChunk) -> list[dict]:
+    """The chunk's objects, those whose line holds a number of 19 digits or more read again with
+    :mod:`json` (orjson reads an integer beyond 64 bits as the nearest double)."""
+    search, objects = _LONG_NUMBER.search, chunk.objects
+    long = [i for i, raw in enumerate(chunk.raw) if search(raw)]
+    if not long:
+        return objects
+    objects = list(objects)
+    for i in long:
+        try:
+            obj = json.loads(chunk.raw[i])
+        except ValueError:
+            continue
+        if type(obj) is dict:
+            objects[i] = obj
+    return objects
 
 
 def arrow_chunks(reader: Iterable, session: Session, *, text: str) -> Iterator[ArrowChunk]:
