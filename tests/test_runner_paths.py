@@ -1,4 +1,5 @@
-"""The files a command reads and writes never hurt each other (issue 19).
+"""The files a command reads and writes never hurt each other (issue 19), and configuration
+mistakes in ``score`` fail fast.
 
 - Every file a command writes (``-o``, ``--errors``, ``--kpi-out``, ``--alerts-out``, ``--state``)
   is checked against the input and against each other before anything is opened: the same file,
@@ -6,6 +7,8 @@
   file), is a usage error (status 2) naming both options and the path; nothing is read or truncated.
 - An output whose directory does not exist, or that is a directory, is an output error (status 5)
   before anything is read, without a traceback.
+- JSONL input where no record of the first lines has the ``--text`` field stops at once (status 4)
+  naming the field and the fields the records have, like CSV, Arrow and Parquet do.
 
 Real processes where the process matters (stdin and stdout as files); ``check_paths`` in-process
 with hypothesis over the spellings of one path.
@@ -14,6 +17,7 @@ with hypothesis over the spellings of one path.
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import os
 import subprocess
@@ -241,3 +245,96 @@ def test_check_paths_output_failures_name_the_option(tmp_path: Path):
         check_paths(_namespace(output=str(tmp_path)), stdin=io.BytesIO(), stdout=io.BytesIO())
     # stdout and stderr are not paths
     check_paths(_namespace(output="-", kpi_out="-", errors="-"), stdin=io.BytesIO(), stdout=io.BytesIO())
+
+
+# -------------------------------------------------------------------------------------------------
+# row 3: a wrong --text on JSONL stops at once
+# -------------------------------------------------------------------------------------------------
+def test_jsonl_with_a_wrong_text_field_stops_at_once(tmp_path: Path):
+    many = b"".join(orjson.dumps({"id": i, "body": "hello", "ts": "x"}) + b"\n" for i in range(3000))
+    for label, data in (("plain", many), ("gzip", gzip.compress(many))):
+        out = run(["score", "--text", "text"], data)
+        text = out.stderr.decode()
+        assert out.returncode == 4, (label, text)
+        assert events(out.stderr, "rejected") == [], label
+        error = [line for line in text.splitlines() if line.startswith("emoscore: error:")]
+        assert len(error) == 1, text
+        assert "'text'" in error[0] and "'body'" in error[0] and "'id'" in error[0], error
+        assert summary(out.stderr)["read"] == 0 and out.stdout == b""
+    # the file output is not made either
+    out = run(["score", "--text", "txt", "-o", str(tmp_path / "o.jsonl")], DATA)
+    assert out.returncode == 4 and not (tmp_path / "o.jsonl").exists()
+
+
+def test_records_missing_the_text_field_among_good_ones_are_still_rejected_one_by_one():
+    lines = [{"id": 0, "body": "x"}, {"id": 1, "body": "y"}, {"id": 2, "text": "I love it"}, {"id": 3}]
+    data = b"\n".join(orjson.dumps(r) for r in lines)
+    out = run(["score", "--batch-size", "1"], b"\n\n[1]\n{bad\n" + data)
+    assert out.returncode == 1, out.stderr
+    assert [r["line"] for r in events(out.stderr, "rejected")] == [3, 4, 5, 6, 8]
+    assert [orjson.loads(line)["id"] for line in out.stdout.splitlines()] == [2]
+    assert summary(out.stderr)["reconciled"]
+    # nothing but garbage: every line reported, as before (not a configuration mistake)
+    out = run(["score"], b"{bad\n[1]\n")
+    assert out.returncode == 1 and len(events(out.stderr, "rejected")) == 2
+
+
+LINES = st.one_of(
+    st.fixed_dictionaries({"id": st.integers(0, 9)}, optional={"text": st.text(max_size=5), "body": st.just("b")}),
+    st.sampled_from(["", "  ", "{bad", "[1]", '"s"', "\ufeff{}", '{"text": 1}']),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(LINES, max_size=30), cuts=st.lists(st.integers(1, 40), min_size=1, max_size=8),
+       final_newline=st.booleans(), damaged=st.booleans())  # fmt: skip
+def test_check_text_field_hands_on_every_byte_and_decides_like_the_reader(lines, cuts, final_newline, damaged):
+    """Whatever is read ahead reaches the reader, in order, then the damage (if any); the run stops
+    at once exactly when some object was seen and none of them has the text field."""
+    from emoscore.runner.inputs import Input
+    from emoscore.runner.score import check_text_field
+    from emoscore.runner.session import InputFailure, Session
+
+    texts = [line if isinstance(line, str) else orjson.dumps(line).decode() for line in lines]
+    data = "\n".join(texts).encode() + (b"\n" if final_newline and texts else b"")
+    damage = InputFailure("damaged here")
+    pieces, at = [], 0
+    while at < len(data):
+        size = cuts[len(pieces) % len(cuts)]
+        pieces.append(data[at : at + size])
+        at += size
+
+    def read_block(n: int) -> bytes:  # as inputs.read_block: up to n bytes
+        if pieces:
+            piece = pieces.pop(0)
+            if len(piece) > n:
+                pieces.insert(0, piece[n:])
+            return piece[:n]
+        if damaged:
+            raise damage
+        return b""
+
+    source = Input("<test>", "jsonl", None, None, read_block=read_block)
+    seen = texts if final_newline or not damaged else texts[:-1]  # a line cut by damage is no record
+    objects = [orjson.loads(t.lstrip("\ufeff")) for t in seen if t.lstrip("\ufeff").startswith("{") and t != "{bad"]
+    expect_stop = bool(objects) and not any("text" in obj for obj in objects)
+    session = Session("score", stderr=None)
+    if expect_stop:
+        with pytest.raises(InputFailure, match="'text'"):
+            check_text_field(source, "text", session)
+        return
+    check_text_field(source, "text", session)
+    assert source.read_block is not None
+    got = []
+    while True:
+        try:
+            block = source.read_block(7)
+        except InputFailure as exc:
+            assert damaged and exc is damage
+            break
+        assert len(block) <= 7
+        if not block:
+            assert not damaged
+            break
+        got.append(block)
+    assert b"".join(got) == data

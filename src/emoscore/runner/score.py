@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import gc
 from typing import Any, BinaryIO
 
+import orjson
 import pyarrow as pa
 
 from .arguments import (
@@ -16,7 +18,7 @@ from .arguments import (
     check_paths,
     output_format,
 )
-from .inputs import open_input
+from .inputs import BOM, READ_BLOCK, Input, open_input
 from .outputs import WRITERS, Output
 from .readers import READERS
 from .session import (
@@ -28,7 +30,10 @@ from .session import (
     UsageError,
 )
 
-__all__ = ["ScoreCommand", "Scoring", "make_scorer", "run_score"]
+__all__ = ["ScoreCommand", "Scoring", "check_text_field", "make_scorer", "run_score"]
+
+TEXT_PROBE_LINES = 8192  # JSONL: the lines (and at most the bytes) in which some record must have the text field
+TEXT_PROBE_BYTES = 16 << 20
 
 SCORE_EPILOG = """\
 formats (--input-format / --output-format; input detected when not given):
@@ -55,7 +60,9 @@ bad input (never lost, never altered silently):
   than --max-record-bytes (skipped without being read into memory), a CSV row with the wrong
   number of fields or bad quoting. Skipped, not records: blank lines (counted). Dropped: a UTF-8
   BOM at the start of the input or of a line. CRLF line ends are fine. An Arrow stream cut short or
-  a corrupt file ends the run (status 4) after the complete batches before it.
+  a corrupt file ends the run (status 4) after the complete batches before it. A wrong --text ends it
+  at once (status 4, nothing read): a CSV header, Arrow or Parquet schema without the text column, or
+  JSONL where no object among the first 8,192 lines has the text field (the fields they have are named).
   The summary (stderr, also as one JSON line {"event": "summary", ...}) always reconciles:
   read = written + rejected + not_written (not_written: lost to an output failure).
 
@@ -105,6 +112,92 @@ def make_scorer(lexicon: str | None, aspects: bool = True, aspect_lexicon: str |
         raise UsageError(f"cannot use the {what}: {exc}" if what else str(exc)) from None
 
 
+def check_text_field(source: Input, text: str, session: Session) -> None:
+    """JSONL: a wrong ``--text`` fails fast, like a CSV, Arrow or Parquet input without the column.
+
+    Reads ahead until a record with the ``text`` field turns up (usually the first line), at most
+    :data:`TEXT_PROBE_LINES` lines or :data:`TEXT_PROBE_BYTES` bytes; when the objects among them
+    have none, raises :class:`InputFailure` (status 4) naming the field and the fields they have,
+    before any record is read or reported. Otherwise the bytes read ahead are handed to the reader
+    first (``source.read_block`` is wrapped), so nothing is lost, and damage met while reading ahead
+    is raised where the reader reaches it. Lines that are not JSON objects do not count either way.
+    """
+    read = source.read_block
+    if source.format != "jsonl" or read is None:
+        return
+    blocks: list[bytes] = []
+    failure: InputFailure | None = None
+    ended = found = False
+    size = lines = objects = 0
+    fields: dict[str, None] = {}
+    partial: list[bytes] = []
+
+    def look(line: bytes) -> bool:
+        nonlocal objects
+        line = line.strip()
+        if line.startswith(BOM):
+            line = line[len(BOM) :].strip()
+        if not line.startswith(b"{"):
+            return False
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return False
+        if type(obj) is not dict:
+            return False
+        if text in obj:
+            return True
+        objects += 1
+        fields.update(dict.fromkeys(obj))
+        return False
+
+    while not found and size < TEXT_PROBE_BYTES and lines < TEXT_PROBE_LINES:
+        try:
+            block = read(READ_BLOCK)
+        except InputFailure as exc:  # damage: raised again where the reader meets it
+            failure = exc
+            break
+        if not block:
+            ended = True
+            break
+        blocks.append(block)
+        size += len(block)
+        start = 0
+        while not found and lines < TEXT_PROBE_LINES and (end := block.find(b"\n", start)) >= 0:
+            line = b"".join([*partial, block[start:end]]) if partial else block[start:end]
+            partial, start, lines = [], end + 1, lines + 1
+            found = look(line)
+        if start < len(block):
+            partial.append(block[start:])
+    if ended and partial and not found:
+        found = look(b"".join(partial))
+    del partial
+    if blocks or failure is not None or ended:
+        replay = collections.deque(blocks)
+
+        def read_block(n: int) -> bytes:
+            if replay:
+                block = replay.popleft()
+                if len(block) > n:
+                    replay.appendleft(block[n:])
+                    block = block[:n]
+                return block
+            if failure is not None:
+                raise failure
+            if ended:
+                return b""  # read again, a terminal would wait for a second end of input
+            return read(n)
+
+        source.read_block = read_block
+    if not found and objects and session.stop_signal is None:
+        names = list(fields)
+        shown = repr(names[:30])[:-1] + (", ...]" if len(names) > 30 else "]")
+        raise InputFailure(
+            f"none of the first {objects:,} records of {source.name} has the text field {text!r}; their fields "
+            f"are {shown} (name the text field with --text FIELD)"
+        )
+
+
 def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
               stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
     """The score pipeline; returns the exit status (the summary is the caller's)."""
@@ -126,6 +219,7 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
             delimiter=args.delimiter, stdin=stdin,
         )  # fmt: skip
         info.update(input=source.name, input_format=source.format, compression=source.compression)
+        check_text_field(source, args.text, session)
         options = dict(
             text=args.text, batch_size=args.batch_size, session=session, max_record_bytes=args.max_record_bytes,
             invalid_utf8=args.invalid_utf8, id_field=args.id_field,
