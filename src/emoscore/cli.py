@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import gc
 import os
+import signal
 import sys
 import traceback
 from typing import BinaryIO, Protocol, cast
@@ -303,7 +304,10 @@ def main(
     )
     aborted = returned = False
     try:
+        early = getattr(signal.getsignal(signal.SIGINT), "received", None)  # see emoscore/__init__.py
         with session.handling_signals():
+            if early and session.stop_signal is None:
+                session.stop_signal = early[0]  # a stop during the imports: nothing is read
             status = command.run(args, session, stdin=stdin, stdout=stdout)
         returned = True
     except (Abort, StopReading, KeyboardInterrupt) as exc:
