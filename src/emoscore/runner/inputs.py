@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -77,6 +78,7 @@ class _Source(io.RawIOBase):
         self._session = session
         self._head = head
         self._read = getattr(raw, "read1", None) or raw.read
+        self.kept: bytearray | None = None  # every byte handed on, while under _KEEP_BYTES (zstd replay)
 
     def readable(self) -> bool:
         return True
@@ -86,12 +88,184 @@ class _Source(io.RawIOBase):
             n = min(len(buffer), len(self._head))
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
+            self._keep(buffer[:n])
             return n
         data = self._session.interruptible(self._read, len(buffer))
         if not data:
             return 0
         buffer[: len(data)] = data
+        self._keep(data)
         return len(data)
+
+    def _keep(self, data) -> None:
+        if self.kept is not None:
+            if len(self.kept) + len(data) > _KEEP_BYTES:
+                self.kept = None
+            else:
+                self.kept += data
+
+
+_KEEP_BYTES = 64 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_FEED = 1 << 14
+
+
+class _Gunzip:
+    """gzip members one after another (as ``zcat`` reads them), decompressed with zlib. Everything
+    that decompresses before damage is handed on first; the damage (the input ends inside a member,
+    corrupt data, bytes after the last member that are not gzip) then raises :class:`InputFailure`,
+    and again on every later read."""
+
+    def __init__(self, source: _Source, name: str, session: Session) -> None:
+        self._source = source
+        self._name = name
+        self._session = session
+        self._d = zlib.decompressobj(31)
+        self._buffer = b""
+        self._input = b""  # compressed bytes not yet fed to the decompressor
+        self._offset = 0  # compressed bytes fed so far
+        self._fed = False  # the current member has been fed bytes
+        self._done = False
+        self._failure: InputFailure | None = None
+
+    def close(self) -> None:
+        pass
+
+    def read(self, n: int) -> bytes:
+        while not self._buffer:
+            if self._failure is not None:
+                raise self._failure
+            if self._done:
+                return b""
+            self._fill()
+        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+    def _more(self) -> bytes:
+        data = self._source.read(_GZIP_FEED)
+        return data or b""
+
+    def _fill(self) -> None:
+        data, self._input = self._input, b""
+        if not data:
+            data = self._more()
+        if self._d.eof:  # the previous member ended: only another member may follow
+            while len(data) < 2:
+                more = self._more()
+                if not more:
+                    break
+                data += more
+            if not data:
+                self._done = True
+                return
+            if not data.startswith(_GZIP_MAGIC):
+                self._failure = InputFailure(
+                    f"{self._name}: bytes that are not gzip data follow the end of the gzip data "
+                    f"(at compressed byte {self._offset})"
+                )
+                return
+            self._d = zlib.decompressobj(31)
+            self._fed = False
+        if not data:
+            self._done = True
+            if self._fed and not self._session.stopping:  # a stop ends the input, it is no damage
+                self._failure = InputFailure(
+                    f"{self._name}: the gzip data is cut short (the input ends inside a gzip member, after "
+                    f"{self._offset} compressed bytes)"
+                )
+            return
+        backup = self._d.copy()
+        try:
+            out = self._d.decompress(data)
+        except zlib.error as exc:  # again byte by byte from before this piece: hand on all that decodes
+            self._d, pieces = backup, []
+            for i in range(len(data)):
+                try:
+                    pieces.append(self._d.decompress(data[i : i + 1]))
+                except zlib.error:
+                    break
+            self._buffer = b"".join(pieces)
+            self._failure = InputFailure(
+                f"{self._name}: corrupt gzip data at compressed byte {self._offset + i}: {exc}"
+            )
+            return
+        self._fed = True
+        self._offset += len(data)
+        if self._d.eof:
+            self._input = self._d.unused_data
+            self._offset -= len(self._input)
+        self._buffer = out
+
+
+class _Unzstd:
+    """zstd through pyarrow. pyarrow hands nothing of a read that meets damage, so on damage the
+    compressed bytes (kept in memory up to 64 MiB, or the file read again) are decompressed again and
+    the bytes before the damage handed on one by one; then :class:`InputFailure`, on every later read."""
+
+    def __init__(self, source: _Source, name: str, session: Session, path: str | None) -> None:
+        self._source = source
+        self._name = name
+        self._session = session
+        self._path = path
+        if path is None:
+            source.kept = bytearray()
+        self._stream = pa.CompressedInputStream(source, "zstd")
+        self._offset = 0  # decompressed bytes handed on
+        self._buffer = b""
+        self._failure: InputFailure | None = None
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def read(self, n: int) -> bytes:
+        if self._buffer:
+            data, self._buffer = self._buffer[:n], self._buffer[n:]
+            self._offset += len(data)
+            return data
+        if self._failure is not None:
+            raise self._failure
+        try:
+            data = self._stream.read(n)
+        except InputFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError, ArrowInvalid...
+            if self._session.stopping:
+                return b""
+            self._buffer = self._replay(n)
+            self._failure = InputFailure(
+                f"{self._name}: corrupt or cut short zstd data after {self._offset + len(self._buffer)} "
+                f"decompressed bytes: {describe_os_error(exc)}"
+            )
+            return self.read(n)
+        self._offset += len(data)
+        return data
+
+    def _replay(self, n: int) -> bytes:
+        """The bytes from ``_offset`` up to the damage (at most ``n``), decompressed again."""
+        out = bytearray()
+        try:
+            if self._path is not None:
+                with open(self._path, "rb") as file:
+                    compressed = file.read()
+            elif self._source.kept is not None:
+                compressed = bytes(self._source.kept)
+            else:
+                return b""
+            stream = pa.CompressedInputStream(pa.BufferReader(compressed), "zstd")
+            skip = self._offset
+            while skip:
+                got = len(stream.read(min(skip, 1 << 20)))
+                if not got:
+                    return b""
+                skip -= got
+            while len(out) < n:
+                piece = stream.read(1)
+                if not piece:
+                    break
+                out += piece
+        except Exception:  # noqa: BLE001 - the damage itself, met again
+            pass
+        return bytes(out)
 
 
 class _Guard(io.RawIOBase):
@@ -106,6 +280,10 @@ class _Guard(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def tell(self) -> int:
+        """The decompressed bytes handed on (a buffered reader over this subtracts what it holds)."""
+        return self.offset
 
     def readinto(self, buffer) -> int:
         if self._head:
@@ -168,9 +346,15 @@ def _block_reader(head: bytes, read: Callable[[int], bytes | None], session: Ses
 def _read_at_least(read, n: int, until_newline: bool = False) -> bytes:
     """Up to ``n`` bytes (fewer only at end of input); with ``until_newline`` stop early once a
     line end has been seen (but not before 8 bytes)."""
-    pieces, got = [], 0
+    pieces: list[bytes] = []
+    got = 0
     while got < n:
-        data = read(n - got)
+        try:
+            data = read(n - got)
+        except InputFailure:  # damage: what came before it is read first; the next read raises again
+            if not pieces:
+                raise
+            break
         if not data:
             break
         pieces.append(data)
@@ -245,9 +429,12 @@ def open_input(
         raise InputFailure(f"cannot read {name}: {describe_os_error(exc)}") from None
     compression = next((codec for codec, magic in COMPRESSION_MAGIC if head.startswith(magic)), None)
     source = _Source(raw, session, head)
-    if compression is not None:
+    stream: _Source | _Gunzip | _Unzstd
+    if compression == "gzip":
+        stream = _Gunzip(source, name, session)
+    elif compression == "zstd":
         try:
-            stream = pa.CompressedInputStream(source, compression)
+            stream = _Unzstd(source, name, session, None if path in (None, "-") else path)
         except (pa.ArrowException, ValueError) as exc:
             raise InputFailure(f"cannot decompress {name} ({compression}): {exc}") from None
         closers.append(stream.close)

@@ -210,7 +210,16 @@ class JsonlReader(_Reader):
         pending = _Pending()
         line_no = held = 0
         first = True
-        for block in self._lines():
+        failure: InputFailure | None = None
+        lines = self._lines()
+        while True:
+            try:
+                block = next(lines)
+            except StopIteration:
+                break
+            except InputFailure as exc:  # damage: the records before it are still handed on
+                failure = exc
+                break
             if type(block) is TooLong:
                 line_no += 1
                 session.reject(
@@ -247,6 +256,8 @@ class JsonlReader(_Reader):
             yield self._chunk(pending.take(batch_size))
             if session.halt:
                 return
+        if failure is not None and not session.halt:
+            raise _located(failure, "line", line_no)
 
     def _chunk(self, chunk: JsonlChunk) -> JsonlChunk:
         self.session.read += len(chunk)
@@ -364,6 +375,7 @@ class _CsvFeed:
         self.pending_bytes = 0
         self.bad_utf8: str | None = None  # the first invalid UTF-8 in the current record
         self.too_long: TooLong | None = None
+        self.ended = False
 
     def __iter__(self):
         return self
@@ -378,7 +390,11 @@ class _CsvFeed:
         try:
             line = next(self._it)
         except StopIteration:
-            block = next(self._blocks)  # StopIteration here ends the input
+            try:
+                block = next(self._blocks)
+            except StopIteration:
+                self.ended = True  # the end of the input
+                raise
             if type(block) is TooLong:
                 self.line_no += 1
                 self.too_long = block
@@ -400,6 +416,14 @@ class _CsvFeed:
                     f"invalid UTF-8 at byte {exc.start + 1} of line {self.line_no} (0x{line[exc.start]:02x})"
                 )
             return line.decode("utf-8", "replace") + "\n"
+
+
+def _located(failure: InputFailure, where: str, last: int) -> InputFailure:
+    """``failure`` (damage met while reading) with the last complete record read before it."""
+    if failure.number is not None:
+        return failure
+    return InputFailure(f"{failure} (the input is read up to {where} {last}; nothing after it)",
+                        where=where, number=last + 1)  # fmt: skip
 
 
 def _record(lines: list[bytes]) -> bytes:
@@ -469,6 +493,8 @@ class CsvReader(_Reader):
         rows: list[list[str]] = []
         numbers: list[int] = []
         held = 0
+        failure: InputFailure | None = None
+        end = 0
         while True:
             if session.halt:
                 break
@@ -477,8 +503,13 @@ class CsvReader(_Reader):
                 row = next(self._csv)
             except StopIteration:
                 break
+            except InputFailure as exc:  # damage: the records before it are still handed on
+                failure = _located(exc, "line", feed.line_no - len(feed.pending))
+                break
             except (csv.Error, _RecordTooLong) as exc:
                 start = feed.line_no - len(feed.pending) + 1
+                if feed.ended and session.stop_signal is not None:
+                    break  # a stop inside a record (a quoted field spanning lines): not read, not rejected
                 if isinstance(exc, _RecordTooLong):
                     reason = (
                         f"record longer than --max-record-bytes={self.max_record_bytes} "
@@ -488,6 +519,7 @@ class CsvReader(_Reader):
                 else:
                     reason = f"bad CSV quoting: {exc}"
                 session.reject(start, reason, raw=_record(feed.pending), size=feed.pending_bytes)
+                session.last = max(session.last, feed.line_no)
                 continue
             start = feed.line_no - len(feed.pending) + 1
             if feed.too_long is not None:
@@ -497,6 +529,7 @@ class CsvReader(_Reader):
                     "skipped without reading it into memory",
                     raw=feed.too_long.head, size=feed.too_long.size,
                 )  # fmt: skip
+                session.last = max(session.last, feed.line_no)
                 continue
             if not row or (len(feed.pending) == 1 and not feed.pending[0].strip()):
                 session.blank += 1
@@ -506,32 +539,39 @@ class CsvReader(_Reader):
                     start, f"expected {width} fields (as in the header), found {len(row)}",
                     raw=_record(feed.pending), record_id=self._record_id(row),
                 )  # fmt: skip
+                session.last = max(session.last, feed.line_no)
                 continue
             if feed.bad_utf8 is not None:
                 if self.invalid_utf8 != "replace":
                     session.reject(start, feed.bad_utf8, raw=_record(feed.pending), record_id=self._record_id(row))
+                    session.last = max(session.last, feed.line_no)
                     continue
                 session.repair(start, f"{feed.bad_utf8}: replaced by U+FFFD", raw=_record(feed.pending),
                                record_id=self._record_id(row))
             rows.append(row)
             numbers.append(start)
+            end = feed.line_no  # the record's last line: where a resume starts after
             held += feed.pending_bytes
             if len(rows) >= self.batch_size or held >= MAX_BATCH_BYTES:
-                yield self._chunk(rows, numbers)
+                yield self._chunk(rows, numbers, end)
                 rows, numbers, held = [], [], 0
         if rows:
-            yield self._chunk(rows, numbers)
-        session.last = max(session.last, feed.line_no)
+            yield self._chunk(rows, numbers, end)
+        if failure is not None:
+            if not session.halt:
+                raise failure
+        elif not session.halt and not feed.pending:  # the end of the input (blank lines included)
+            session.last = max(session.last, feed.line_no)
 
     def _record_id(self, row: list[str]):
         i = self._id_index
         return row[i] if i is not None and i < len(row) else None
 
-    def _chunk(self, rows: list[list[str]], numbers: list[int]) -> ArrowChunk:
+    def _chunk(self, rows: list[list[str]], numbers: list[int], end: int) -> ArrowChunk:
         columns = [pa.array(column, pa.string()) for column in zip(*rows, strict=True)]
         batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
         self.session.read += len(rows)
-        self.session.last = max(self.session.last, numbers[-1])
+        self.session.last = max(self.session.last, end)
         return ArrowChunk(batch, self.text, numbers, "line")
 
 
@@ -668,9 +708,11 @@ class ArrowStreamReader(_BatchChecks):
             try:
                 batch = self._reader.read_next_batch()
             except StopIteration:
-                break
-            except InputFailure:
-                raise
+                if session.stopping or not self._next_stream(row):
+                    break
+                continue
+            except InputFailure as exc:
+                raise _located(exc, "row", row) from None
             except Exception as exc:  # noqa: BLE001
                 if session.stopping:
                     break
@@ -682,6 +724,51 @@ class ArrowStreamReader(_BatchChecks):
             row += batch.num_rows
             if checked.num_rows:
                 yield from self._emit(checked, numbers)
+
+    def _next_stream(self, row: int) -> bool:
+        """At the end-of-stream marker: True when another IPC stream of the same schema follows
+        (concatenated streams are one input); False at the end of the input or of an IPC file (its
+        footer checked); anything else after the marker is an :class:`InputFailure`."""
+        stream = self.source.stream
+        assert stream is not None
+        at = stream.tell()
+        after = f"after row {row}, at byte {at} of {self.name}"
+        if self.source.arrow_file:  # the footer, its length and the closing magic follow
+            rest = stream.read(_MAX_FOOTER + 1)
+            if len(rest) <= _MAX_FOOTER and rest[-6:] == b"ARROW1" and (
+                int.from_bytes(rest[-10:-6], "little") == len(rest) - 10
+            ):
+                return False
+            raise InputFailure(
+                f"the Arrow IPC file {self.name} does not end with its footer after the end-of-stream marker "
+                f"({after}): bytes follow it that are not part of the file",
+                where="row", number=row + 1,
+            )  # fmt: skip
+        head = stream.peek(8)[:8] if hasattr(stream, "peek") else b""
+        if not head:
+            return False
+        if not head.startswith(b"\xff\xff\xff\xff"):
+            raise InputFailure(f"bytes that are not an Arrow IPC stream follow the end-of-stream marker ({after})",
+                               where="row", number=row + 1)  # fmt: skip
+        try:
+            reader = pa.ipc.open_stream(stream)
+        except InputFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
+            raise InputFailure(f"a second Arrow IPC stream follows the first ({after}) but is unreadable: {exc}",
+                               where="row", number=row + 1) from None  # fmt: skip
+        if not reader.schema.equals(self.schema):
+            raise InputFailure(
+                f"a second Arrow IPC stream follows the first ({after}) with another schema: {reader.schema.names} "
+                f"({', '.join(map(str, reader.schema.types))}) instead of {self.schema.names} "
+                f"({', '.join(map(str, self.schema.types))})",
+                where="row", number=row + 1,
+            )  # fmt: skip
+        self._reader = reader
+        return True
+
+
+_MAX_FOOTER = 64 << 20
 
 
 class ParquetReader(_BatchChecks):
@@ -711,23 +798,31 @@ class ParquetReader(_BatchChecks):
     def __iter__(self) -> Iterator[ArrowChunk]:
         session = self.session
         row = 0
-        try:
-            batches = self._file.iter_batches(batch_size=self.batch_size, columns=self._columns)
-        except Exception as exc:  # noqa: BLE001
-            raise InputFailure(f"cannot read {self.name}: {exc}", where="row", number=1) from None
-        while not session.stopping:
-            try:
-                batch = next(batches)
-            except StopIteration:
+        for group in range(self._file.metadata.num_row_groups):  # a batch never spans two row groups
+            if session.stopping:
                 break
+            try:
+                batches = self._file.iter_batches(batch_size=self.batch_size, row_groups=[group],
+                                                  columns=self._columns)  # fmt: skip
             except Exception as exc:  # noqa: BLE001
                 raise InputFailure(
-                    f"the Parquet file {self.name} is corrupt after row {row}: {exc}", where="row", number=row + 1
-                ) from None
-            checked, numbers = self._checked(batch, row)
-            row += batch.num_rows
-            if checked.num_rows:
-                yield from self._emit(checked, numbers)
+                    f"cannot read row group {group + 1} of {self.name} (after row {row}): {exc}",
+                    where="row", number=row + 1,
+                ) from None  # fmt: skip
+            while not session.stopping:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001
+                    raise InputFailure(
+                        f"the Parquet file {self.name} is corrupt in row group {group + 1}, after row {row}: {exc}",
+                        where="row", number=row + 1,
+                    ) from None  # fmt: skip
+                checked, numbers = self._checked(batch, row)
+                row += batch.num_rows
+                if checked.num_rows:
+                    yield from self._emit(checked, numbers)
 
 
 READERS = {"jsonl": JsonlReader, "csv": CsvReader, "arrow": ArrowStreamReader, "parquet": ParquetReader}
