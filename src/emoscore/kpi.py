@@ -942,9 +942,10 @@ class KpiAggregator:
         cell = np.empty(p.n, np.int32)
         kpi_cpu.make_cells(gid_of_local, local, p.slot, n_slots, group, cell)
         counts = self._counts.reshape(-1, self._n_fields)
-        rows = np.bincount(cell, minlength=counts.shape[0])
-        counts[:, F_N] += rows
-        if counts[:, F_N].max() >= _CELL_ROWS_MAX:
+        # only the batch's cells are touched: the cost of a batch does not grow with the groups seen
+        cells, rows = np.unique(cell, return_counts=True)
+        counts[cells, F_N] += rows
+        if counts[cells, F_N].max() >= _CELL_ROWS_MAX:
             raise InputError("a (group, emotion) cell passed 2**32 rows; fixed-point sums could overflow")
         # the accumulation kernels: kpi_cpu's, or their CUDA twins (same calls, same integers)
         acc = kpi_cpu if self.backend == "cpu" else _device_fold()
@@ -953,7 +954,7 @@ class KpiAggregator:
                             float(neg_max), f_sum)
         for values, bitmap, offset, f_count, f_sum in p.fixed:
             if not len(bitmap):  # no nulls: the kernel adds only the sums
-                counts[:, f_count] += rows
+                counts[cells, f_count] += rows
             acc.accum_fixed(cell, values, bitmap, offset, counts, f_count, f_sum, _FIXED_SCALE)
         if p.revenue is not None:
             values, bitmap, offset = p.revenue

@@ -54,29 +54,44 @@ def bucket_values() -> np.ndarray:
 _BUCKET_VALUES = bucket_values()
 
 
+#: Groups per block in :func:`quantiles` and :func:`hll_estimate`: their temporaries stay bounded
+#: (a few tens of MB) whatever the number of groups.
+_BLOCK = 2048
+_POW2 = np.ldexp(1.0, -np.arange(256))  # 2**-r of each register value
+
+
 def quantiles(counts: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
     """Quantile ``q`` of each row of ``counts`` (int64[G, N_BUCKETS]).
 
     Returns ``(values float64[G], valid bool[G])``; a row without values is not valid.
     """
-    if counts.shape[0] == 0:
-        return np.zeros(0), np.zeros(0, bool)
-    total = counts.sum(axis=1)
-    rank = np.floor(q * np.maximum(total - 1, 0)).astype(np.int64)
-    cumulative = np.cumsum(counts, axis=1)
-    bucket = np.argmax(cumulative > rank[:, None], axis=1)
-    return _BUCKET_VALUES[bucket], total > 0
+    n = counts.shape[0]
+    values, valid = np.zeros(n), np.zeros(n, bool)
+    for start in range(0, n, _BLOCK):
+        block = counts[start : start + _BLOCK]
+        total = block.sum(axis=1)
+        rank = np.floor(q * np.maximum(total - 1, 0)).astype(np.int64)
+        cumulative = np.cumsum(block, axis=1)
+        bucket = np.argmax(cumulative > rank[:, None], axis=1)
+        values[start : start + _BLOCK] = _BUCKET_VALUES[bucket]
+        valid[start : start + _BLOCK] = total > 0
+    return values, valid
 
 
 def hll_estimate(registers: np.ndarray) -> np.ndarray:
     """Distinct-count estimate of each row of ``registers`` (uint8[G, HLL_M]), float64[G]."""
-    if registers.shape[0] == 0:
-        return np.zeros(0)
+    n = registers.shape[0]
+    out = np.zeros(n)
+    if n == 0:
+        return out
     m = float(registers.shape[1])
     alpha = 0.7213 / (1.0 + 1.079 / m)
-    harmonic = np.ldexp(1.0, -registers.astype(np.int64)).sum(axis=1)
-    raw = alpha * m * m / harmonic
-    zeros = (registers == 0).sum(axis=1)
-    with np.errstate(divide="ignore"):
-        linear = m * np.log(m / np.maximum(zeros, 1))
-    return np.where((raw <= 2.5 * m) & (zeros > 0), linear, raw)
+    for start in range(0, n, _BLOCK):
+        block = registers[start : start + _BLOCK]
+        harmonic = _POW2[block].sum(axis=1)
+        raw = alpha * m * m / harmonic
+        zeros = (block == 0).sum(axis=1)
+        with np.errstate(divide="ignore"):
+            linear = m * np.log(m / np.maximum(zeros, 1))
+        out[start : start + _BLOCK] = np.where((raw <= 2.5 * m) & (zeros > 0), linear, raw)
+    return out
