@@ -18,7 +18,15 @@ from types import MappingProxyType
 
 from .errors import LexiconError
 from .kernels.rules import MAX_ASPECTS
-from .lexicon._terms import BadValue, TermTable, TextFormat, TextReader, check_emotion_name, decode, term_key
+from .lexicon._terms import (
+    BadValue,
+    TermTable,
+    TextFormat,
+    TextReader,
+    check_emotion_name,
+    decode,
+    entry_keys,
+)
 
 __all__ = ["AspectEntry", "AspectLexicon"]
 
@@ -75,19 +83,6 @@ class AspectEntry:
         return f"{self.term}\t{','.join(self.aspects) or '-'}"
 
 
-def _entry_keys(entries: tuple) -> tuple:
-    """The folded keys of ``entries``, checking each is a well-formed :class:`AspectEntry`."""
-    keys = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, AspectEntry):
-            raise LexiconError(f"aspect entry {i} is not an AspectEntry ({entry!r})")
-        try:
-            keys.append(term_key(entry.term))
-        except BadValue as exc:
-            raise LexiconError(f"aspect entry {i}: {exc} ({entry.term!r})") from None
-    return tuple(keys)
-
-
 class AspectLexicon(TermTable):
     """An immutable aspect lexicon: the aspect names (in output order), entries and metadata.
 
@@ -115,7 +110,7 @@ class AspectLexicon(TermTable):
                  descriptions: dict | None = None, name: str = "", sources: Iterable[str] = (),
                  licences: Iterable[str] = ()) -> None:  # fmt: skip
         entries = tuple(entries)
-        keys = _entry_keys(entries)
+        keys = entry_keys(entries, AspectEntry, "aspect entry")
         self._init(entries, keys, aspects, descriptions or {}, name, sources, licences, replace=False)
 
     def _init(self, entries, keys, aspects, descriptions, name, sources, licences, *, replace) -> None:
@@ -200,7 +195,7 @@ class AspectLexicon(TermTable):
         """A copy with ``entries`` added; one with the same folded term as an existing entry replaces it.
         New aspect names are appended to :attr:`aspects`."""
         entries = tuple(entries)
-        keys = _entry_keys(entries)
+        keys = entry_keys(entries, AspectEntry, "aspect entry")
         return AspectLexicon._make(self._entries + entries, self._keys + keys, replace=True, **self._meta())
 
     def merge(self, other: AspectLexicon) -> AspectLexicon:

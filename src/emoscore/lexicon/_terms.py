@@ -84,6 +84,20 @@ def term_key(term: str) -> tuple:
     return (WORD, one_token(term))
 
 
+def entry_keys(entries: tuple, kind: type[Any], what: str = "entry") -> tuple:
+    """The folded key of each entry's term, checking that each is a ``kind`` with a well-formed term;
+    an error names the ``what`` and its index."""
+    keys = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, kind):
+            raise LexiconError(f"{what} {i} is not an {kind.__name__} ({entry!r})")
+        try:
+            keys.append(term_key(entry.term))
+        except BadValue as exc:
+            raise LexiconError(f"{what} {i}: {exc} ({entry.term!r})") from None
+    return tuple(keys)
+
+
 def check_emotion_name(name: str) -> None:
     """An emotion (or aspect) name is one word without '=', ',', '#' or '*' and not '-' or 'none'."""
     if not isinstance(name, str) or not _EMOTION_NAME.fullmatch(name) or name in _RESERVED_NAMES:

@@ -27,10 +27,10 @@ from ._terms import (
     TextReader,
     check_emotion_name,
     decode,
+    entry_keys,
     finite,
     format_number,
     parse_number,
-    term_key,
 )
 from .compiler import CompiledLexicon, compile_lexicon
 from .entry import Entry, EntryError
@@ -49,18 +49,6 @@ _PARAM_START = re.compile(r"#\s*param\b")
 # --- the lexicon value ------------------------------------------------------------------------------
 
 
-
-def _entry_keys(entries: tuple) -> tuple:
-    """The folded key of each entry's term; a non-Entry or a bad term is an error naming its index."""
-    keys = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, Entry):
-            raise LexiconError(f"entry {i} is not an Entry ({entry!r})")
-        try:
-            keys.append(term_key(entry.term))
-        except BadValue as exc:
-            raise LexiconError(f"entry {i}: {exc} ({entry.term!r})") from None
-    return tuple(keys)
 
 class Lexicon(TermTable):
     """An immutable lexicon: an emotion taxonomy, entries, rule-parameter overrides and metadata.
@@ -99,7 +87,7 @@ class Lexicon(TermTable):
         licences: Iterable[str] = (),
     ) -> None:
         entries = tuple(entries)
-        keys = _entry_keys(entries)
+        keys = entry_keys(entries, Entry)
         self._init(entries, keys, emotions, params or {}, name, sources, licences, duplicates="error")
 
     def _init(self, entries, keys, emotions, params, name, sources, licences, *, duplicates) -> None:
@@ -204,7 +192,7 @@ class Lexicon(TermTable):
         The entries must use this lexicon's taxonomy; among ``entries`` themselves, later ones win.
         """
         entries = tuple(entries)
-        keys = _entry_keys(entries)
+        keys = entry_keys(entries, Entry)
         return Lexicon._make(self._entries + entries, self._keys + keys, duplicates="replace",
                              **self._meta())
 
