@@ -246,3 +246,29 @@ _RECORDS = st.lists(st.dictionaries(st.sampled_from(["f", "g", "h"]), _VALUES, m
 def test_random_values_round_trip_or_are_rejected(tmp_path, fields, batch):
     records = [{"id": i + 1, "text": "x", **values} for i, values in enumerate(fields)]
     check_round_trip(records, batch, tmp_path)
+
+
+def test_decimals_from_arrow_input_are_written_with_every_digit(tmp_path):
+    """Sibling: Arrow/Parquet decimals written as JSON (JSONL output, nested values in CSV) went
+    through float(): 12345678901234567890.123 became 1.2345678901234567e+19."""
+    from decimal import Decimal
+
+    values = [Decimal("12345678901234567890.123"), Decimal("-0.001"), None]
+    kind = pa.decimal128(25, 3)
+    table = pa.table({"text": ["a", "b", "c"], "d": pa.array(values, kind),
+                      "l": pa.array([[v] for v in values], pa.list_(kind))})  # fmt: skip
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    for fmt in ("jsonl", "csv"):
+        stdout, stderr = io.BytesIO(), io.BytesIO()
+        status = main(["score", "--output-format", fmt, "--keep", "d,l"], stdin=io.BytesIO(sink.getvalue()),
+                      stdout=stdout, stderr=stderr)  # fmt: skip
+        assert status == 0, stderr.getvalue()
+        if fmt == "jsonl":
+            rows = [json.loads(line, parse_float=Decimal) for line in stdout.getvalue().splitlines()]
+            assert [row["d"] for row in rows] == values and [row["l"] for row in rows] == [[v] for v in values]
+        else:
+            convert = pcsv.ConvertOptions(column_types={"l": pa.string()})
+            back = pcsv.read_csv(io.BytesIO(stdout.getvalue()), convert_options=convert)
+            assert [json.loads(t, parse_float=Decimal) for t in back.column("l").to_pylist()] == [[v] for v in values]

@@ -125,8 +125,8 @@ def json_fields(scores: pa.Table | pa.RecordBatch) -> pa.Array:
 
 def json_default(value):
     """orjson fallback for the Python values of Arrow types that JSON has no direct form for."""
-    if isinstance(value, decimal.Decimal):
-        return float(value)
+    if isinstance(value, decimal.Decimal):  # every digit, as a JSON number (never through float)
+        return orjson.Fragment(str(value)) if value.is_finite() else None
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode()
     if isinstance(value, _dt.timedelta):
