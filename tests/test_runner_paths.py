@@ -47,6 +47,15 @@ def run(args: list[str], data: bytes = b"", **kwargs) -> subprocess.CompletedPro
     return subprocess.run(RUNNER + args, timeout=300, env=ENV, **kwargs)
 
 
+def inproc(args: list[str], data: bytes = b"") -> subprocess.CompletedProcess:
+    """``emoscore.cli.main`` in this process with byte streams (for the many refusals: no start-up)."""
+    from emoscore.cli import main
+
+    stdout, stderr = io.BytesIO(), io.BytesIO()
+    status = main(args, stdin=io.BytesIO(data), stdout=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(args, status, stdout.getvalue(), stderr.getvalue())
+
+
 def summary(stderr: bytes) -> dict:
     lines = [orjson.loads(line) for line in stderr.splitlines() if line.startswith(b'{"event":"summary"')]
     assert len(lines) == 1, stderr
@@ -157,8 +166,8 @@ def test_kpi_and_run_files_are_checked_against_each_other(inp: Path, tmp_path: P
         (["run", "-i", str(inp), "--kpi-out", kpi, "--errors", state, "--state", state], ("--state", "--errors")),
     ]
     Path(state).write_bytes(b"not a state, but must survive")
-    for args, words in cases:
-        out = run(args)
+    for number, (args, words) in enumerate(cases):
+        out = run(args) if number == 0 else inproc(args)
         assert_refused(out, *words)
         assert inp.read_bytes() == DATA
         assert Path(state).read_bytes() == b"not a state, but must survive"
@@ -182,8 +191,8 @@ def test_missing_directory_or_a_directory_is_an_output_error_before_reading(inp:
         (["run", "-i", str(inp), "--kpi-out", str(tmp_path / "k.jsonl"), "--alerts-out", str(tmp_path)],
          "--alerts-out"),
     ]  # fmt: skip
-    for args, option in cases:
-        out = run(args)
+    for number, (args, option) in enumerate(cases):
+        out = run(args) if number in (0, 4) else inproc(args)
         text = out.stderr.decode()
         assert out.returncode == 5, (args, text)
         assert b"Traceback" not in out.stderr, text
@@ -193,6 +202,47 @@ def test_missing_directory_or_a_directory_is_an_output_error_before_reading(inp:
         assert summary(out.stderr)["read"] == 0, (args, text)  # failed before reading
         assert out.stdout == b""
     assert not (tmp_path / "k.jsonl").exists()
+
+
+def test_an_output_path_that_is_stdout_writes_stdout(inp: Path, tmp_path: Path):
+    """``-o /proc/self/fd/1`` (or ``/dev/stdout``, or a link to either) with stdout a file: the records
+    go to that file, in place; no temporary file is renamed over the link (or over /dev/stdout)."""
+    link = tmp_path / "fd1"
+    link.symlink_to("/proc/self/fd/1")
+    target = tmp_path / "o.jsonl"
+    for path in (str(link), "/proc/self/fd/1"):
+        with target.open("wb") as stdout:
+            out = run(["score", "-i", str(inp), "-o", path, "-q"], stdout=stdout)
+        assert out.returncode == 0, out.stderr
+        assert [orjson.loads(line)["id"] for line in target.read_bytes().splitlines()] == [r["id"] for r in RECORDS]
+        assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fd1", "in.jsonl", "o.jsonl"]
+
+
+def test_errors_to_the_stderr_file_appends(inp: Path, tmp_path: Path):
+    """``--errors /dev/stderr 2>> log``: the error lines join the log; opening the descriptor path
+    must not truncate what the log held."""
+    log = tmp_path / "log"
+    log.write_bytes(b"previous\n")
+    with log.open("ab") as stderr:
+        out = run(["score", "--errors", "/proc/self/fd/2"], DATA + b'{"id": 99}\n', stderr=stderr)
+    assert out.returncode == 1
+    lines = log.read_bytes().splitlines()
+    assert lines[0] == b"previous"
+    assert [orjson.loads(line)["line"] for line in lines if line.startswith(b'{"event":"rejected"')] == [6]
+
+
+def test_two_outputs_on_stdout_are_refused(inp: Path, tmp_path: Path):
+    kpi = str(tmp_path / "k.jsonl")
+    for args, words in (
+        (["run", "-i", str(inp), "--kpi-out", "-"], ("--kpi-out -", "-o/--output", "stdout")),
+        (["run", "-i", str(inp), "-o", "-", "--kpi-out", kpi, "--alerts-out", "-"],
+         ("--alerts-out -", "-o/--output -")),
+    ):
+        assert_refused(inproc(args), *words)
+    out = run(["run", "-i", str(inp), "-o", str(tmp_path / "o.jsonl"), "--kpi-out", "-", "-q"])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count(b"\n") >= 1 and b'"valence"' not in out.stdout  # the KPI table alone
 
 
 # -------------------------------------------------------------------------------------------------
@@ -244,7 +294,21 @@ def test_check_paths_output_failures_name_the_option(tmp_path: Path):
     with pytest.raises(OutputFailure, match="is a directory"):
         check_paths(_namespace(output=str(tmp_path)), stdin=io.BytesIO(), stdout=io.BytesIO())
     # stdout and stderr are not paths
-    check_paths(_namespace(output="-", kpi_out="-", errors="-"), stdin=io.BytesIO(), stdout=io.BytesIO())
+    check_paths(_namespace(output="-", errors="-"), stdin=io.BytesIO(), stdout=io.BytesIO())
+
+
+def test_check_paths_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """As root every directory is writable, so os.access is made to say no."""
+    from emoscore.runner.arguments import check_paths
+
+    (tmp_path / "e.jsonl").write_bytes(b"")
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    for values, option in (({"output": str(tmp_path / "o.jsonl")}, "--output"),
+                           ({"errors": str(tmp_path / "e.jsonl")}, "--errors"),
+                           ({"state": str(tmp_path / "s")}, "--state")):  # fmt: skip
+        with pytest.raises(OutputFailure, match="Permission denied") as caught:
+            check_paths(_namespace(**values), stdin=io.BytesIO(), stdout=io.BytesIO())
+        assert option in str(caught.value)
 
 
 # -------------------------------------------------------------------------------------------------

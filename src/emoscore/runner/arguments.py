@@ -16,6 +16,7 @@ import stat
 from typing import BinaryIO
 
 from .inputs import FORMATS, format_from_name
+from .outputs import is_descriptor_path
 from .readers import DEFAULT_MAX_RECORD_BYTES
 from .session import OutputFailure, UsageError
 
@@ -188,7 +189,7 @@ def check_paths(args: argparse.Namespace, *, stdin: BinaryIO | None = None, stdo
     :class:`OutputFailure` (status 5), so that no input is read for an output that cannot be made.
     """
     entries: list[tuple[str, str, tuple, int | None, bool, bool]] = []  # option, path, identity, mode, read, written
-    to_stdout = False
+    to_stdout: list[str] = []  # the outputs written to stdout
     for option, attribute, read, written in _FILE_OPTIONS:
         path = getattr(args, attribute, None)
         if path in (None, "-"):
@@ -197,9 +198,11 @@ def check_paths(args: argparse.Namespace, *, stdin: BinaryIO | None = None, stdo
                 if found is not None:
                     entries.append(("stdin (the input)", "<stdin>", *found, True, False))
             elif attribute in ("output", "kpi_out", "alerts_out") and (path == "-" or attribute == "output"):
-                to_stdout = True
+                to_stdout.append(f"{option} -" if path == "-" else f"{option} (not given: stdout)")
             continue
         entries.append((option, path, *_identity(path), read, written))
+    if len(to_stdout) > 1:  # run: the scored records and a table (or two tables) one after the other
+        raise UsageError(f"{to_stdout[-1]} and {to_stdout[0]} would both write to stdout; give one of them a path")
     if to_stdout and stdout is None:
         found = _fd_identity(1)
         if found is not None:
@@ -216,12 +219,18 @@ def check_paths(args: argparse.Namespace, *, stdin: BinaryIO | None = None, stdo
     for option, path, _, mode, _, written in entries:
         if not written or not option.startswith("-"):  # stdin, stdout: not paths
             continue
-        if mode is not None:
-            if stat.S_ISDIR(mode):
-                raise OutputFailure(f"cannot write {option} {path}: it is a directory")
+        if mode is not None and stat.S_ISDIR(mode):
+            raise OutputFailure(f"cannot write {option} {path}: it is a directory")
+        if mode is not None and (not stat.S_ISREG(mode) or is_descriptor_path(path)):
+            continue  # a FIFO, a device, /dev/stdout: written in place, opening it tells
+        if mode is not None and option == "--errors":  # written in place
+            if not os.access(path, os.W_OK):
+                raise OutputFailure(f"cannot write {option} {path}: Permission denied")
             continue
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise OutputFailure(
                 f"cannot write {option} {path}: No such file or directory (the directory {directory} does not exist)"
             )
+        if not os.access(directory, os.W_OK | os.X_OK):  # a new file, or a temporary one renamed into place
+            raise OutputFailure(f"cannot write {option} {path}: Permission denied (cannot create files in {directory})")

@@ -3,7 +3,9 @@
 :class:`Output` is stdout or ``--output PATH``. A regular file is written under a temporary name
 beside it (``.NAME.emoscore-PID.partial``) and renamed into place only when the run ends with a
 well-formed file (also after a stop signal or an input error: the complete batches before it are
-in it); after an output error it is removed and PATH is left as it was. Every write goes through
+in it); after an output error it is removed and PATH is left as it was. A FIFO, a device, or a path
+to an open descriptor (``/dev/stdout``, ``/proc/self/fd/1``) is written in place (a regular file
+behind a descriptor path is appended to, as the shell's ``>`` or ``>>`` left it). Every write goes through
 :class:`_Sink`, which remembers the first OS error, so a failure is classified (disk full, broken
 pipe) whatever the library that met it re-raised.
 
@@ -32,7 +34,7 @@ from .jsontext import json_column, json_default, splice_lines
 from .readers import ArrowChunk, JsonlChunk
 from .session import ExitStatus, InputFailure, OutputFailure, Session, describe_os_error, is_broken_pipe
 
-__all__ = ["WRITERS", "ArrowStreamWriter", "CsvWriter", "JsonlWriter", "Output", "ParquetWriter"]
+__all__ = ["WRITERS", "ArrowStreamWriter", "CsvWriter", "JsonlWriter", "Output", "ParquetWriter", "is_descriptor_path"]
 
 PARQUET_ROW_GROUP_ROWS = 1 << 17  # small batches are gathered into row groups of about this many rows
 
@@ -77,6 +79,23 @@ class _Sink(io.RawIOBase):
         self._stream.close()
 
 
+def is_descriptor_path(path: str) -> bool:
+    """Whether ``path`` names an open file descriptor (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``, or a link to one) rather than a file in a directory: such a path is written
+    in place (a temporary file renamed over it would replace the link, not write the file)."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the links followed one by one: the last one (into /proc) points at the file itself
+        directory = os.path.realpath(os.path.dirname(current))
+        name = os.path.join(directory, os.path.basename(current))
+        if directory.startswith("/proc/") or name in ("/dev/stdin", "/dev/stdout", "/dev/stderr"):
+            return True
+        try:
+            current = os.path.join(directory, os.readlink(name))
+        except OSError:  # not a link (or none there)
+            return False
+    return False
+
+
 class Output:
     """stdout or a path; see the module docstring."""
 
@@ -111,6 +130,8 @@ class Output:
         try:
             if mode is not None and not stat.S_ISREG(mode):  # a device or a FIFO: write in place
                 return cls(path, open(path, "wb"), owned=True)  # noqa: SIM115
+            if mode is not None and is_descriptor_path(path):  # /dev/stdout to a file: that file, appended to
+                return cls(path, open(path, "ab"), owned=True)  # noqa: SIM115
             directory, base = os.path.split(os.path.abspath(path))
             temp = os.path.join(directory, f".{base}.emoscore-{os.getpid()}.partial")
             return cls(path, open(temp, "wb"), final=path, temp=temp, owned=True)  # noqa: SIM115

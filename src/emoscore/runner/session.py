@@ -310,7 +310,8 @@ class Session:
         if path in (None, "-"):
             return
         try:
-            stream = open(path, "wb")  # noqa: SIM115 - closed by close_sink
+            # /dev/stderr, /proc/self/fd/N: the file behind a descriptor is appended to, never truncated
+            stream = open(path, "ab" if path.startswith(("/dev/", "/proc/")) else "wb")  # noqa: SIM115
         except OSError as exc:
             raise OutputFailure(f"cannot open the error file {path}: {describe_os_error(exc)}") from None
         self.sink = ErrorSink(stream, path, self, owned=True)
