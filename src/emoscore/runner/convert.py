@@ -47,6 +47,7 @@ _NONE = type(None)
 _OPEN = object()  # no value seen: the type is left open
 _MIXED = object()  # no common type: JSON text
 _RANGES = {pa.int64(): (-(1 << 63), (1 << 63) - 1), pa.uint64(): (0, (1 << 64) - 1)}
+_MAX_DEPTH = 16  # lists and objects inside each other; deeper: JSON text (Arrow IPC stops at 64)
 _PLAIN = {pa.string(): str, pa.bool_(): bool, pa.float64(): float, pa.int64(): int, pa.uint64(): int}
 _DIGITS = bytes(0x39 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))  # a digit → "9", else " "
 _LONG_RUN = b"9" * 19  # 19 digits in a row: perhaps an integer beyond 64 bits (orjson: a double)
@@ -59,7 +60,7 @@ def _exact_double(value: int) -> bool:
         return False
 
 
-def _infer(values: list) -> Any:
+def _infer(values: list, depth: int = 0) -> Any:
     """The Arrow type holding every value exactly, ``_OPEN`` (nulls only) or ``_MIXED``."""
     kinds = set(map(type, values))
     kinds.discard(_NONE)
@@ -83,14 +84,16 @@ def _infer(values: list) -> Any:
             if lo <= low and high <= hi:
                 return arrow
         return _MIXED
+    if kind in (list, dict) and depth >= _MAX_DEPTH:
+        return _MIXED
     if kind is list:
-        inner = _infer([item for value in values if value is not None for item in value])
+        inner = _infer([item for value in values if value is not None for item in value], depth + 1)
         return _MIXED if inner is _OPEN or inner is _MIXED else pa.list_(inner)
     if kind is dict:
         keys = list(dict.fromkeys(key for value in values if value is not None for key in value))
         fields = []
         for key in keys:
-            member = _infer([value.get(key) for value in values if value is not None])
+            member = _infer([value.get(key) for value in values if value is not None], depth + 1)
             if member is _OPEN or member is _MIXED:
                 return _MIXED
             fields.append(pa.field(key, member))
@@ -138,7 +141,10 @@ class _Misfit(Exception):
 
 
 def _show(value: Any) -> str:
-    text = _json_text(value)
+    try:
+        text = _json_text(value)
+    except _Misfit:
+        return "a value nested too deeply to quote"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -214,8 +220,24 @@ def _fit_column(values: list, kind: pa.DataType, name: str) -> tuple[list, list[
 def _json_text(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
-    except TypeError:  # an integer beyond 64 bits
+    except TypeError:  # an integer beyond 64 bits, or lists and objects beyond orjson's depth
+        pass
+    try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (RecursionError, ValueError):
+        raise _Misfit("the value is nested too deeply to write as JSON text") from None
+
+
+def _json_column(values: list, name: str) -> tuple[list, list[tuple[int, str]]]:
+    """(JSON text of each value, [(row, reason)] of those that cannot be written)."""
+    out, bad = [], []
+    for row, value in enumerate(values):
+        try:
+            out.append(None if value is None else _json_text(value))
+        except _Misfit as exc:
+            out.append(None)
+            bad.append((row, f"field {name!r}: {exc}"))
+    return out, bad
 
 
 class JsonlArrowChunk(ArrowChunk):
@@ -274,11 +296,11 @@ class JsonlToArrow:
             name = field.name
             values = [obj.get(name) for obj in objects]
             if name in self.as_json:
-                values = [None if v is None else _json_text(v) for v in values]
+                values, misfits = _json_column(values, name)
             else:
                 values, misfits = _fit_column(values, field.type, name)
-                for row, reason in misfits:
-                    bad.setdefault(row, (name, reason))
+            for row, reason in misfits:
+                bad.setdefault(row, (name, reason))
             columns.append(values)
         keep: list[int] = []
         for i in range(len(objects)):
