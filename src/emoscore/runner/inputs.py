@@ -4,8 +4,13 @@ magic bytes, the file name or the first line; and the bounded line splitter of t
 The byte stream a reader sees is layered::
 
     file descriptor ─ _Source (a blocking read a stop signal turns into end of input)
-                    ─ pyarrow CompressedInputStream (gzip / zstd, when the magic bytes say so)
+                    ─ _Gunzip (zlib) / _Unzstd (pyarrow), when the magic bytes say so
                     ─ _Guard (read errors become InputFailure; after a stop, end of input)
+
+Damaged compressed input (cut short, corrupt, bytes after the last gzip member or zstd frame that
+are not another one): every byte that decompresses before the damage is handed on, then each read
+raises :class:`InputFailure`, so the readers write the records before it and end with status 4.
+Concatenated gzip members and zstd frames are one input, as ``zcat`` and ``zstd -d`` read them.
 
 Format detection, first rule that applies: ``--input-format``; the magic bytes (Arrow IPC stream
 ``FF FF FF FF``, Arrow IPC file ``ARROW1``, Parquet ``PAR1``); the file extension (``.jsonl``
