@@ -694,3 +694,42 @@ def hash_int64(values, out):
     for i in range(out.shape[0]):
         h = _fmix64(_U64(values[i]) ^ _INT_SEED)
         out[i] = h if h != 0 else _U64(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# sparse sketches: one entry per (group, bucket) / (group, register) instead of dense rows
+# --------------------------------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def sketch_entries(group, values, log_values, bitmap, bit_offset, x_min, inv_log_gamma, key_min, n_buckets):
+    """The sparse form of :func:`accum_sketch`: ``group * n_buckets + bucket`` (int64) of every
+    non-null row, in row order (the caller counts the duplicates)."""
+    out = np.empty(group.shape[0], np.int64)
+    k = 0
+    last = n_buckets - 1
+    for i in range(group.shape[0]):
+        if not _valid(bitmap, bit_offset, i):
+            continue
+        b = _sketch_bucket(values[i], log_values[i], x_min, inv_log_gamma, key_min, last)
+        out[k] = int64(group[i]) * n_buckets + b
+        k += 1
+    return out[:k]
+
+
+@njit(**_JIT)
+def hll_entries(group, hashes, bitmap, bit_offset, p):
+    """The sparse form of :func:`accum_hll`: ``(group * 2**p + register int64, rank uint8)`` of
+    every non-null row, in row order (the caller keeps the maximum rank of each key)."""
+    keys = np.empty(group.shape[0], np.int64)
+    ranks = np.empty(group.shape[0], np.uint8)
+    k = 0
+    m = int64(1) << p
+    for i in range(group.shape[0]):
+        if not _valid(bitmap, bit_offset, i):
+            continue
+        j, w = _hll_word(hashes[i], p)
+        keys[k] = int64(group[i]) * m + int64(j)
+        ranks[k] = np.uint8(_clz64(w) + _U64(1))
+        k += 1
+    return keys[:k], ranks[:k]

@@ -274,7 +274,27 @@ def test_uncompressed_forged_payloads_of_every_kind():
     narrow = pa.FixedSizeListArray.from_arrays(pa.array(flat[: len(flat) // 2]), counts.type.list_size // 2)
     refuse(table.set_column(table.schema.get_field_index("counts"), "counts", narrow), "wrong width")
     # missing column, extra key column, metadata garbage
-    refuse(table.drop_columns(["hll"]), "missing column")
+    refuse(table.drop_columns(["hll_rank"]), "missing column")
+    # sparse sketches: out-of-range or unsorted entries, mismatched lengths
+    for name, items, kind in (("hll_rank", [[60]], pa.uint8()), ("sketch_bucket", [[5000]], pa.int32()),
+                              ("sketch_count", [[0]], pa.int64())):
+        first = pa.array(items + [[]] * (table.num_rows - 1), pa.large_list(kind))
+        values = table.column(name).combine_chunks()
+        lengths = values.value_lengths().to_numpy(zero_copy_only=False)
+        if lengths[0] == 1 and all(x == 0 for x in lengths[1:]):
+            refuse(table.set_column(table.schema.get_field_index(name), name, first), name)
+    rest = [[]] * (table.num_rows - 1)
+    for registers in ([[5, 3]], [[4, 4]]):  # unsorted, duplicate
+        pair = table.set_column(table.schema.get_field_index("hll_register"), "hll_register",
+                                pa.array(registers + rest, pa.large_list(pa.uint16())))
+        pair = pair.set_column(pair.schema.get_field_index("hll_rank"), "hll_rank",
+                               pa.array([[1, 1]] + rest, pa.large_list(pa.uint8())))
+        refuse(pair, "unsorted")
+    ok = table.set_column(table.schema.get_field_index("hll_register"), "hll_register",
+                          pa.array([[3, 5]] + rest, pa.large_list(pa.uint16())))
+    ok = ok.set_column(ok.schema.get_field_index("hll_rank"), "hll_rank",
+                       pa.array([[1, 1]] + rest, pa.large_list(pa.uint8())))
+    usable(KpiAggregator.from_bytes(forge(blob, ipc(ok))))
     refuse(table.append_column("key.9", pa.array(["x"] * table.num_rows)), "extra column")
     for key, value in ((b"emoscore.kpi.seen", b"[1, 2"), (b"emoscore.kpi.seen", b"{}"),
                        (b"emoscore.kpi.settings", b"[]"), (b"emoscore.kpi.settings", b"null"),
@@ -378,3 +398,36 @@ def test_result_temporaries_do_not_grow_with_the_groups():
     tracemalloc.stop()
     assert table.num_rows == 12_000 and table.column("customers").to_pylist()[:3] == [1, 1, 1]
     assert peak < 200 * 1024 * 1024, f"result() peaked at {peak / 2**20:.0f} MiB of temporaries"
+
+
+def test_state_bytes_per_group_of_a_high_cardinality_key():
+    """One row per group (ids): the state holds the counters and sparse sketches, not 10 KB of
+    quantile buckets and 4 KB of HyperLogLog registers per group."""
+    agg = _many_groups(20_000)
+    per_group = agg.memory_bytes / len(agg)
+    assert per_group < 8_000, per_group
+    assert agg._sk.nbytes + agg._hl.nbytes < 40 * len(agg)
+
+
+def test_sparse_sketches_merge_exactly_in_any_order_and_refuse_version_1():
+    rng = np.random.default_rng(3)
+    n = 3000
+    table = pa.table({"g": rng.integers(0, 40, n), "first_response_s": rng.lognormal(3, 2, n),
+                      "customer_id": rng.integers(0, 500, n), "nps": rng.integers(0, 11, n)})
+    whole = KpiAggregator("g").update(table)
+    parts = [KpiAggregator("g").update(table.slice(i, 500)) for i in range(0, n, 500)]
+    forward, backward = parts[0].copy(), parts[-1].copy()
+    for p in parts[1:]:
+        forward.merge(p)
+    for p in parts[-2::-1]:
+        backward.merge(p)
+    back = KpiAggregator.from_bytes(backward.to_bytes())
+    assert forward.result().equals(whole.result()) and back.result().equals(whole.result())
+    assert np.array_equal(forward._sketch, whole._sketch) and np.array_equal(forward._hll, whole._hll)
+    order = np.argsort(back._key_columns()[0].to_numpy())
+    assert np.array_equal(back._sketch[order], whole._sketch[np.argsort(whole._key_columns()[0].to_numpy())])
+    assert back.to_bytes() == KpiAggregator.from_bytes(back.to_bytes()).to_bytes()
+    old = whole.to_bytes()
+    old = old[:6] + struct.pack("<H", 1) + old[8:]
+    with pytest.raises(StateFormatError, match="version 1 is not supported"):
+        KpiAggregator.from_bytes(old)

@@ -52,7 +52,7 @@ DRIVER_TARGETS = (
     "nps", "csat", "ces", "churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate", "valence_mean",
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sparse sketches (version 1 states held dense rows and are refused)
 _MAGIC = b"EMOKPI"
 _WINDOWS = (None, "day", "week", "month")
 
@@ -69,6 +69,12 @@ _CELL_ROWS_MAX = 1 << 32  # rows per (group, emotion) cell before a fixed-point 
 
 _EVENT_CODES = {"churn": 1, "renewal": 2, "upsell": 3, "cross_sell": 4, "cross-sell": 4}
 _FIELD_OF_EVENT = np.array([-1, F_EV_CHURN, F_EV_RENEW, F_EV_UPSELL, F_EV_CROSS], np.int64)
+
+# The sparse sketch columns of a saved state: (column name, Arrow item type).
+_SPARSE_COLUMNS = {
+    "sketch_bucket": ("sketch_bucket", pa.int32()), "sketch_count": ("sketch_count", pa.int64()),
+    "hll_register": ("hll_register", pa.uint16()), "hll_rank": ("hll_rank", pa.uint8()),
+}
 
 # Optional inputs tracked as "seen" (then one flag per emotion score column).
 _SOURCES = ("nps", "rating", "effort", "response_time", "event", "revenue", "customer", "valence", "emotion")
@@ -289,13 +295,14 @@ class KpiAggregator:
     - ``ces``: mean effort.
     - ``frt_p50``, ``frt_p90``: response-time quantiles from a log-bucket sketch, within 1% relative
       error of numpy's ``quantile(method="lower")``; values below 1 ms report 0 (see
-      :mod:`emoscore.sketch`: 10,152 bytes per group).
+      :mod:`emoscore.sketch`; stored sparse: 16 bytes per non-empty bucket of a group).
     - ``churn_rate`` = churn / (churn + renewal); ``renewal_rate`` = renewal / (churn + renewal).
     - ``upsell_rate`` = upsell / rows with a non-null event; ``cross_sell_rate`` likewise: the share
       of recorded account outcomes (churn, renewal, upsell, cross-sell or any other event) that are
       upsells / cross-sells.
-    - ``customers``: distinct non-null customer ids (HyperLogLog, 4 KiB per group, ~1.6% standard
-      error, near exact below a few hundred); ``revenue``: sum of revenue.
+    - ``customers``: distinct non-null customer ids (HyperLogLog, 4096 registers per group stored
+      sparse, 9 bytes per non-zero register; ~1.6% standard error, near exact below a few
+      hundred); ``revenue``: sum of revenue.
     - ``clv`` = (revenue / customers) / churn_rate — average revenue per customer over the expected
       customer lifetime of 1 / churn_rate periods (no margin or discounting); null when there is no
       revenue, no customer, or the churn rate is null or 0. Revenue is summed exactly after rounding
@@ -322,8 +329,11 @@ class KpiAggregator:
 
     **State** (per group): int64 counters per (group, dominant emotion) cell — rows, survey answers
     and sums, events, score counts and fixed-point sums, revenue as a 128-bit fixed-point sum —
-    ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions), plus 10,152 bytes of sketch
-    when ``response_time`` is set and 4 KiB of HyperLogLog when ``customer`` is set. Every part is
+    ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions; the arrays grow by
+    doubling, so up to twice that is reserved), plus the sparse sketches: 16 bytes per non-empty
+    response-time bucket and 9 bytes per non-zero HyperLogLog register of a group (at most
+    10,152 and 36,864 bytes for a group with many distinct values, 25 bytes for a group of one
+    row). :attr:`memory_bytes` reports the total. Every part is
     a sum or a maximum, so :meth:`merge` is exact, associative and commutative: partial states of
     threads, files or Spark partitions merge to bit-identical results in any order. An aggregator
     is not thread-safe; use one per thread and merge.
@@ -399,13 +409,30 @@ class KpiAggregator:
         self._counts = np.zeros((cap, self._n_slots, self._n_fields), np.int64)
         self._rev_hi = np.zeros((cap, self._n_slots), np.int64)
         self._rev_lo = np.zeros((cap, self._n_slots), np.uint64)
-        self._sketch = np.zeros((cap, sketch.N_BUCKETS if response_time else 0), np.int64)
-        self._hll = np.zeros((cap, sketch.HLL_M if customer else 0), np.uint8)
+        # sparse: one entry per (group, non-empty bucket) and (group, non-zero register)
+        self._sk = sketch.SparseRows(sketch.N_BUCKETS if response_time else 0, np.int64, np.add)
+        self._hl = sketch.SparseRows(sketch.HLL_M if customer else 0, np.uint8, np.maximum)
         self._seen = np.zeros(len(_SOURCES) + self._n_emotions, bool)
 
     # ---------------------------------------------------------------------------------------------
     # public API
     # ---------------------------------------------------------------------------------------------
+
+    @property
+    def _sketch(self) -> np.ndarray:
+        """The response-time sketches as a dense int64[groups, N_BUCKETS] array (a copy)."""
+        return self._sk.dense(self._n_groups)
+
+    @property
+    def _hll(self) -> np.ndarray:
+        """The HyperLogLog registers as a dense uint8[groups, HLL_M] array (a copy)."""
+        return self._hl.dense(self._n_groups)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by the state arrays (capacity included) and the sparse sketches."""
+        arrays = (self._codes, self._counts, self._rev_hi, self._rev_lo)
+        return sum(a.nbytes for a in arrays) + self._sk.nbytes + self._hl.nbytes
 
     @property
     def by(self) -> tuple[str, ...]:
@@ -517,13 +544,13 @@ class KpiAggregator:
                 out.append((name, _masked(*_kpi(total, name)[:2])))
         if seen["response_time"]:
             for label, q in (("frt_p50", 0.5), ("frt_p90", 0.9)):
-                out.append((label, _masked(*sketch.quantiles(self._sketch[:n_groups], q))))
+                out.append((label, _masked(*sketch.sparse_quantiles(self._sk, n_groups, q))))
         if seen["event"]:
             for name in ("churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate"):
                 out.append((name, _masked(*_kpi(total, name)[:2])))
         customers = None
         if seen["customer"]:
-            customers = np.rint(sketch.hll_estimate(self._hll[:n_groups]))
+            customers = np.rint(sketch.sparse_hll_estimate(self._hl, n_groups))
             out.append(("customers", pa.array(customers.astype(np.int64))))
         if seen["revenue"]:
             revenue = self._revenue_total()
@@ -616,9 +643,9 @@ class KpiAggregator:
 
     def to_bytes(self) -> bytes:
         """Serialise the state: a 12-byte header (magic ``EMOKPI``, format version, CRC-32) followed by
-        an Arrow IPC stream with one row per group (key columns ``key.<i>`` and the state arrays as
-        fixed-size lists) whose schema metadata holds the settings (JSON) and the seen columns.
-        Lossless; never pickle."""
+        an Arrow IPC stream with one row per group (key columns ``key.<i>``, the counter arrays as
+        fixed-size lists, the sparse sketches as lists of (bucket, count) and (register, rank)) whose
+        schema metadata holds the settings (JSON) and the seen columns. Lossless; never pickle."""
         n_groups = self._n_groups
         arrays = [c for c in self._key_columns()]
         names = [f"key.{i}" for i in range(len(arrays))]
@@ -629,10 +656,20 @@ class KpiAggregator:
 
         for name, array in (
             ("counts", self._counts[:n_groups]), ("rev_hi", self._rev_hi[:n_groups]),
-            ("rev_lo", self._rev_lo[:n_groups]), ("sketch", self._sketch[:n_groups]), ("hll", self._hll[:n_groups]),
+            ("rev_lo", self._rev_lo[:n_groups]),
         ):
-            arrays.append(fixed(array) if array.shape[-1] else pa.nulls(n_groups))
+            arrays.append(fixed(array))
             names.append(name)
+        for rows, (col_name, col_type), (val_name, val_type) in (
+            (self._sk, _SPARSE_COLUMNS["sketch_bucket"], _SPARSE_COLUMNS["sketch_count"]),
+            (self._hl, _SPARSE_COLUMNS["hll_register"], _SPARSE_COLUMNS["hll_rank"]),
+        ):
+            keys, values = rows.entries()
+            width = max(rows.width, 1)
+            offsets = pa.array(np.searchsorted(keys // width, np.arange(n_groups + 1)), pa.int64())
+            arrays.append(pa.LargeListArray.from_arrays(offsets, pa.array(keys % width, col_type)))
+            arrays.append(pa.LargeListArray.from_arrays(offsets, pa.array(values, val_type)))
+            names += [col_name, val_name]
         metadata = {
             b"emoscore.kpi.version": str(FORMAT_VERSION).encode(),
             b"emoscore.kpi.settings": json.dumps(self._settings).encode(),
@@ -688,9 +725,8 @@ class KpiAggregator:
                 raise bad(f"the {source!r} input is marked as seen, but the state has no {source} column")
         agg._seen[:] = seen
         n_keys = len(agg._key_names)
-        arrays = (("counts", agg._counts), ("rev_hi", agg._rev_hi), ("rev_lo", agg._rev_lo),
-                  ("sketch", agg._sketch), ("hll", agg._hll))
-        expected = [f"key.{i}" for i in range(n_keys)] + [name for name, _ in arrays]
+        arrays = (("counts", agg._counts), ("rev_hi", agg._rev_hi), ("rev_lo", agg._rev_lo))
+        expected = [f"key.{i}" for i in range(n_keys)] + [name for name, _ in arrays] + list(_SPARSE_COLUMNS)
         if table.column_names != expected:
             raise bad(f"columns {table.column_names}, expected {expected}")
         n_groups = table.num_rows
@@ -716,7 +752,7 @@ class KpiAggregator:
         counts = state["counts"]
         signed = _signed_fields(agg._n_emotions)
         unsigned = np.delete(counts, signed, axis=2)
-        if (state["sketch"] < 0).any() or (unsigned < 0).any():
+        if (unsigned < 0).any():
             raise bad("negative counters")
         if (counts[:, :, F_N] >= _CELL_ROWS_MAX).any():
             raise bad("a (group, emotion) cell holds 2**32 rows or more")
@@ -734,10 +770,36 @@ class KpiAggregator:
             scores = counts[:, :, f - 1]
             if (counts[:, :, f] < low * scores).any() or (counts[:, :, f] > limit * scores).any():
                 raise bad("a score sum is outside its scores' range")
-        if (state["sketch"].sum(axis=1) > counts[:, :, F_N].sum(axis=1)).any():
-            raise bad("the response-time sketch holds more values than its group has rows")
-        if (state["hll"] > 64 - sketch.HLL_P + 1).any():
-            raise bad("a HyperLogLog register is out of range")
+        sparse = {}
+        for rows, (col_name, val_name), high in ((agg._sk, ("sketch_bucket", "sketch_count"), None),
+                                                 (agg._hl, ("hll_register", "hll_rank"), 64 - sketch.HLL_P + 1)):
+            lists = {}
+            for name in (col_name, val_name):
+                column = table.column(name).combine_chunks()
+                kind = pa.large_list(_SPARSE_COLUMNS[name][1])
+                if column.type != kind or column.null_count or column.values.null_count:
+                    raise bad(f"sketch column {name!r} has type {column.type}, expected {kind} without nulls")
+                lists[name] = column
+            lengths = lists[col_name].value_lengths().to_numpy(zero_copy_only=False)
+            if not np.array_equal(lengths, lists[val_name].value_lengths().to_numpy(zero_copy_only=False)):
+                raise bad(f"{col_name!r} and {val_name!r} differ in length")
+            where = lists[col_name].flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+            values = lists[val_name].flatten().to_numpy(zero_copy_only=False)
+            row = np.repeat(np.arange(n_groups, dtype=np.int64), lengths)
+            if len(where) and rows.width == 0:
+                raise bad(f"{col_name!r} holds entries, but the state has no column for it")
+            if ((where < 0) | (where >= max(rows.width, 1))).any() or (values <= 0).any() \
+                    or (high is not None and (values > high).any()):
+                raise bad(f"{col_name!r} / {val_name!r} hold out-of-range entries")
+            keys = row * max(rows.width, 1) + where
+            if (np.diff(keys) <= 0).any():
+                raise bad(f"{col_name!r} is not strictly increasing within each group")
+            if high is None:
+                rows_of_group = counts[:, :, F_N].sum(axis=1)
+                if (values > rows_of_group[row]).any() or \
+                        (np.bincount(row, weights=values, minlength=n_groups) > rows_of_group + 0.5).any():
+                    raise bad("the response-time sketch holds more values than its group has rows")
+            sparse[col_name] = (where, values, row)
         columns = [table.column(f"key.{i}").combine_chunks() for i in range(n_keys)]
         for name, column in zip(agg._key_names, columns, strict=True):
             check_key_type(column.type, name)
@@ -751,8 +813,9 @@ class KpiAggregator:
             agg._counts[gid] = counts
             agg._rev_hi[gid] = state["rev_hi"]
             agg._rev_lo[gid] = state["rev_lo"]
-            agg._sketch[gid] = state["sketch"]
-            agg._hll[gid] = state["hll"]
+            for rows, name in ((agg._sk, "sketch_bucket"), (agg._hl, "hll_register")):
+                where, values, row = sparse[name]
+                rows.set_entries(gid[row].astype(np.int64) * rows.width + where, values)
             agg._order(agg._key_columns())  # the keys sort (result() needs it)
         return agg
 
@@ -924,8 +987,6 @@ class KpiAggregator:
             self._counts = _grow(self._counts, cap)
             self._rev_hi = _grow(self._rev_hi, cap)
             self._rev_lo = _grow(self._rev_lo, cap)
-            self._sketch = _grow(self._sketch, cap)
-            self._hll = _grow(self._hll, cap)
         self._codes[gid] = codes
         self._index[codes] = gid
         self._n_groups = gid + 1
@@ -962,33 +1023,35 @@ class KpiAggregator:
                               self._rev_hi.reshape(-1), self._rev_lo.reshape(-1), _REVENUE_SCALE)
         if p.events is not None:
             acc.accum_codes(cell, p.events, counts, F_EV_ANY, _FIELD_OF_EVENT)
-        if p.frt is not None and self._sketch.shape[1]:
+        if acc is not kpi_cpu:
+            acc.finish()
+        # the sparse sketches are filled on the CPU whatever the backend (the same entries)
+        if p.frt is not None and self._sk.width:
             values, bitmap, offset = p.frt
             with np.errstate(divide="ignore", invalid="ignore"):
                 logs = np.log(values)
-            acc.accum_sketch(group, values, logs, bitmap, offset, self._sketch, sketch.X_MIN, sketch.INV_LOG_GAMMA,
-                             sketch.KEY_MIN)
-        if p.customers is not None and self._hll.shape[1]:
+            keys = kpi_cpu.sketch_entries(group, values, logs, bitmap, offset, sketch.X_MIN, sketch.INV_LOG_GAMMA,
+                                          sketch.KEY_MIN, sketch.N_BUCKETS)
+            self._sk.add(keys, np.ones(len(keys), np.int64))
+        if p.customers is not None and self._hl.width:
             hashes, bitmap, offset = p.customers
-            acc.accum_hll(group, hashes, bitmap, offset, self._hll, sketch.HLL_P)
-        if acc is not kpi_cpu:
-            acc.finish()
+            self._hl.add(*kpi_cpu.hll_entries(group, hashes, bitmap, offset, sketch.HLL_P))
 
     def _add_groups(self, gid: np.ndarray, other: KpiAggregator) -> None:
         n = other._n_groups
         if len(np.unique(gid)) == n:
             self._counts[gid] += other._counts[:n]
-            self._sketch[gid] += other._sketch[:n]
-            self._hll[gid] = np.maximum(self._hll[gid], other._hll[:n])
             hi, lo = _add128(self._rev_hi[gid], self._rev_lo[gid], other._rev_hi[:n], other._rev_lo[:n])
             self._rev_hi[gid], self._rev_lo[gid] = hi, lo
         else:  # two of other's keys became one here (a lossy key cast): fold them one by one
             for j, g in enumerate(gid):
                 self._counts[g] += other._counts[j]
-                self._sketch[g] += other._sketch[j]
-                self._hll[g] = np.maximum(self._hll[g], other._hll[j])
                 self._rev_hi[g], self._rev_lo[g] = _add128(
                     self._rev_hi[g], self._rev_lo[g], other._rev_hi[j], other._rev_lo[j])
+        for mine, theirs in ((self._sk, other._sk), (self._hl, other._hl)):
+            keys, values = theirs.entries()
+            if len(keys):
+                mine.add(gid[keys // theirs.width] * mine.width + keys % theirs.width, values)
         if self._counts[: self._n_groups, :, F_N].max(initial=0) >= _CELL_ROWS_MAX:
             raise InputError("a (group, emotion) cell passed 2**32 rows; fixed-point sums could overflow")
 
