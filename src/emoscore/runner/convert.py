@@ -4,7 +4,7 @@ subcommand that needs typed columns (e.g. KPIs over a JSONL input).
 The schema is inferred field by field from the first chunk and never changes (the writers have
 written it), so a value is written only where its column holds it exactly; a record with a value that
 does not fit is rejected through the session's error sink naming the line, the field and the value,
-never narrowed or dropped silently. The rules (:func:`infer_type`, :func:`misfit`):
+never narrowed or dropped silently. The rules (:func:`infer_type`, :func:`_fit`):
 
 - the text field is a string column; a field null (or absent) throughout the first chunk is a string
   column;
@@ -13,8 +13,10 @@ never narrowed or dropped silently. The rules (:func:`infer_type`, :func:`misfit
   the type of all their elements; objects → a struct of every key seen, in order of first appearance;
 - a field whose values share no such type (``1`` and ``"1"``, an integer that no 64-bit type or no
   double holds exactly), or whose type the first chunk leaves open inside a list or an object (only
-  empty lists, a key that is always null, an empty object) is a string column of JSON text, marked
-  with the field metadata ``emoscore:json = text``: it holds any later value exactly;
+  empty lists, a key that is always null, an empty object), or that nests lists and objects more
+  than 16 deep, is a string column of JSON text, marked with the field metadata
+  ``emoscore:json = text``: it holds any later value exactly (one nested too deep for any JSON
+  writer rejects its record);
 - later: an integer is written to a float64 column when the double is the same number, a number
   with no fraction to an integer column when in range; a key missing from an object is written as
   null; anything else that does not fit (a fraction in an integer column, a key the struct lacks,
@@ -39,7 +41,7 @@ import pyarrow as pa
 from .readers import ArrowChunk, JsonlChunk
 from .session import Session
 
-__all__ = ["JSON_TEXT", "JsonlArrowChunk", "JsonlToArrow", "arrow_chunks", "infer_schema", "infer_type", "misfit"]
+__all__ = ["JSON_TEXT", "JsonlArrowChunk", "JsonlToArrow", "arrow_chunks", "infer_schema", "infer_type"]
 
 JSON_TEXT = {b"emoscore:json": b"text"}  # the field metadata of a column of JSON text
 _BAD_VALUES = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError, TypeError, ValueError)
@@ -183,16 +185,6 @@ def _fit(value: Any, kind: pa.DataType, path: str) -> Any:
             out[key] = _fit(item, kind.field(index).type, f"{path}.{key}")
         return out
     raise _Misfit(f"{path} = {_show(value)} does not fit {kind}")
-
-
-def misfit(value: Any, kind: pa.DataType, name: str) -> str | None:
-    """Why the JSON ``value`` of field ``name`` does not fit the column type ``kind``; None if it
-    does (written exactly)."""
-    try:
-        _fit(value, kind, name)
-    except _Misfit as exc:
-        return f"field {name!r}: {exc} (the column type {kind}, inferred from the first batch)"
-    return None
 
 
 def _fit_column(values: list, kind: pa.DataType, name: str) -> tuple[list, list[tuple[int, str]]]:
