@@ -6,7 +6,15 @@
   scored rows, and aggregate KPIs and alerts in the same pass.
 
 ``--state FILE`` resumes from a saved aggregator state (merged into this run's) and saves the
-updated state there at the end (temporary file, then rename).
+updated state there at the end (temporary file, then rename), under an exclusive lock on
+``FILE.lock``: a concurrent run with the same state waits, then merges onto what this one saved.
+
+A stop (a signal, ``--on-error fail``, damaged input) still writes the KPI table, the alerts and
+the state, of exactly the records reported as written; ``--on-error fail`` stops at the first
+rejected record in input order (the reader's, the writer's or the KPI stage's). A record is folded
+into the aggregator and the alert stream together or into neither. A key (or, with a window, the
+time) column that the input lacks, or a JSONL text field missing from every record of the first
+batch, is a configuration mistake: one error, status 4, nothing aggregated.
 
 Records that cannot be aggregated (a value that does not convert to its column's type, an
 unparseable time, a value outside its KPI domain) are rejected like the score command rejects
@@ -17,9 +25,13 @@ aggregated, and with ``run`` also written to the output).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import fcntl
 import gc
 import os
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 import orjson
 import pyarrow as pa
@@ -35,8 +47,8 @@ from .arguments import (
 from .inputs import FORMATS, format_from_name, open_input
 from .jsontext import json_default
 from .outputs import WRITERS, Output
-from .readers import READERS, ArrowChunk, JsonlChunk, row_record
-from .score import Scoring, make_scorer
+from .readers import READERS, ArrowChunk, JsonlChunk, json_type, row_record
+from .score import Scoring, check_text_field, make_scorer
 from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError
 
 __all__ = ["KpiCommand", "RunCommand", "write_table"]
@@ -50,7 +62,12 @@ revenue, customer_id and the score columns. Strings are converted: times as ISO 
 without a zone offset; zoned times are taken in UTC), numbers from CSV text.
 rejected (one error line each, like `emoscore score`): a value that does not convert, an
 unparseable or out-of-range (1970-2106) time, a value outside its KPI domain (NPS 0-10, ...).
---state FILE: resume from FILE when it exists (its settings must match), save the state there.
+--state FILE: resume from FILE when it exists (its settings must match), save the state there;
+  an exclusive lock on FILE.lock makes a concurrent run with the same FILE wait, then merge.
+a stop (a signal, --on-error fail, damaged input) writes the KPI table, the alerts and the state
+  of exactly the records written. A --by or --time (with --window) column that the input lacks
+  (JSONL: no record of the first batch has it) is an input error (status 4), as is a JSONL --text
+  field that no record of the first batch has.
 
 """ + EXIT_TABLE
 
@@ -69,8 +86,12 @@ def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
                             "scored aspects: a record counts in each aspect it mentions")
     group.add_argument("--window", choices=WINDOWS, help="also group by the day, ISO week or month of --time")
     group.add_argument("--time", default="ts", metavar="COL", help="the time column (default: ts)")
+    group.add_argument("--customer", default="customer_id", metavar="COL",
+                       help="customer id column: the KPI customers count (and, with run, the alert rules); "
+                            "default: customer_id")
     group.add_argument("--state", metavar="FILE",
-                       help="resume from this saved KPI state when it exists; save the updated state there")
+                       help="resume from this saved KPI state when it exists; save the updated state there "
+                            "(under an exclusive lock on FILE.lock: a concurrent run waits, then merges)")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -101,6 +122,44 @@ class _Converter:
         names = [*by, *([time] if time else []), *self.types, *self.strings, s["customer"], *extra]
         names = [n for n in names if n]
         self.names = list(dict.fromkeys(names))
+        # columns whose values are hashed or grouped: a nested value cannot be a key or an id
+        self.keys = frozenset(n for n in (*by, s["customer"]) if n and n != "aspects")
+        # columns that must exist (else every record would be refused or fall into one null group)
+        self.required = [*by, *([s["time"]] if s["window"] else [])]
+        self.checked = False
+
+    # -- configuration ------------------------------------------------------------------------
+    def check_columns(self, names: list[str], source: str, *, provided: frozenset[str] = frozenset(),
+                      jsonl: int | None = None, schema: pa.Schema | None = None) -> None:  # fmt: skip
+        """A key (or, with a window, the time) column the input lacks, or a columnar key column of a
+        nested type, is a configuration mistake: :class:`ColumnsMissing`, one message, status 4.
+        ``names``: the input's columns (JSONL: the fields of the first batch's records, ``jsonl``
+        of them)."""
+        missing = [n for n in self.required if n not in names and n not in provided]
+        if missing:
+            what = f"no record of the first batch ({jsonl} records) of {source} has the field(s) {missing}; " \
+                   f"their fields are {names}" if jsonl is not None else \
+                   f"column(s) {missing} not found in {source}; its columns are {names}"  # fmt: skip
+            raise ColumnsMissing(f"{what} (check --by, --time, --window)")
+        if schema is not None:
+            for name in sorted(self.keys):
+                if name in schema.names and pa.types.is_nested(schema.field(name).type):
+                    raise ColumnsMissing(f"column {name!r} of {source} has the type {schema.field(name).type}, "
+                                         "which cannot be a group key or a customer id")
+
+    def check_chunk(self, chunk, session: Session, provided: frozenset[str] = frozenset()) -> None:
+        """:meth:`check_columns` on the first JSONL chunk (its records are given back as never read
+        when it fails)."""
+        if self.checked or not isinstance(chunk, JsonlChunk):
+            return
+        self.checked = True
+        names = list(dict.fromkeys(key for obj in chunk.objects for key in obj))
+        try:
+            self.check_columns(names, session.info.get("input", "the input"), provided=provided, jsonl=len(chunk))
+        except ColumnsMissing:
+            session.read -= len(chunk)
+            session.last = chunk.numbers[0] - 1
+            raise
 
     # -- one column ---------------------------------------------------------------------------
     def _convert(self, name: str, column, bad: dict) -> pa.Array:
@@ -126,6 +185,12 @@ class _Converter:
             else:
                 return column  # let the aggregator judge (and reject) an odd type
         if target is None:  # a key column from JSONL: pyarrow infers the type
+            if name in self.keys and any(isinstance(v, (dict, list)) for v in column):
+                for row, value in enumerate(column):
+                    if isinstance(value, (dict, list)):
+                        bad.setdefault(row, (name, f"field {name!r}: {json_type(value)} cannot be a group key or "
+                                                   "a customer id (a string, number or boolean can)"))
+                column = [None if isinstance(v, (dict, list)) else v for v in column]
             try:
                 return pa.array(column)
             except (pa.ArrowException, TypeError, ValueError, OverflowError):
@@ -263,28 +328,36 @@ class _Converter:
         return batch, bad
 
 
+class ColumnsMissing(InputFailure):
+    """A configuration mistake found in the input's columns (status 4): nothing is aggregated."""
+
+
 def _raw(chunk, row: int) -> bytes:
     if isinstance(chunk, JsonlChunk):
         return chunk.raw[row]
     return row_record(chunk.batch, row)
 
 
-def _fold(step, batch: pa.RecordBatch, bad: dict, offset: int = 0) -> None:
+def _fold(step, batch: pa.RecordBatch, bad: dict, offset: int = 0, *, first: bool = False) -> bool:
     """``step(batch)`` (which changes nothing when it raises) on ``batch``; on a refusal, on each
-    half in turn, down to single rows, which go to ``bad`` with the reason."""
+    half in turn, down to single rows, which go to ``bad`` with the reason. ``first``: stop at the
+    first refused row (the rows after it are not stepped). True when a row was refused."""
     from ..errors import EmoscoreError
 
     if batch.num_rows == 0:
-        return
+        return False
     try:
         step(batch)
+        return False
     except EmoscoreError as exc:
         if batch.num_rows == 1:
             bad[offset] = (None, str(exc).replace("row 0", "this record"))
-            return
-        half = batch.num_rows // 2
-        _fold(step, batch.slice(0, half), bad, offset)
-        _fold(step, batch.slice(half), bad, offset + half)
+            return True
+    half = batch.num_rows // 2
+    refused = _fold(step, batch.slice(0, half), bad, offset, first=first)
+    if refused and first:
+        return True
+    return _fold(step, batch.slice(half), bad, offset + half, first=first) or refused
 
 
 def _report(session: Session, chunk, bad: dict) -> None:
@@ -297,6 +370,85 @@ def _good_rows(n: int, bad: dict) -> list[int]:
     return [row for row in range(n) if row not in bad]
 
 
+class _Held:
+    """``--on-error fail``: the error sink while a chunk is read and prepared. Rejections are held
+    (other events pass), so that only the first rejected record *in input order* is reported: the
+    reader or a writer may reject a record after one that the KPI stage refuses in the same chunk."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.sink = session.sink
+        self.entries: list[dict] = []
+
+    def emit(self, record: dict) -> None:
+        if record.get("event") == "rejected":
+            self.entries.append(record)
+        else:
+            self.sink.emit(record)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    def close(self) -> None:
+        self.sink.close()
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        self.session.sink = self  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            self.session.sink = self.sink
+
+    def release(self, report: bool = True) -> None:
+        """Report the first held rejection in input order (``report=False``: none, a record before
+        it was rejected); the others are of later records: given back as never read."""
+        session, where = self.session, self.session.where
+        entries, self.entries = self.entries, []
+        if report and entries:
+            first = min(entries, key=lambda e: (e.get(where) is None, e.get(where) or 0))
+            entries.remove(first)
+            self.sink.emit(first)
+            if first.get(where) is not None:
+                session.last = first[where]
+        for _ in entries:
+            session.read -= 1
+            session.rejected -= 1
+
+
+def _aggregate(session: Session, chunk, batch: pa.RecordBatch, bad: dict, step: Callable,
+               held: _Held | None) -> list[int]:  # fmt: skip
+    """Fold the rows of ``chunk`` (its typed ``batch``; ``bad``: rows that did not convert) with
+    ``step``, report the refused ones and return the rows to write.
+
+    With ``--on-error fail`` (``held``: the rejections of the reader and the writer, all of records
+    after this chunk's) only the rows before the first rejected record are folded and written; that
+    record alone is reported, the records after it are given back as never read, and the resume
+    point (``session.last``) is it."""
+    n = len(chunk)
+    limit = min(bad) if held is not None and bad else n
+    good = [row for row in range(limit) if row not in bad]
+    if len(good) < n:
+        batch = batch.take(pa.array(good, pa.int64()))
+    refused: dict = {}
+    _fold(step, batch, refused, first=held is not None)
+    for row, why in refused.items():
+        bad[good[row]] = why
+    if held is None:
+        _report(session, chunk, bad)
+        return _good_rows(n, bad)
+    if not bad:
+        held.release()
+        return list(range(n))
+    first = min(bad)
+    held.release(report=False)  # the held rejections are of later records
+    field, reason = bad[first]
+    session.reject(chunk.numbers[first], reason, field=field, raw=_raw(chunk, first), counted=True)
+    session.read -= n - first - 1  # given back: the records after it were never read
+    session.last = chunk.numbers[first]
+    return list(range(first))
+
+
 # -------------------------------------------------------------------------------------------------
 # State and tables
 # -------------------------------------------------------------------------------------------------
@@ -305,7 +457,7 @@ def new_aggregator(args: argparse.Namespace, emotions=None):
     from ..kpi import KpiAggregator
 
     try:
-        return KpiAggregator(args.by, window=args.window, time=args.time, emotions=emotions)
+        return KpiAggregator(args.by, window=args.window, time=args.time, customer=args.customer, emotions=emotions)
     except EmoscoreError as exc:
         raise UsageError(str(exc)) from None
 
@@ -327,6 +479,32 @@ def load_state(path: str | None, agg):
         raise UsageError(f"cannot resume from the state {path}: {exc}") from None
 
 
+@contextlib.contextmanager
+def state_lock(path: str | None, session: Session) -> Iterator[None]:
+    """An exclusive ``fcntl.flock`` on ``PATH.lock`` (created beside the state, left there) for the
+    block: a concurrent run with the same ``--state`` waits here (saying so once) and then reads
+    the state this one saved, so neither loses the other's records."""
+    if not path:
+        yield
+        return
+    lock = f"{path}.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise OutputFailure(f"cannot lock the state {path}: cannot open {lock}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise OutputFailure(f"cannot lock the state {path} ({lock}): {exc.strerror}") from None
+            session.message(f"waiting for another run to release the state {path} ({lock})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def save_state(path: str, agg) -> None:
     """Write the state to ``path`` atomically: a temporary file beside it, fsync, rename."""
     directory, base = os.path.split(os.path.abspath(path))
@@ -337,12 +515,12 @@ def save_state(path: str, agg) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, path)
-    except OSError as exc:
-        try:
+    except BaseException as exc:  # a full disk, a second signal: no partial file is left behind
+        with contextlib.suppress(OSError):
             os.unlink(temp)
-        except OSError:
-            pass
-        raise OutputFailure(f"cannot save the state {path}: {exc}") from None
+        if isinstance(exc, OSError):
+            raise OutputFailure(f"cannot save the state {path}: {exc}") from None
+        raise
 
 
 def table_format(path: str | None, fmt: str | None = None) -> str:
@@ -418,6 +596,8 @@ class KpiCommand:
         try:
             check_paths(args, stdin=stdin, stdout=stdout)  # before anything is opened: no file hurts another
             out_format = output_format(args)
+            if out_format == "parquet" and args.output in (None, "-"):
+                raise UsageError("Parquet output needs a path")
             session.open_sink(args.errors)
             agg = new_aggregator(args)
             if args.state and os.path.exists(args.state):
@@ -425,44 +605,88 @@ class KpiCommand:
             source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
                                 delimiter=args.delimiter, stdin=stdin)  # fmt: skip
             session.info.update(input=source.name, input_format=source.format)
+            check_text_field(source, args.text, session)  # JSONL: a wrong --text fails fast (status 4)
             reader = READERS[source.format](
                 source, text=args.text, batch_size=args.batch_size, session=session,
                 max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
             )  # fmt: skip
             convert = _Converter(agg, args.by, args.time if args.window else None)
-            try:
-                for chunk in reader:
-                    if len(chunk):
-                        batch, bad = convert.batch(chunk)
-                        good = _good_rows(len(chunk), bad)
-                        if bad:
-                            batch = batch.take(pa.array(good, pa.int64()))
-                        refused: dict = {}
-                        _fold(agg.update, batch, refused)
-                        for row, why in refused.items():
-                            bad[good[row]] = why
-                        _report(session, chunk, bad)
-                        session.written += len(chunk) - len(bad)
-                    session.sink.flush()
-                    session.progress.update(session.read)
-            except InputFailure as exc:
-                session.fail(exc)
-            if session.failure is None and session.stop_signal is None and not session.halt:
-                agg = load_state(args.state, agg)
-                try:
-                    table = agg.drivers(args.drivers) if args.drivers else agg.result()
-                except EmoscoreError as exc:
-                    raise UsageError(str(exc)) from None
-                session.info.update(groups=len(agg), output=args.output or "<stdout>", output_format=out_format)
-                write_table(table, args.output, out_format, session, stdout=stdout, delimiter=args.delimiter)
-                if args.state:
-                    save_state(args.state, agg)
+            if reader.schema is not None:
+                convert.check_columns(reader.schema.names, source.name, schema=reader.schema)
+            held = _Held(session) if session.on_error == "fail" else None
+            _each_chunk(session, reader, held, lambda chunk: self._chunk(session, chunk, convert, agg, held))
+            if _finishing(session):
+
+                def tables(agg) -> None:
+                    try:
+                        table = agg.drivers(args.drivers) if args.drivers else agg.result()
+                    except EmoscoreError as exc:
+                        raise UsageError(str(exc)) from None
+                    session.info.update(groups=len(agg), output=args.output or "<stdout>", output_format=out_format)
+                    write_table(table, args.output, out_format, session, stdout=stdout, delimiter=args.delimiter)
+
+                _finish(args.state, agg, session, tables)
         except (UsageError, InputFailure, OutputFailure) as exc:
             session.fail(exc)
         finally:
             if source is not None:
                 source.close()
         return session.status()
+
+    @staticmethod
+    def _chunk(session: Session, chunk, convert: _Converter, agg, held: _Held | None) -> None:
+        convert.check_chunk(chunk, session)
+        batch, bad = convert.batch(chunk)
+        good = _aggregate(session, chunk, batch, bad, agg.update, held)
+        session.written += len(good)
+
+
+def _each_chunk(session: Session, reader, held: _Held | None, work: Callable[[Any], None]) -> None:
+    """``work(chunk)`` on each chunk of ``reader``; an input failure ends the loop (what was read
+    before it stays). The first JSONL chunk is checked for the configured columns. Records of a
+    chunk that ``work`` neither wrote nor rejected when it raised count as not written."""
+    chunks = iter(reader)
+    try:
+        while True:
+            with held.holding() if held is not None else contextlib.nullcontext():
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            if len(chunk):
+                try:
+                    work(chunk)
+                except BaseException:
+                    # the chunk's records read but neither written nor rejected: not written
+                    session.not_written += max(session.read - session.written - session.rejected
+                                               - session.not_written, 0)
+                    raise
+            session.sink.flush()
+            session.progress.update(session.read)
+    except InputFailure as exc:
+        if isinstance(exc, ColumnsMissing):
+            raise
+        session.fail(exc)
+    finally:
+        if held is not None:
+            held.release()
+
+
+def _finishing(session: Session) -> bool:
+    """Whether the KPI table, the alerts and the state are written: after the whole input, and after
+    a stop (a signal, ``--on-error fail``, input damage) for the records read before it; not after
+    an output failure or a configuration mistake."""
+    return session.failure is None or (isinstance(session.failure, InputFailure)
+                                       and not isinstance(session.failure, ColumnsMissing))  # fmt: skip
+
+
+def _finish(path: str | None, agg, session: Session, tables: Callable[[Any], None]) -> None:
+    """Under the state lock: the saved state merged in (read under the lock), the tables written,
+    then the state saved. A failure before the state is saved leaves it as it was."""
+    with state_lock(path, session):
+        agg = load_state(path, agg)
+        tables(agg)
+        if path:
+            save_state(path, agg)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -477,8 +701,17 @@ def _subset(chunk, rows: list[int]):
     numbers = [chunk.numbers[i] for i in rows]
     if type(chunk) is ArrowChunk:
         return ArrowChunk(chunk.batch.take(index), chunk.text, numbers, chunk.where)
-    # the columnar writers' JSONL chunk keeps its texts apart: (batch, texts, lines)
-    return type(chunk)(chunk.batch.take(index), chunk.texts().take(index), numbers)
+    # the columnar writers' JSONL chunk keeps its texts apart: (batch, texts, lines, text)
+    return type(chunk)(chunk.batch.take(index), chunk.texts().take(index), numbers, chunk.text)
+
+
+def _rows_of(chunk, part) -> list[int]:
+    """The rows of ``chunk`` that ``part`` (a subset of it, in order, e.g. what a writer's
+    ``prepare`` kept) holds, matched by input number."""
+    if len(part) == len(chunk):
+        return list(range(len(chunk)))
+    wanted = set(part.numbers)
+    return [row for row, number in enumerate(chunk.numbers) if number in wanted]
 
 
 class RunCommand:
@@ -499,8 +732,6 @@ class RunCommand:
         group = parser.add_argument_group("files")
         group.add_argument("--kpi-out", required=True, metavar="PATH", help="write the KPI table here")
         group.add_argument("--alerts-out", metavar="PATH", help="write the alerts here")
-        group.add_argument("--customer", default="customer_id", metavar="COL",
-                           help="customer id column of the alert rules (default: customer_id)")
         add_lexicon_arguments(parser)
 
     def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
@@ -529,17 +760,26 @@ class RunCommand:
             if args.state and os.path.exists(args.state):
                 load_state(args.state, agg.copy())
             try:
-                stream = AlertStream(AlertRules(customer=args.customer, time=args.time, text=args.text,
-                                                id=args.id_field))  # fmt: skip
+                rules = AlertRules(customer=args.customer, time=args.time, text=args.text, id=args.id_field)
+                stream = AlertStream(rules)
+                # validates a batch as the stream does (same rules, a state of a few slots): no state
+                # changes anywhere unless both the aggregator and the alert rules accept the rows
+                probe = AlertStream(AlertRules(**{**rules.to_dict(), "max_customers": 1}))
             except EmoscoreError as exc:
                 raise UsageError(str(exc)) from None
             source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
                                 delimiter=args.delimiter, stdin=stdin)  # fmt: skip
             session.info.update(input=source.name, input_format=source.format)
+            check_text_field(source, args.text, session)  # JSONL: a wrong --text fails fast (status 4)
             reader = READERS[source.format](
                 source, text=args.text, batch_size=args.batch_size, session=session,
                 max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
             )  # fmt: skip
+            extra = tuple(n for n in (args.customer, args.text, args.id_field) if n)
+            convert = _Converter(agg, args.by, args.time, extra)
+            provided = frozenset(scoring.schema.names)
+            if reader.schema is not None:
+                convert.check_columns(reader.schema.names, source.name, provided=provided, schema=reader.schema)
             output = Output.open(args.output, stdout=stdout)
             session.info.update(output=output.name, output_format=out_format, kpi_out=args.kpi_out,
                                 alerts_out=args.alerts_out)  # fmt: skip
@@ -548,59 +788,54 @@ class RunCommand:
                 id_field=args.id_field, input_name=source.name, delimiter=args.delimiter or source.delimiter,
             )  # fmt: skip
             writer.open(reader.schema)
-            extra = tuple(n for n in (args.customer, args.text, args.id_field) if n)
-            convert = _Converter(agg, args.by, args.time, extra)
+            held = _Held(session) if session.on_error == "fail" else None
 
             def step(batch: pa.RecordBatch) -> None:
-                # the aggregator checks every domain the alert rules check (times: the converter)
+                probe.evaluate(batch)  # raises (nothing changed) where the alert rules refuse a value
                 agg.update(batch)
-                found = stream.evaluate(batch)
+                try:
+                    found = stream.evaluate(batch)
+                except EmoscoreError as exc:  # the probe accepted it: a bug, never a half-folded batch
+                    raise RuntimeError(f"the alert stream refused a batch its probe accepted: {exc}") from exc
                 if found.num_rows:
                     alerts.append(found)
 
-            try:
-                for chunk in reader:
-                    chunk = writer.prepare(chunk)
-                    if len(chunk):
-                        try:
-                            scores = scoring(chunk)
-                        except EmoscoreError as exc:
-                            raise InputFailure(f"cannot score the records of {source.name}: {exc}") from None
-                        batch, bad = convert.batch(chunk, scores)
-                        good = _good_rows(len(chunk), bad)
-                        if bad:
-                            batch = batch.take(pa.array(good, pa.int64()))
-                        refused: dict = {}
-                        _fold(step, batch, refused)
-                        for row, why in refused.items():
-                            bad[good[row]] = why
-                        if bad:
-                            _report(session, chunk, bad)
-                            keep = _good_rows(len(chunk), bad)
-                            index = pa.array(keep, pa.int64())
-                            chunk, scores = _subset(chunk, keep), scores.take(index)
-                        if len(chunk):
-                            try:
-                                writer.write(chunk, scores)
-                            except OutputFailure:
-                                session.not_written += len(chunk)
-                                raise
-                    session.sink.flush()
-                    session.progress.update(session.read)
-            except InputFailure as exc:
-                session.fail(exc)
+            def work(chunk) -> None:
+                convert.check_chunk(chunk, session, provided)
+                with held.holding() if held is not None else contextlib.nullcontext():
+                    prepared = writer.prepare(chunk)  # may reject records the output format cannot hold
+                if not len(prepared):
+                    return
+                rows = _rows_of(chunk, prepared)
+                try:
+                    scores = scoring(prepared)
+                except EmoscoreError as exc:
+                    raise InputFailure(f"cannot score the records of {source.name}: {exc}") from None
+                # the KPI columns from the records as read (JSONL: the parsed values, whatever --keep
+                # and the output format keep), for the rows the writer kept
+                raw = chunk if len(rows) == len(chunk) else _subset(chunk, rows)
+                batch, bad = convert.batch(raw, scores)
+                keep = _aggregate(session, raw, batch, bad, step, held)
+                if len(keep) < len(prepared):
+                    prepared, scores = _subset(prepared, keep), scores.take(pa.array(keep, pa.int64()))
+                if len(prepared):
+                    writer.write(prepared, scores)
+
+            _each_chunk(session, reader, held, work)
             writer.close()
             output.commit()
-            if session.failure is None and session.stop_signal is None and not session.halt:
-                agg = load_state(args.state, agg)
-                write_table(agg.result(), args.kpi_out, kpi_format, session, stdout=stdout, delimiter=args.delimiter)
-                if args.alerts_out and alerts_format is not None:
-                    table = _alerts_table(alerts, stream)
-                    write_table(table, args.alerts_out, alerts_format, session, stdout=stdout,
+            if _finishing(session):
+
+                def tables(agg) -> None:
+                    write_table(agg.result(), args.kpi_out, kpi_format, session, stdout=stdout,
                                 delimiter=args.delimiter)  # fmt: skip
-                session.info.update(groups=len(agg), alerts=stream.stats["alerts"])
-                if args.state:
-                    save_state(args.state, agg)
+                    if args.alerts_out and alerts_format is not None:
+                        table = _alerts_table(alerts, stream)
+                        write_table(table, args.alerts_out, alerts_format, session, stdout=stdout,
+                                    delimiter=args.delimiter)  # fmt: skip
+                    session.info.update(groups=len(agg), alerts=stream.stats["alerts"])
+
+                _finish(args.state, agg, session, tables)
         except (UsageError, InputFailure) as exc:
             session.fail(exc)
             if output is not None:
@@ -610,6 +845,10 @@ class RunCommand:
             if output is not None and output.discard():
                 session.not_written += session.written
                 session.written = 0
+        except BaseException:  # a second signal, a bug: no half-written output file is left behind
+            if output is not None:
+                output.discard()
+            raise
         finally:
             gc.set_threshold(*thresholds)
             if source is not None:
