@@ -431,3 +431,23 @@ def test_sparse_sketches_merge_exactly_in_any_order_and_refuse_version_1():
     old = old[:6] + struct.pack("<H", 1) + old[8:]
     with pytest.raises(StateFormatError, match="version 1 is not supported"):
         KpiAggregator.from_bytes(old)
+
+
+@pytest.mark.xfail(reason="runner/kpi.py _Converter: pa.array([6.9], pa.int64()) truncates JSONL/Parquet floats "
+                          "to whole numbers before the API can refuse them (reported; not this file's owner)")
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_cli_kpi_rejects_non_integral_survey_values(tmp_path, fmt):
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    if fmt == "jsonl":
+        args, data = [], b'{"text":"x","nps":6.9}\n{"text":"y","nps":9.5}\n'
+    else:
+        path = tmp_path / "in.parquet"
+        pq.write_table(pa.table({"text": ["x", "y"], "nps": [6.9, 9.5]}), path)
+        args, data = ["-i", str(path)], b""
+    proc = subprocess.run([sys.executable, "-m", "emoscore", "kpi", *args], input=data, capture_output=True,
+                          timeout=120)
+    assert proc.stderr.decode().count('"event":"rejected"') == 2, proc.stderr.decode()
