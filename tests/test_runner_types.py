@@ -294,3 +294,23 @@ def test_deep_nesting_is_json_text_or_rejected_never_a_crash(tmp_path):
         assert summary["reconciled"] is True and (summary["written"], summary["rejected"]) == (1, 1)
         (event,) = events(stderr.getvalue(), "rejected")
         assert event["line"] == 1 and "deep" in event["reason"]
+
+
+def test_nan_and_infinity_spellings_are_rejected_and_their_strings_kept(tmp_path):
+    data = b"".join([
+        b'{"id":1,"text":"a","x":1.5,"s":"NaN"}\n',
+        b'{"id":2,"text":"b","x":NaN,"s":"x"}\n',
+        b'{"id":3,"text":"c","x":-Infinity,"s":"x"}\n',
+        b'{"id":4,"text":"d","x":1e400,"s":"x"}\n',
+        b'{"id":5,"text":"e","x":-1e-400,"s":"-Infinity"}\n',  # underflows to -0.0: the same number
+    ])  # fmt: skip
+    for fmt in FORMATS:
+        target = tmp_path / f"o.{fmt}"
+        stderr = io.BytesIO()
+        status = main(["score", "--batch-size", "1", "-o", str(target)], stdin=io.BytesIO(data), stdout=io.BytesIO(),
+                      stderr=stderr)  # fmt: skip
+        assert status == 1
+        assert [e["line"] for e in events(stderr.getvalue(), "rejected")] == [2, 3, 4]
+        schema = pa.schema([("id", pa.int64()), ("text", pa.string()), ("x", pa.float64()), ("s", pa.string())])
+        table = read_back(fmt, target, schema)
+        assert table.column("s").to_pylist() == ["NaN", "-Infinity"] and table.column("x").to_pylist() == [1.5, 0.0]

@@ -205,7 +205,11 @@ def _fit_column(values: list, kind: pa.DataType, name: str) -> tuple[list, list[
             out.append(_fit(value, kind, name))
         except _Misfit as exc:
             out.append(None)
-            bad.append((row, f"field {name!r}: {exc} (the column type {kind}, inferred from the first batch)"))
+            if pa.types.is_nested(kind):
+                reason = f"{exc} (the column type {kind}, inferred from the first batch)"
+            else:
+                reason = f"{str(exc).removeprefix(name + ' = ')}, the column type inferred from the first batch"
+            bad.append((row, f"field {name!r}: {reason}"))
     return out, bad
 
 
