@@ -232,7 +232,7 @@ _SCALARS = st.one_of(
     st.none(), st.booleans(),
     st.integers(-5, 5), st.integers(-(2**65), 2**65),
     st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([0.5, -0.0, 1.0, 1e300, 2.0**63]),
-    st.text(st.sampled_from('ab1 ,"\n\\é😀'), max_size=4),
+    st.text(st.sampled_from('ab1 ,"\n\r\x00\t\\é😀'), max_size=4),
 )  # fmt: skip
 _VALUES = st.recursive(
     _SCALARS,
