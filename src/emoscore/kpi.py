@@ -329,11 +329,11 @@ class KpiAggregator:
 
     **State** (per group): int64 counters per (group, dominant emotion) cell — rows, survey answers
     and sums, events, score counts and fixed-point sums, revenue as a 128-bit fixed-point sum —
-    ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions; the arrays grow by
-    doubling, so up to twice that is reserved), plus the sparse sketches: 16 bytes per non-empty
-    response-time bucket and 9 bytes per non-zero HyperLogLog register of a group (at most
-    10,152 and 36,864 bytes for a group with many distinct values, 25 bytes for a group of one
-    row). :attr:`memory_bytes` reports the total. Every part is
+    ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions; the arrays double up to
+    65,536 groups, then grow by a quarter, so at most 25% more is reserved), plus the sparse
+    sketches: 16 bytes per non-empty response-time bucket and 9 bytes per non-zero HyperLogLog
+    register of a group (at most 20,304 and 36,864 bytes for a group with very many distinct
+    values; 25 bytes for a group of one row). :attr:`memory_bytes` reports the total. Every part is
     a sum or a maximum, so :meth:`merge` is exact, associative and commutative: partial states of
     threads, files or Spark partitions merge to bit-identical results in any order. An aggregator
     is not thread-safe; use one per thread and merge.
@@ -982,7 +982,9 @@ class KpiAggregator:
     def _new_group(self, codes: tuple) -> int:
         gid = self._n_groups
         if gid == self._counts.shape[0]:
-            cap = 2 * gid
+            # doubling while small; then +25%: at most a quarter of the arrays reserved unused, and a
+            # growth step holds 2.25x (not 3x) the arrays for a moment
+            cap = 2 * gid if gid < 1 << 16 else gid + gid // 4
             self._codes = _grow(self._codes, cap)
             self._counts = _grow(self._counts, cap)
             self._rev_hi = _grow(self._rev_hi, cap)
