@@ -330,6 +330,20 @@ def test_jsonl_with_a_wrong_text_field_stops_at_once(tmp_path: Path):
     assert out.returncode == 4 and not (tmp_path / "o.jsonl").exists()
 
 
+def test_csv_on_stdin_with_a_wrong_text_field_stops_at_once():
+    """Without the text field in its header, CSV on stdin was taken for JSONL: every line rejected as
+    invalid JSON, status 1. Now status 4 naming the columns, as with ``-i file.csv``."""
+    header = b"id;touchpoint;body\n"
+    data = header + b"".join(b"%d;web;hello there\n" % i for i in range(3000))
+    out = run(["score"], data)
+    error = [line for line in out.stderr.decode().splitlines() if line.startswith("emoscore: error:")]
+    assert out.returncode == 4 and events(out.stderr, "rejected") == [], out.stderr[-600:]
+    assert len(error) == 1 and "CSV" in error[0] and "'body'" in error[0] and "'text'" in error[0], error
+    out = inproc(["score", "--input-format", "jsonl", "--text", "body"], data)
+    assert out.returncode == 4 and b"--input-format csv" in out.stderr
+    assert inproc(["score", "--text", "body"], data).returncode == 0  # detected as CSV: fine
+
+
 def test_records_missing_the_text_field_among_good_ones_are_still_rejected_one_by_one():
     lines = [{"id": 0, "body": "x"}, {"id": 1, "body": "y"}, {"id": 2, "text": "I love it"}, {"id": 3}]
     data = b"\n".join(orjson.dumps(r) for r in lines)

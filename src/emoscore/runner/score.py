@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import csv
 import gc
 from typing import Any, BinaryIO
 
@@ -131,12 +132,15 @@ def check_text_field(source: Input, text: str, session: Session) -> None:
     size = lines = objects = 0
     fields: dict[str, None] = {}
     partial: list[bytes] = []
+    firsts: list[bytes] = []  # the first two lines that are not blank (is it CSV?)
 
     def look(line: bytes) -> bool:
         nonlocal objects
         line = line.strip()
         if line.startswith(BOM):
             line = line[len(BOM) :].strip()
+        if line and len(firsts) < 2:
+            firsts.append(line)
         if not line.startswith(b"{"):
             return False
         try:
@@ -196,6 +200,30 @@ def check_text_field(source: Input, text: str, session: Session) -> None:
             f"none of the first {objects:,} records of {source.name} has the text field {text!r}; their fields "
             f"are {shown} (name the text field with --text FIELD)"
         )
+    columns = _csv_header(firsts) if not found and not objects and session.stop_signal is None else None
+    if columns is not None:
+        fix = "give --input-format csv" if text in columns else \
+            f"none is the text field {text!r}: name it with --text FIELD"  # fmt: skip
+        raise InputFailure(
+            f"{source.name} looks like CSV, not JSON Lines: its first line has the columns {columns[:30]}; {fix}"
+        )
+
+
+def _csv_header(lines: list[bytes]) -> list[str] | None:
+    """The columns of a CSV header, when the first two lines read as CSV rows of the same number
+    (at least two) of fields with one of the usual delimiters; else None."""
+    if not lines or lines[0].startswith((b"{", b"[")):
+        return None
+    best: list[str] | None = None
+    for delimiter in (",", "\t", ";", "|"):
+        try:
+            rows = list(csv.reader([line.decode("utf-8", "replace") for line in lines], delimiter=delimiter))
+        except csv.Error:
+            continue
+        if len(rows[0]) >= 2 and all(len(row) == len(rows[0]) for row in rows):
+            if best is None or len(rows[0]) > len(best):
+                best = rows[0]
+    return best
 
 
 def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
