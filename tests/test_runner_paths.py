@@ -164,6 +164,7 @@ def test_kpi_and_run_files_are_checked_against_each_other(inp: Path, tmp_path: P
         (["run", "-i", str(inp), "--kpi-out", kpi, "--state", str(inp)], ("--state", "--input")),
         (["run", "-i", str(inp), "--kpi-out", str(inp)], ("--kpi-out", "--input")),
         (["run", "-i", str(inp), "--kpi-out", kpi, "--errors", state, "--state", state], ("--state", "--errors")),
+        (["kpi", "-i", str(inp), "--state", state, "-o", state + ".lock"], ("--state", "lock", "--output")),
     ]
     Path(state).write_bytes(b"not a state, but must survive")
     for number, (args, words) in enumerate(cases):

@@ -179,14 +179,16 @@ def check_paths(args: argparse.Namespace, *, stdin: BinaryIO | None = None, stdo
     """Refuse, before anything is opened, a command whose files would hurt each other.
 
     The files are the ones named by ``-i``, ``--lexicon``, ``--aspects`` (read), ``--state`` (read
-    and rewritten), ``-o``, ``--kpi-out``, ``--alerts-out`` and ``--errors`` (written), and the
-    files behind stdin and stdout when the input or an output is ``-`` or absent and the process's
-    own stream is a regular file (``stdin``/``stdout`` given: streams of the caller, not files).
+    and rewritten; its lock ``FILE.lock`` written), ``-o``, ``--kpi-out``, ``--alerts-out`` and
+    ``--errors`` (written), and the files behind stdin and stdout when the input or an output is
+    ``-`` or absent and the process's own stream is a regular file (``stdin``/``stdout`` given:
+    streams of the caller, not files). Two outputs on stdout are a :class:`UsageError` too.
     A file written under one option and read or written under another, whatever the spelling
     (``./``, ``..``, a symbolic or hard link, ``/dev/stdout``, ``/proc/self/fd/1``), is a
     :class:`UsageError` naming both options and the path. Devices (``/dev/null``, a terminal) may
-    be shared. A written path that is a directory, or whose directory does not exist, is an
-    :class:`OutputFailure` (status 5), so that no input is read for an output that cannot be made.
+    be shared. A written path that is a directory, or whose directory does not exist or cannot be
+    written, is an :class:`OutputFailure` (status 5), so that no input is read for an output that
+    cannot be made.
     """
     entries: list[tuple[str, str, tuple, int | None, bool, bool]] = []  # option, path, identity, mode, read, written
     to_stdout: list[str] = []  # the outputs written to stdout
@@ -201,6 +203,8 @@ def check_paths(args: argparse.Namespace, *, stdin: BinaryIO | None = None, stdo
                 to_stdout.append(f"{option} -" if path == "-" else f"{option} (not given: stdout)")
             continue
         entries.append((option, path, *_identity(path), read, written))
+        if attribute == "state":  # the lock a concurrent run waits on (runner/kpi.py)
+            entries.append(("--state (its lock file)", path + ".lock", *_identity(path + ".lock"), False, True))
     if len(to_stdout) > 1:  # run: the scored records and a table (or two tables) one after the other
         raise UsageError(f"{to_stdout[-1]} and {to_stdout[0]} would both write to stdout; give one of them a path")
     if to_stdout and stdout is None:
