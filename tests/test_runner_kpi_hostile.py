@@ -380,3 +380,26 @@ def test_random_records_reconcile_with_the_kpi_table(tmp_path, rows, batch, fail
     assert total_n(kpi) == written
     if command == "run":
         assert len((tmp_path / "o.jsonl").read_bytes().splitlines()) == written
+
+
+# -- KPI domains: a non-integral survey value is rejected, never truncated to a whole number ---------
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv"])
+def test_non_integral_survey_values_are_rejected_not_truncated(tmp_path, fmt):
+    table = pa.table({"text": ["w", "x", "y", "z"], "nps": [6.9, 9.5, 10.0, 3.0], "rating": [4.5, 1.0, 2.0, 5.0]})
+    if fmt == "jsonl":
+        args, data = [], jsonl(table.to_pylist())
+    elif fmt == "parquet":
+        pq.write_table(table, tmp_path / "in.parquet")
+        args, data = ["-i", str(tmp_path / "in.parquet")], b""
+    else:
+        sink = io.BytesIO()
+        pcsv.write_csv(table, sink)
+        args, data = ["--input-format", "csv"], sink.getvalue()
+    proc = run(["kpi", *args, "-o", str(tmp_path / "k.jsonl")], data)
+    assert proc.returncode == 1, proc.stderr.decode()
+    rejected = events(proc.stderr, "rejected")
+    assert [(e["line" if fmt != "parquet" else "row"], e["field"]) for e in rejected] == \
+        [(1 + (fmt == "csv"), "nps"), (2 + (fmt == "csv"), "nps")]  # fmt: skip
+    assert "whole number" in rejected[0]["reason"]
+    (row,) = [orjson.loads(line) for line in (tmp_path / "k.jsonl").read_bytes().splitlines()]
+    assert (row["n"], row["nps"]) == (2, 0.0)  # 10 and 3: one promoter, one detractor

@@ -234,6 +234,10 @@ class _Converter:
             raise TypeError(f"expected a string, got {type(value).__name__}")
         if isinstance(value, bool):
             raise TypeError("expected a number, got a boolean")
+        if isinstance(value, float) and pa.types.is_integer(target):  # pyarrow would truncate 6.9 to 6
+            if not value.is_integer():
+                raise ValueError(f"not a whole number: {value!r}")
+            return int(value)
         return value
 
     def _values(self, name: str, values: list, target: pa.DataType, bad: dict) -> pa.Array:
