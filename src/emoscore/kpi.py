@@ -329,8 +329,8 @@ class KpiAggregator:
 
     **State** (per group): int64 counters per (group, dominant emotion) cell — rows, survey answers
     and sums, events, score counts and fixed-point sums, revenue as a 128-bit fixed-point sum —
-    ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions; the arrays double up to
-    65,536 groups, then grow by a quarter, so at most 25% more is reserved), plus the sparse
+    ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions; the arrays grow by
+    doubling, the unused part staying untouched zero pages), plus the sparse
     sketches: 16 bytes per non-empty response-time bucket and 9 bytes per non-zero HyperLogLog
     register of a group (at most 20,304 and 36,864 bytes for a group with very many distinct
     values; 25 bytes for a group of one row). :attr:`memory_bytes` reports the total. Every part is
@@ -982,9 +982,9 @@ class KpiAggregator:
     def _new_group(self, codes: tuple) -> int:
         gid = self._n_groups
         if gid == self._counts.shape[0]:
-            # doubling while small; then +25%: at most a quarter of the arrays reserved unused, and a
-            # growth step holds 2.25x (not 3x) the arrays for a moment
-            cap = 2 * gid if gid < 1 << 16 else gid + gid // 4
+            # doubling: the new half stays untouched zero pages (not resident) until groups use it;
+            # growing by a quarter measured a higher peak RSS (3.3 vs 2.3 GB at 400k groups)
+            cap = 2 * gid
             self._codes = _grow(self._codes, cap)
             self._counts = _grow(self._counts, cap)
             self._rev_hi = _grow(self._rev_hi, cap)
