@@ -233,6 +233,23 @@ def test_errors_to_the_stderr_file_appends(inp: Path, tmp_path: Path):
     assert [orjson.loads(line)["line"] for line in lines if line.startswith(b'{"event":"rejected"')] == [6]
 
 
+def test_an_output_path_that_is_a_link_writes_its_target(inp: Path, tmp_path: Path):
+    """``-o link`` writes the file the link points to, as the shell's ``> link`` does; the link stays
+    (the temporary file is made beside the target and renamed onto it)."""
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "out.jsonl"
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(target)
+    for existing in (False, True):
+        if existing:
+            target.write_bytes(b"previous\n")
+        out = inproc(["score", "-i", str(inp), "-o", str(link), "-q"])
+        assert out.returncode == 0, out.stderr
+        assert link.is_symlink() and os.readlink(link) == str(target)
+        assert [orjson.loads(line)["id"] for line in target.read_bytes().splitlines()] == [r["id"] for r in RECORDS]
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out.jsonl"]
+
+
 def test_two_outputs_on_stdout_are_refused(inp: Path, tmp_path: Path):
     kpi = str(tmp_path / "k.jsonl")
     for args, words in (

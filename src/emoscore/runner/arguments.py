@@ -231,7 +231,7 @@ def check_paths(args: argparse.Namespace, *, stdin: BinaryIO | None = None, stdo
             if not os.access(path, os.W_OK):
                 raise OutputFailure(f"cannot write {option} {path}: Permission denied")
             continue
-        directory = os.path.dirname(os.path.abspath(path))
+        directory = os.path.dirname(os.path.realpath(path))  # a link: its target's directory is written
         if not os.path.isdir(directory):
             raise OutputFailure(
                 f"cannot write {option} {path}: No such file or directory (the directory {directory} does not exist)"

@@ -3,11 +3,12 @@
 :class:`Output` is stdout or ``--output PATH``. A regular file is written under a temporary name
 beside it (``.NAME.emoscore-PID.partial``) and renamed into place only when the run ends with a
 well-formed file (also after a stop signal or an input error: the complete batches before it are
-in it); after an output error it is removed and PATH is left as it was. A FIFO, a device, or a path
-to an open descriptor (``/dev/stdout``, ``/proc/self/fd/1``) is written in place (a regular file
-behind a descriptor path is appended to, as the shell's ``>`` or ``>>`` left it). Every write goes through
-:class:`_Sink`, which remembers the first OS error, so a failure is classified (disk full, broken
-pipe) whatever the library that met it re-raised.
+in it); after an output error it is removed and PATH is left as it was. A symbolic link is followed
+(its target is written, the link stays). A FIFO, a device, or a path to an open descriptor
+(``/dev/stdout``, ``/proc/self/fd/1``) is written in place (a regular file behind a descriptor path
+is appended to, as the shell's ``>`` or ``>>`` left it). Every write goes through :class:`_Sink`,
+which remembers the first OS error, so a failure is classified (disk full, broken pipe) whatever
+the library that met it re-raised.
 
 Writers: ``open(input_schema)``, ``prepare(chunk)`` (may reject records the format cannot hold),
 ``write(chunk, scores)`` (adds ``len(chunk)`` to ``session.written``), ``close()``. Output fields:
@@ -132,9 +133,11 @@ class Output:
                 return cls(path, open(path, "wb"), owned=True)  # noqa: SIM115
             if mode is not None and is_descriptor_path(path):  # /dev/stdout to a file: that file, appended to
                 return cls(path, open(path, "ab"), owned=True)  # noqa: SIM115
-            directory, base = os.path.split(os.path.abspath(path))
+            # a link: its target is written (as the shell's `> link` does) and the link stays
+            final = os.path.realpath(path) if os.path.islink(path) else path
+            directory, base = os.path.split(os.path.abspath(final))
             temp = os.path.join(directory, f".{base}.emoscore-{os.getpid()}.partial")
-            return cls(path, open(temp, "wb"), final=path, temp=temp, owned=True)  # noqa: SIM115
+            return cls(path, open(temp, "wb"), final=final, temp=temp, owned=True)  # noqa: SIM115
         except OSError as exc:
             raise OutputFailure(f"cannot write the output {path}: {describe_os_error(exc)}") from None
 
