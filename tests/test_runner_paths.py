@@ -357,8 +357,11 @@ def test_csv_on_stdin_with_a_wrong_text_field_stops_at_once():
     error = [line for line in out.stderr.decode().splitlines() if line.startswith("emoscore: error:")]
     assert out.returncode == 4 and events(out.stderr, "rejected") == [], out.stderr[-600:]
     assert len(error) == 1 and "CSV" in error[0] and "'body'" in error[0] and "'text'" in error[0], error
-    out = inproc(["score", "--input-format", "jsonl", "--text", "body"], data)
-    assert out.returncode == 4 and b"--input-format csv" in out.stderr
+    out = inproc(["score", "--text", "x"], data)
+    assert out.returncode == 4 and b"'x'" in out.stderr
+    # a declared --input-format jsonl is taken at its word: each line is rejected as invalid JSON
+    out = inproc(["score", "--input-format", "jsonl", "--text", "body"], b"a;b\nc;d\n")
+    assert out.returncode == 1 and len(events(out.stderr, "rejected")) == 2
     assert inproc(["score", "--text", "body"], data).returncode == 0  # detected as CSV: fine
 
 

@@ -609,7 +609,8 @@ class KpiCommand:
             source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
                                 delimiter=args.delimiter, stdin=stdin)  # fmt: skip
             session.info.update(input=source.name, input_format=source.format)
-            check_text_field(source, args.text, session)  # JSONL: a wrong --text fails fast (status 4)
+            # JSONL: a wrong --text fails fast (status 4)
+            check_text_field(source, args.text, session, declared=args.input_format is not None)
             reader = READERS[source.format](
                 source, text=args.text, batch_size=args.batch_size, session=session,
                 max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
@@ -774,7 +775,8 @@ class RunCommand:
             source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
                                 delimiter=args.delimiter, stdin=stdin)  # fmt: skip
             session.info.update(input=source.name, input_format=source.format)
-            check_text_field(source, args.text, session)  # JSONL: a wrong --text fails fast (status 4)
+            # JSONL: a wrong --text fails fast (status 4)
+            check_text_field(source, args.text, session, declared=args.input_format is not None)
             reader = READERS[source.format](
                 source, text=args.text, batch_size=args.batch_size, session=session,
                 max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,

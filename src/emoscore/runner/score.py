@@ -113,7 +113,7 @@ def make_scorer(lexicon: str | None, aspects: bool = True, aspect_lexicon: str |
         raise UsageError(f"cannot use the {what}: {exc}" if what else str(exc)) from None
 
 
-def check_text_field(source: Input, text: str, session: Session) -> None:
+def check_text_field(source: Input, text: str, session: Session, *, declared: bool = False) -> None:
     """JSONL: a wrong ``--text`` fails fast, like a CSV, Arrow or Parquet input without the column.
 
     Reads ahead until a record with the ``text`` field turns up (usually the first line), at most
@@ -122,6 +122,9 @@ def check_text_field(source: Input, text: str, session: Session) -> None:
     before any record is read or reported. Otherwise the bytes read ahead are handed to the reader
     first (``source.read_block`` is wrapped), so nothing is lost, and damage met while reading ahead
     is raised where the reader reaches it. Lines that are not JSON objects do not count either way.
+    A detected (not ``declared``) JSONL input whose first lines read as a CSV header without the text
+    field is a CSV input meant for another ``--text``: also status 4. A declared ``--input-format
+    jsonl`` is taken at its word: such lines are rejected as invalid JSON, one by one.
     """
     read = source.read_block
     if source.format != "jsonl" or read is None:
@@ -200,7 +203,7 @@ def check_text_field(source: Input, text: str, session: Session) -> None:
             f"none of the first {objects:,} records of {source.name} has the text field {text!r}; their fields "
             f"are {shown} (name the text field with --text FIELD)"
         )
-    columns = _csv_header(firsts) if not found and not objects and session.stop_signal is None else None
+    columns = _csv_header(firsts) if not (found or objects or declared or session.stop_signal) else None
     if columns is not None:
         fix = "give --input-format csv" if text in columns else \
             f"none is the text field {text!r}: name it with --text FIELD"  # fmt: skip
@@ -247,7 +250,7 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
             delimiter=args.delimiter, stdin=stdin,
         )  # fmt: skip
         info.update(input=source.name, input_format=source.format, compression=source.compression)
-        check_text_field(source, args.text, session)
+        check_text_field(source, args.text, session, declared=args.input_format is not None)
         options = dict(
             text=args.text, batch_size=args.batch_size, session=session, max_record_bytes=args.max_record_bytes,
             invalid_utf8=args.invalid_utf8, id_field=args.id_field,
