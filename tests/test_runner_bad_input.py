@@ -252,3 +252,22 @@ def test_a_100_megabyte_line_is_rejected_without_being_read_into_memory(tmp_path
     assert entry["record_bytes"] == 100 * (1 << 20) + len(b'{"text": ""}') and entry["truncated"]
     assert len(entry["record"]) == 4096
     assert peak - baseline < 48 << 20, (peak, baseline)  # far below the 100 MB of the line
+
+
+@pytest.mark.parametrize("command", ["score", "run"])
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 100])
+def test_on_error_fail_writes_every_record_before_the_first_rejected_one(tmp_path, command, batch_size):
+    # The reader halted at the bad line 8 and then handed on only one more batch of the 7 records
+    # before it: read 3, written 2 with --batch-size 2, the other five silently gone.
+    good = [orjson.dumps({"id": i, "text": f"good {i}"}) for i in range(7)]
+    data = b"\n".join([*good, b"[]", b'{"text": "after"}']) + b"\n"
+    extra = ["--kpi-out", str(tmp_path / "k.jsonl")] if command == "run" else []
+    from emoscore.cli import main
+
+    stdout, stderr = io.BytesIO(), io.BytesIO()
+    status = main([command, "--on-error", "fail", "--batch-size", str(batch_size), *extra],
+                  stdin=io.BytesIO(data), stdout=stdout, stderr=stderr)  # fmt: skip
+    [summary] = [orjson.loads(line) for line in stderr.getvalue().splitlines() if b'"event":"summary"' in line]
+    assert status == 3
+    assert [orjson.loads(line)["id"] for line in stdout.getvalue().splitlines()] == list(range(7))
+    assert (summary["read"], summary["written"], summary["rejected"], summary["last_line"]) == (8, 7, 1, 8)

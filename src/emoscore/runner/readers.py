@@ -252,9 +252,12 @@ class JsonlReader(_Reader):
                     return
         if not session.halt:
             session.last = max(session.last, line_no)
+        # Halted here at a rejected record (--on-error fail): the records before it are all handed on,
+        # unless a later stage rejects one of them (then that is the first rejection: stop there).
+        halted_here, rejected = session.halt, session.rejected
         while len(pending):
             yield self._chunk(pending.take(batch_size))
-            if session.halt:
+            if session.halt and (not halted_here or session.rejected != rejected):
                 return
         if failure is not None and not session.halt:
             raise _located(failure, "line", line_no)
