@@ -1,34 +1,11 @@
 """emoscore: high-throughput lexicon emotion scoring and customer-experience KPIs over Apache Arrow."""
 
-import os as _os
-import signal as _signal
-import sys as _sys
 from typing import TYPE_CHECKING
 
-
-def _keep_early_stop(signum, frame) -> None:
-    """Run as the ``emoscore`` command, a stop signal during the imports (half a second) is kept
-    here for the runner (``cli.main`` takes it: a clean stop, status 128 + signal, a summary); a
-    second one ends the process at once."""
-    if _keep_early_stop.received:  # type: ignore[attr-defined]
-        raise SystemExit(128 + signum)
-    _keep_early_stop.received.append(signum)  # type: ignore[attr-defined]
-
-
-_keep_early_stop.received = []  # type: ignore[attr-defined]
-if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("emoscore", "emoscore.exe") or (
-    "-m" in _sys.orig_argv and _sys.orig_argv[_sys.orig_argv.index("-m") + 1 :][:1] == ["emoscore"]
-):
-    for _name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(_signal, _name):
-            try:
-                _signal.signal(getattr(_signal, _name), _keep_early_stop)
-            except (OSError, ValueError):  # not the main thread
-                break
-
-from .api import ASPECTS_TYPE, SCORE_COLUMNS, Scorer, score  # noqa: E402 - after the early stop handler
-from .aspects import AspectEntry, AspectLexicon  # noqa: E402
-from .errors import (  # noqa: E402
+from . import _early_stop  # noqa: F401 - first: a Ctrl-C during the heavy imports below is a clean stop
+from .api import ASPECTS_TYPE, SCORE_COLUMNS, Scorer, score
+from .aspects import AspectEntry, AspectLexicon
+from .errors import (
     BackendError,
     ColumnNotFoundError,
     EmoscoreError,
@@ -37,7 +14,7 @@ from .errors import (  # noqa: E402
     LexiconError,
     StateFormatError,
 )
-from .lexicon import CompiledLexicon, Entry, Lexicon  # noqa: E402
+from .lexicon import CompiledLexicon, Entry, Lexicon
 
 __version__ = "0.1.0"
 

@@ -23,12 +23,11 @@ import argparse
 import contextlib
 import gc
 import os
-import signal
 import sys
 import traceback
 from typing import BinaryIO, Protocol, cast
 
-from . import __version__
+from . import __version__, _early_stop
 from .runner import EXIT_TABLE, READERS, WRITERS, Abort, ExitStatus, Output, OutputFailure, Session, StopReading
 from .runner.arguments import add_lexicon_arguments, at_least
 from .runner.kpi import KpiCommand, RunCommand
@@ -304,10 +303,9 @@ def main(
     )
     aborted = returned = False
     try:
-        early = getattr(signal.getsignal(signal.SIGINT), "received", None)  # see emoscore/__init__.py
         with session.handling_signals():
-            if early and session.stop_signal is None:
-                session.stop_signal = early[0]  # a stop during the imports: nothing is read
+            if _early_stop.RECEIVED and session.stop_signal is None:
+                session.stop_signal = _early_stop.RECEIVED[0]  # a stop during the imports: nothing is read
             status = command.run(args, session, stdin=stdin, stdout=stdout)
         returned = True
     except (Abort, StopReading, KeyboardInterrupt) as exc:
