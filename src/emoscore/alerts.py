@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._state import pack_state, unpack_state
-from .columns import categorical, check_range, hash_ids, numeric, string_like
+from .columns import as_input_errors, categorical, check_range, hash_ids, numeric, string_like
 from .errors import InputError, StateFormatError
 from .kernels import alerts_cpu
 
@@ -263,18 +263,8 @@ class AlertStream:
 
     def _prepare(self, batch: pa.RecordBatch, row0: int):
         """Validate one batch (no state touched); an unusable column type raises InputError naming it."""
-        current: list = [None, None]  # the column being read, for the error message
-        try:
+        with as_input_errors() as current:  # the column being read, for the error message
             return self._prepare_columns(batch, row0, current)
-        except InputError:
-            raise
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure here is the input's
-            name, arr = current
-            kind = arr.type if arr is not None else "?"
-            raise InputError(f"column {name!r} of type {kind} cannot be used here "
-                             f"({type(exc).__name__}: {exc})") from None
 
     def _prepare_columns(self, batch: pa.RecordBatch, row0: int, current: list):
         cfg = self.rules._config

@@ -9,6 +9,9 @@ checked by one kernel pass (:func:`check_range`), so a bad value raises before a
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,6 +21,7 @@ from .kernels import kpi_cpu
 from .kernels.contract import readonly
 
 __all__ = [
+    "as_input_errors",
     "categorical",
     "check_key_type",
     "check_range",
@@ -34,6 +38,22 @@ _NO_BITMAP = np.frombuffer(b"", np.uint8)
 _DURATION_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 _INT_VIEWS = {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}
 
+
+
+@contextlib.contextmanager
+def as_input_errors() -> Iterator[list]:
+    """Around the reading of a batch's columns: any failure (a pyarrow or NumPy error on a column
+    type the code cannot handle) becomes one :class:`InputError` naming the column being read.
+    The caller keeps ``current[:] = [name, array]`` up to date in the list it is given."""
+    current: list = [None, None]
+    try:
+        yield current
+    except (InputError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure here is the input's
+        name, arr = current
+        kind = arr.type if arr is not None else "?"
+        raise InputError(f"column {name!r} of type {kind} cannot be used here ({type(exc).__name__}: {exc})") from None
 
 def check_key_type(kind: pa.DataType, column: str) -> None:
     """Refuse a group-key type that cannot be factorised, compared and sorted: nested types,

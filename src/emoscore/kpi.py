@@ -20,6 +20,7 @@ from ._state import pack_state, unpack_state
 from .backend import Backend
 from .backend import resolve as _resolve_backend
 from .columns import (
+    as_input_errors,
     categorical,
     check_key_type,
     check_range,
@@ -840,18 +841,8 @@ class KpiAggregator:
 
         A column of a type that pyarrow or a kernel cannot handle raises :class:`InputError` naming
         it (never a raw pyarrow or NumPy exception)."""
-        current: list = [None, None]  # the column being read, for the error message
-        try:
+        with as_input_errors() as current:  # the column being read, for the error message
             return self._prepare_columns(batch, row0, kinds, current)
-        except InputError:
-            raise
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure here is the input's
-            name, arr = current
-            kind = arr.type if arr is not None else "?"
-            raise InputError(f"column {name!r} of type {kind} cannot be used here "
-                             f"({type(exc).__name__}: {exc})") from None
 
     def _prepare_columns(self, batch: pa.RecordBatch, row0: int, kinds: list, current: list) -> _Prepared:
         s = self._settings
