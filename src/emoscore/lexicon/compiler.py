@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from ._terms import MAX_STEM_BYTES, MWE, STEM, WORD
 if TYPE_CHECKING:
     from ..aspects import AspectLexicon
     from .entry import Entry
-    from .model import Lexicon
 
 __all__ = ["ARRAY_DTYPES", "CompiledLexicon", "compile_lexicon"]
 
@@ -155,7 +154,26 @@ def _expressions_csr(expressions: list[tuple[tuple[int, ...], int]], n_terms: in
     return np.cumsum(counts), parts, words, values
 
 
-def compile_lexicon(lexicon: Lexicon, aspect_lexicon: AspectLexicon | None = None) -> CompiledLexicon:
+class Compilable(Protocol):
+    """What the compiler reads of a lexicon (an :class:`emoscore.Lexicon`); stated here so that the
+    compiler need not import the model, which imports the compiler."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def entries(self) -> tuple: ...
+
+    @property
+    def folded_keys(self) -> tuple[tuple, ...]: ...
+
+    @property
+    def emotions(self) -> tuple[str, ...]: ...
+
+    def resolved_params(self) -> dict[str, float]: ...
+
+
+def compile_lexicon(lexicon: Compilable, aspect_lexicon: AspectLexicon | None = None) -> CompiledLexicon:
     """The flat arrays of ``lexicon``, with the terms and arrays of ``aspect_lexicon`` when given
     (what :meth:`Lexicon.compile <emoscore.Lexicon.compile>` returns and caches)."""
     emotions = lexicon.emotions
