@@ -269,6 +269,11 @@ def test_out_of_range_values_raise_and_leave_state_alone(column, values, shown):
         stream.evaluate(data)
     assert f"'{column}', row 1" in str(info.value) and shown in str(info.value)
     assert stream.to_bytes() == before
+    with pytest.raises(InputError) as checked:  # check() refuses what evaluate() refuses, alike
+        stream.check(data)
+    assert str(checked.value) == str(info.value)
+    stream.check(batch(["a"], [3], ["anger"]))  # a good batch passes and changes nothing either
+    assert stream.to_bytes() == before
 
 
 def test_times_outside_the_stored_range_raise():

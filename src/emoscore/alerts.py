@@ -242,24 +242,33 @@ class AlertStream:
             1-5, frustration score outside [0, 1], time outside 1970-2106); the message names the
             column, row and value, and no state changes.
         """
-        if isinstance(data, pa.RecordBatch):
-            batches = [data]
-        elif isinstance(data, pa.Table):
-            batches = data.to_batches()
-        else:
-            raise InputError(f"evaluate takes a pyarrow Table or RecordBatch, not {type(data).__name__}")
-        prepared = []
-        row0 = 0
-        for batch in batches:
-            prepared.append(self._prepare(batch, row0))
-            row0 += batch.num_rows
-        parts = [self._alerts_of(batch, p, start) for batch, p, start in prepared]
+        parts = [self._alerts_of(batch, p, start) for batch, p, start in self._prepare_all(data, "evaluate")]
         parts = [part for part in parts if part is not None]
         if not parts:
             return empty_alerts(self.rules, data.schema)
         return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
 
+    def check(self, data: pa.Table | pa.RecordBatch) -> None:
+        """Raise the :class:`InputError` that :meth:`evaluate` would raise for ``data``, without
+        evaluating it (no state changes): lets a caller check a batch before committing it elsewhere."""
+        self._prepare_all(data, "check")
+
     # ---------------------------------------------------------------------------------------------
+
+    def _prepare_all(self, data: pa.Table | pa.RecordBatch, verb: str) -> list:
+        """Every batch of ``data`` validated (no state touched): ``(batch, prepared, first row)``."""
+        if isinstance(data, pa.RecordBatch):
+            batches = [data]
+        elif isinstance(data, pa.Table):
+            batches = data.to_batches()
+        else:
+            raise InputError(f"{verb} takes a pyarrow Table or RecordBatch, not {type(data).__name__}")
+        prepared = []
+        row0 = 0
+        for batch in batches:
+            prepared.append(self._prepare(batch, row0))
+            row0 += batch.num_rows
+        return prepared
 
     def _prepare(self, batch: pa.RecordBatch, row0: int):
         """Validate one batch (no state touched); an unusable column type raises InputError naming it."""

@@ -767,9 +767,6 @@ class RunCommand:
             try:
                 rules = AlertRules(customer=args.customer, time=args.time, text=args.text, id=args.id_field)
                 stream = AlertStream(rules)
-                # validates a batch as the stream does (same rules, a state of a few slots): no state
-                # changes anywhere unless both the aggregator and the alert rules accept the rows
-                probe = AlertStream(AlertRules(**{**rules.to_dict(), "max_customers": 1}))
             except EmoscoreError as exc:
                 raise UsageError(str(exc)) from None
             source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
@@ -797,12 +794,13 @@ class RunCommand:
             held = _Held(session) if session.on_error == "fail" else None
 
             def step(batch: pa.RecordBatch) -> None:
-                probe.evaluate(batch)  # raises (nothing changed) where the alert rules refuse a value
+                # no state changes anywhere unless both the alert rules and the aggregator accept the rows
+                stream.check(batch)  # raises (nothing changed) where the alert rules refuse a value
                 agg.update(batch)
                 try:
                     found = stream.evaluate(batch)
-                except EmoscoreError as exc:  # the probe accepted it: a bug, never a half-folded batch
-                    raise RuntimeError(f"the alert stream refused a batch its probe accepted: {exc}") from exc
+                except EmoscoreError as exc:  # check() accepted it: a bug, never a half-folded batch
+                    raise RuntimeError(f"the alert stream refused a batch its check accepted: {exc}") from exc
                 if found.num_rows:
                     alerts.append(found)
 
