@@ -1,8 +1,8 @@
 """Instructions and (simulated) branch misses per token of one stage: the tokenizer, the scoring
 kernel (aspects on) or the floor kernel, on each input set of bench/scoring_sets.py.
 
-    python bench/profile_counters.py                          # every set, 50k generated documents
-    python bench/profile_counters.py --sets generated,long --docs 20k --passes 2 --json out.json
+    python bench/profile_counters.py                          # generated and long sets; minutes
+    python bench/profile_counters.py --sets generated,amazon,movie,long --tokens 5M --json out.json
 
 Hardware counters (``perf stat -e instructions,cycles,branch-misses``) are not available in every VM
 (this one prints ``<not supported>``); the script says whether they are, and counts with valgrind
@@ -11,9 +11,11 @@ cachegrind's simulated predictor: a relative figure, not the CPU's). Cycles: wal
 timed without valgrind.
 
 A driver process scores one set under valgrind twice: once running the stage on the whole set once,
-once running it ``1 + --passes`` times; everything else (imports, loading the cached kernels,
-building the set, tokenizing it for the kernels, the first pass's page faults) is the same in both,
-so the difference over ``passes x tokens`` is the stage's own cost per token. (Callgrind's
+once running it ``1 + P`` times, P passes making at least ``--tokens`` tokens; everything else
+(imports, loading the cached kernels, building the set, tokenizing it for the kernels, the first
+pass's page faults) is the same in both, so the difference over ``P x tokens`` is the stage's own
+cost per token. Two identical runs differ by up to ~10M instructions (Python is not deterministic
+to the instruction); the default 10M tokens make that ~1 instruction per token. (Callgrind's
 ``--toggle-collect`` cannot single out a Numba function: its compiled code has no symbol valgrind
 knows.) The Numba cache is warmed first, in a fixed ``NUMBA_CACHE_DIR``, so no compilation is counted.
 
@@ -116,7 +118,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stages", default=",".join(STAGES), help=f"stages (default: {','.join(STAGES)})")
     parser.add_argument("--docs", default="50k", help="generated documents; the real sets are tiled to the "
                                                       "same bytes (default 50k, ~0.5M tokens)")
-    parser.add_argument("--passes", type=int, default=3, help="extra passes counted (default 3)")
+    parser.add_argument("--tokens", default="10M", help="tokens counted per stage and set (default 10M)")
+    parser.add_argument("--passes", type=int, default=3, help=argparse.SUPPRESS)  # the driver's passes
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--driver", choices=STAGES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -134,17 +137,19 @@ def main(argv=None) -> int:
     env.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="emoscore-profile-numba-"))
     env.update(valgrind_cpu(env))
     print(f"hardware counters: {hardware_counters()}")
-    print(f"valgrind cachegrind, {args.passes} passes counted, NUMBA_CACHE_DIR={env['NUMBA_CACHE_DIR']}, "
+    print(f"valgrind cachegrind, >= {args.tokens} tokens counted, NUMBA_CACHE_DIR={env['NUMBA_CACHE_DIR']}, "
           f"Numba code for valgrind's CPU: {env['NUMBA_CPU_NAME']}")
     rows = []
     for set_name in args.sets.split(","):
         for stage in args.stages.split(","):
-            native = json.loads(subprocess.run(driver_command(stage, set_name, docs, 1 + args.passes), env=env,
-                                               check=True, capture_output=True, text=True).stdout)
+            # native, best of 3 passes: the wall time, the token count, and the Numba cache warmed
+            native = json.loads(subprocess.run(driver_command(stage, set_name, docs, 3), env=env, check=True,
+                                               capture_output=True, text=True).stdout)
+            passes = -(-count(args.tokens) // native["tokens"])
             base = counted(driver_command(stage, set_name, docs, 1), env)
-            more = counted(driver_command(stage, set_name, docs, 1 + args.passes), env)
-            per = args.passes * native["tokens"]
-            rows.append({"set": set_name, "stage": stage, "tokens": native["tokens"],
+            more = counted(driver_command(stage, set_name, docs, 1 + passes), env)
+            per = passes * native["tokens"]
+            rows.append({"set": set_name, "stage": stage, "tokens": per,
                          "instructions_per_token": (more["instructions"] - base["instructions"]) / per,
                          "branches_per_token": (more["branches"] - base["branches"]) / per,
                          "branch_misses_per_token": (more["branch_misses"] - base["branch_misses"]) / per,
