@@ -37,18 +37,30 @@ from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE,
                              PyBUF_ND)
 from libc.stdint cimport uint8_t, uint32_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
 cdef extern from *:
     """
     static inline int emo_clz64(unsigned long long x) { return __builtin_clzll(x); }
+    static inline int emo_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+    /* 8 bytes at p, the byte at p in the low byte (the SWAR code below is little-endian) */
+    static inline unsigned long long emo_load8(const unsigned char* p) {
+        unsigned long long w;
+        memcpy(&w, p, 8);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+    #endif
+        return w;
+    }
     #define EMO_FNV_OFFSET 0xcbf29ce484222325ULL
     #define EMO_FNV_PRIME 0x100000001b3ULL
     #define EMO_STEM_TAG 0x9E3779B97F4A7C15ULL
     """
     int emo_clz64(unsigned long long x) noexcept nogil
+    int emo_ctz64(unsigned long long x) noexcept nogil
+    uint64_t emo_load8(const uint8_t* p) noexcept nogil
     const uint64_t FNV_OFFSET "EMO_FNV_OFFSET"
     const uint64_t FNV_PRIME "EMO_FNV_PRIME"
     const uint64_t C_STEM_TAG "EMO_STEM_TAG"
@@ -114,6 +126,48 @@ cdef void _init_tables():
         AJOIN[b] = 1
 
 _init_tables()
+
+
+# SWAR: eight bytes of text in one uint64 (byte k of the text in bits 8k..8k+7).
+cdef uint64_t ONES = 0x0101010101010101ULL
+cdef uint64_t HIGH = 0x8080808080808080ULL
+
+
+cdef inline uint64_t load_text8(const uint8_t* p, const uint8_t* end, const uint8_t* bufend) noexcept nogil:
+    """The 8 bytes at p, those at or past end read as 0 (a separator). The load may run past end
+    (within the buffer, up to bufend), so that it is one unaligned 8-byte load almost always."""
+    cdef uint64_t w
+    cdef uint8_t tail[8]
+    cdef Py_ssize_t avail = end - p
+    if bufend - p >= 8:
+        w = emo_load8(p)
+    else:                                    # the last bytes of the whole buffer
+        memset(tail, 0, 8)
+        memcpy(tail, p, bufend - p)
+        w = emo_load8(tail)
+    if avail < 8:
+        w &= (1ULL << (8 * avail)) - 1
+    return w
+
+
+cdef inline uint64_t ascii_alnum(uint64_t w) noexcept nogil:
+    """The high bit of each byte of w that is an ASCII letter or digit (a byte WF maps to nonzero).
+    Each range test adds a constant to the low 7 bits of a byte, which never carries into the next."""
+    cdef uint64_t low = w & ~HIGH
+    cdef uint64_t folded = low | (0x20 * ONES)            # A-Z onto a-z (digits keep their bit 5)
+    cdef uint64_t alpha = (folded + (0x80 - 0x61) * ONES) & ~(folded + (0x7F - 0x7A) * ONES)
+    cdef uint64_t digit = (low + (0x80 - 0x30) * ONES) & ~(low + (0x7F - 0x39) * ONES)
+    return (alpha | digit) & ~w & HIGH
+
+
+cdef inline void fnv_steps8(uint64_t h, uint64_t fw, uint64_t* hs) noexcept nogil:
+    """hs[k] = the FNV-1a state h after the first k bytes of fw, k = 1..8. All eight steps always
+    run (a fixed trip count), so a word's length costs no mispredicted loop exit; the caller
+    picks the state at the length it needs, and the states past it are never used."""
+    cdef int k
+    for k in range(8):
+        h = (h ^ ((fw >> (8 * k)) & 0xFF)) * FNV_PRIME
+        hs[k + 1] = h
 
 
 # ----------------------------------------------------------------------------------------------
@@ -358,9 +412,8 @@ cdef struct Table:
     uint64_t stem_mask    # bits 1..63
     const uint64_t* filt  # optional per-call prefilter over the keys (NULL: none), see build_filter
     int fshift            # 64 - log2(number of 64-bit filter words)
-    int nslen             # with a filter: the stem lengths in stem_mask, longest first,
+    int nslen             # with a filter: the stem lengths in stem_mask, longest first
     uint8_t slen[64]
-    uint8_t first_len[64] # and first_len[t]: index in slen of the longest stem length <= t
 
 
 # A one-bit-per-item Bloom filter over the table's keys (about 64 bits per key, ~3% false
@@ -526,7 +579,8 @@ cdef struct Scan:
     const uint8_t* lastascii   # the last character fed, when it is ASCII; else NULL
     int nx_up                  # non-ASCII upper-case letters
     int nx_lo                  # a non-ASCII lower-case letter was seen
-    uint64_t hs[64]            # hs[L]: running hash after L bytes (L <= 63), for stems
+    uint64_t hs[72]            # hs[L]: running hash after L bytes (L <= 63), for stems; the 8
+                               # states past L = 63 are scratch for fnv_steps8
 
 
 cdef inline int fbuf_push(Sink* out, uint8_t byte) noexcept nogil:
@@ -601,16 +655,17 @@ cdef int32_t stem_lookup(const Table* tab, const uint64_t* hs, Py_ssize_t tl) no
     """Longest stem whose length is in the mask and <= tl; hs[L] is the running hash after L bytes.
 
     With a prefilter, the running hashes at every stem length of the lexicon are first tested
-    against it in a loop of fixed trip count without data-dependent branches (lengths > tl are
-    masked out); only when one passes are the candidates probed, longest first."""
+    against it in a loop of fixed trip count (the lexicon's stem lengths, those > tl masked out, so
+    the exit does not depend on the token); only when one passes are the candidates probed, longest
+    first. hs[L] for L > tl may be stale: it is read but masked out."""
     cdef uint64_t m, key, anyhit, smul = FILTER_MUL[MIX_STEM]
     cdef int L, k
     cdef Py_ssize_t Lc
     cdef int32_t tid
     if tab.filt != NULL:
         anyhit = 0
-        for k in range(tab.first_len[tl if tl < 63 else 63], tab.nslen):
-            anyhit |= filter_bit(tab.filt, tab.fshift, hs[tab.slen[k]], smul)
+        for k in range(tab.nslen):           # a fixed trip count: lengths past tl are masked out
+            anyhit |= filter_bit(tab.filt, tab.fshift, hs[tab.slen[k]], smul) & (tab.slen[k] <= tl)
         if anyhit == 0:
             return -1
     m = tab.stem_mask
@@ -776,12 +831,13 @@ cdef uint8_t caps_cold(const Scan* st, const uint8_t* tstart, const uint8_t* ten
     return F_CAPS if ups >= 2 else 0
 
 
-cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const Table* table, Sink* out,
-                  mode_t* mode) noexcept nogil:
+cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const Table* table,
+                  Sink* out, mode_t* mode) noexcept nogil:
     """Tokenize one document s[0:n] and append its tokens to out. Returns 0, or -1 (out of memory).
+    bufend: the end of the buffer that holds s (>= s + n); the scanner may read up to it.
 
     Two alternating loops: between tokens (ASCII separators give the latest token its flags), and
-    inside a token (the tight ASCII letter/digit loop). A token ends at the first byte that neither
+    inside a token (the tight ASCII letter/digit loop, 8 bytes a step). A token ends at the first byte that neither
     loop nor token_cold accepts; the between-tokens loop then handles that byte.
     """
     cdef Scan st
@@ -801,7 +857,8 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const Table* table, Sink* out,
     cdef const uint64_t* filt = table.filt
     cdef int fshift = table.fshift
     cdef uint64_t wmul = FILTER_MUL[MIX_WORD]
-    cdef uint64_t h, key, slot, k
+    cdef uint64_t h, key, slot, k, w, nonword, fw
+    cdef Py_ssize_t run
     cdef uint8_t b, fb, fl, e
     cdef int32_t tid
     st.end = end
@@ -842,21 +899,36 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const Table* table, Sink* out,
         lastascii = NULL
         st.nx_up = 0
         st.nx_lo = 0
+        st.hs[0] = FNV_OFFSET
         while True:
             q = p
-            while p < end:                   # ASCII letters and digits: the hot loop
-                b = p[0]
-                fb = WF[b]
-                if fb == 0:
+            while True:                      # ASCII letters and digits, 8 bytes a step: the hot loop
+                if tl >= 64:                 # past 63 bytes (no more stem states): byte by byte
+                    while p < end:
+                        fb = WF[p[0]]
+                        if fb == 0:
+                            break
+                        h = (h ^ fb) * FNV_PRIME
+                        tl += 1
+                        if mode_t is Folding:
+                            if fbuf_push(out, fb):
+                                return -1
+                        p += 1
                     break
-                h = (h ^ fb) * FNV_PRIME
-                tl += 1
-                if tl < 64:
-                    st.hs[tl] = h
+                w = load_text8(p, end, bufend)
+                nonword = ~ascii_alnum(w) & HIGH
+                run = 8 if nonword == 0 else emo_ctz64(nonword) >> 3
+                fw = w | (0x20 * ONES)       # folded: A-Z lowered, digits unchanged
+                fnv_steps8(h, fw, &st.hs[tl])
+                h = st.hs[tl + run]
                 if mode_t is Folding:
-                    if fbuf_push(out, fb):
-                        return -1
-                p += 1
+                    for k in range(<uint64_t>run):
+                        if fbuf_push(out, <uint8_t>(fw >> (8 * k))):
+                            return -1
+                tl += run
+                p += run
+                if run < 8:
+                    break
             if p != q:
                 lastascii = p - 1
             if p >= end or AJOIN[p[0]] == 0:
@@ -973,7 +1045,7 @@ def fold_tokens(text):
     try:
         if mv.shape[0] > 0:
             with nogil:
-                rc = scan_doc(&mv[0], mv.shape[0], &tab, &out, &mode)
+                rc = scan_doc(&mv[0], mv.shape[0], &mv[0] + mv.shape[0], &tab, &out, &mode)
             if rc:
                 raise MemoryError()
         result = []
@@ -1210,11 +1282,6 @@ def tokenize(array, table_keys, table_ids, stem_mask):
                     if (tab.stem_mask >> d) & 1:
                         tab.slen[tab.nslen] = <uint8_t>d
                         tab.nslen += 1
-                for d in range(64):
-                    row = 0
-                    while row < tab.nslen and tab.slen[row] > d:
-                        row += 1
-                    tab.first_len[d] = <uint8_t>row
             for d in range(length):
                 row = aoff + d
                 if valid != NULL and not ((valid[row >> 3] >> (row & 7)) & 1):
@@ -1232,7 +1299,7 @@ def tokenize(array, table_keys, table_ids, stem_mask):
                     bad = d
                     break
                 if end > start:
-                    rc = scan_doc(data + start, end - start, &tab, &out, &mode)
+                    rc = scan_doc(data + start, end - start, data + data_len, &tab, &out, &mode)
                     if rc:
                         break
                 dv[d + 1] = out.n
