@@ -4,8 +4,9 @@ Numba compiles a read-only and a writeable array as different types, and Arrow's
 read-only, so every array handed to a kernel is read-only: one compiled signature per kernel.
 
 The scoring kernels of both targets (``score_cpu``, ``score_cuda``) share the rest: the checked token
-stream (:func:`checked_stream`), the checked lexicon arrays (:func:`lexicon_arrays`,
-:func:`aspect_arrays`) and what they return (:class:`ScoreArrays`).
+stream (:class:`TokenStream`, :func:`checked_stream`), the checked lexicon arrays with the tables the
+rules derive from them (:class:`LexiconArrays`, :class:`AspectArrays`, :func:`lexicon_arrays`) and
+what they return (:class:`ScoreArrays`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,22 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError
-from .rules import N_PARAMS
+from .rules import (
+    CLASS_ASPECT,
+    CLASS_CONTRAST,
+    CLASS_EXPRESSION,
+    CLASS_MODIFIER,
+    CLASS_NEGATOR,
+    CLASS_SCORES,
+    N_PARAMS,
+    ROLE_CONTRAST,
+    ROLE_MODIFIER,
+    ROLE_NEGATOR,
+    ROLE_NONE,
+)
 
-__all__ = ["MAX_BLOCKS", "THREADS_PER_BLOCK", "ScoreArrays", "aspect_arrays", "checked_stream", "lexicon_arrays",
-           "readonly"]
+__all__ = ["MAX_BLOCKS", "THREADS_PER_BLOCK", "AspectArrays", "LexiconArrays", "ScoreArrays", "TokenStream",
+           "checked_stream", "lexicon_arrays", "readonly"]
 
 # How every CUDA kernel (score_cuda, kpi_cuda) is launched: blocks of THREADS_PER_BLOCK threads, at most
 # MAX_BLOCKS of them (a grid-stride loop covers the rest; enough blocks to fill any current GPU).
@@ -58,6 +71,63 @@ class ScoreArrays(NamedTuple):
     aspect_emotion: np.ndarray | None = None    #: int16[K], dominant emotion index or -1 (neutral)
 
 
+class TokenStream(NamedTuple):
+    """A CSR token stream of D documents and T tokens (see docs/internals.md)."""
+
+    doc_offsets: np.ndarray  #: int64[D + 1], document d is tokens doc_offsets[d]:doc_offsets[d+1]
+    term_ids: np.ndarray     #: int32[T], term id, -1 for a word not in the lexicon
+    flags: np.ndarray        #: uint8[T], rules.FLAG_* bits
+
+
+class LexiconArrays(NamedTuple):
+    """A compiled lexicon's scoring arrays (N terms, E emotions, M expressions), as the rules read them."""
+
+    valence: np.ndarray         #: float32[N]
+    weights: np.ndarray         #: float32[N, E]
+    role: np.ndarray            #: uint8[N], rules.ROLE_*
+    modifier: np.ndarray        #: float32[N]
+    mwe_first: np.ndarray       #: int32[N + 1], expressions starting with each term (CSR)
+    mwe_term: np.ndarray        #: int32[M], the term each expression acts as
+    mwe_parts: np.ndarray       #: int32[M + 1], its words (CSR into mwe_words)
+    mwe_words: np.ndarray       #: int32[...]
+    params: np.ndarray          #: float32[>= N_PARAMS]
+    # derived here, not stored in the lexicon:
+    term_class: np.ndarray      #: uint8[N], rules.CLASS_* bits
+    emotion_first: np.ndarray   #: int32[N + 1], each term's non-zero weights (CSR) ...
+    emotion_index: np.ndarray   #: int32[...], ... their emotions ...
+    emotion_weight: np.ndarray  #: float32[...], ... and values
+
+
+class AspectArrays(NamedTuple):
+    """A compiled lexicon's aspect arrays (all empty: aspects off)."""
+
+    aspect_mask: np.ndarray  #: uint64[N], aspects of each term (bit a = aspect a)
+    amwe_first: np.ndarray   #: int32[N + 1], aspect expressions starting with each term (CSR)
+    amwe_parts: np.ndarray   #: int32[K + 1], their words (CSR into amwe_words)
+    amwe_words: np.ndarray   #: int32[...]
+    amwe_mask: np.ndarray    #: uint64[K], aspects of each expression (0: a blocker)
+
+
+_ROLE_CLASS = {ROLE_NEGATOR: CLASS_NEGATOR, ROLE_MODIFIER: CLASS_MODIFIER, ROLE_CONTRAST: CLASS_CONTRAST}
+
+
+def _rule_tables(valence, weights, role, mwe_first, aspects: AspectArrays):
+    """The term classes and the sparse emotion weights (CSR of the non-zero ones) the rules read."""
+    term_class = np.zeros(valence.shape[0], np.uint8)
+    scores = (role == ROLE_NONE) & ((valence != 0) | (weights > 0).any(axis=1))
+    term_class[scores] |= CLASS_SCORES
+    for value, bit in _ROLE_CLASS.items():
+        term_class[role == value] |= bit
+    term_class[np.diff(mwe_first) > 0] |= CLASS_EXPRESSION
+    if aspects.aspect_mask.size:
+        term_class[(aspects.aspect_mask != 0) | (np.diff(aspects.amwe_first) > 0)] |= CLASS_ASPECT
+    rows, emotions = np.nonzero(weights)
+    emotion_first = np.zeros(valence.shape[0] + 1, np.int32)
+    np.cumsum(np.bincount(rows, minlength=valence.shape[0]), out=emotion_first[1:])
+    return (readonly(term_class), readonly(emotion_first), readonly(emotions.astype(np.int32)),
+            readonly(weights[rows, emotions]))
+
+
 def _stream_array(value, name: str, dtype, kind: str) -> np.ndarray:
     """``value`` as a C-contiguous, read-only 1-D array of ``dtype`` (no copy when it is one)."""
     array = np.asarray(value)
@@ -74,9 +144,9 @@ def _stream_array(value, name: str, dtype, kind: str) -> np.ndarray:
     return readonly(array)
 
 
-def lexicon_arrays(lex):
-    """The lexicon's scoring arrays (``valence, weights, role, modifier, mwe_first, mwe_term,
-    mwe_parts, mwe_words, params``) as contract dtypes, their shapes and index ranges checked."""
+def lexicon_arrays(lex) -> tuple[LexiconArrays, AspectArrays]:
+    """The lexicon's scoring and aspect arrays as contract dtypes, their shapes and index ranges
+    checked, with the tables the rules derive from them."""
     try:
         raw = {name: getattr(lex, name) for name in (
             "valence", "weights", "role", "modifier", "mwe_first", "mwe_term", "mwe_parts",
@@ -112,19 +182,21 @@ def lexicon_arrays(lex):
         if array.size and (array.min() < low or array.max() > high):
             bad = array[(array < low) | (array > high)][0]
             raise InputError(f"lexicon {name} holds {bad}, outside [{low}, {high}]")
-    return (valence, weights, role, modifier, mwe_first, mwe_term, mwe_parts, mwe_words, params)
+    aspects = _aspect_arrays(lex, n_terms)
+    return LexiconArrays(valence, weights, role, modifier, mwe_first, mwe_term, mwe_parts, mwe_words, params,
+                         *_rule_tables(valence, weights, role, mwe_first, aspects)), aspects
 
 
 _EMPTY = {np.uint64: np.zeros(0, np.uint64), np.int32: np.zeros(0, np.int32)}
 
 
-def aspect_arrays(lex, n_terms: int):
+def _aspect_arrays(lex, n_terms: int) -> AspectArrays:
     """The lexicon's aspect arrays (``aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask``)
     checked; all empty when it has none (a lexicon object without them, or zero aspects)."""
     mask = getattr(lex, "aspect_mask", None)
     if mask is None or np.asarray(mask).size == 0:
-        return (readonly(_EMPTY[np.uint64]), readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.int32]),
-                readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.uint64]))
+        return AspectArrays(readonly(_EMPTY[np.uint64]), readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.int32]),
+                            readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.uint64]))
     try:
         raw = [getattr(lex, name) for name in ("amwe_first", "amwe_parts", "amwe_words", "amwe_mask")]
     except AttributeError as exc:
@@ -144,10 +216,10 @@ def aspect_arrays(lex, n_terms: int):
         if array.size and (array.min() < low or array.max() > high):
             bad = array[(array < low) | (array > high)][0]
             raise InputError(f"lexicon {name} holds {bad}, outside [{low}, {high}]")
-    return mask, first, parts, words, amwe_mask
+    return AspectArrays(mask, first, parts, words, amwe_mask)
 
 
-def checked_stream(doc_offsets, term_ids, flags, n_terms: int):
+def checked_stream(doc_offsets, term_ids, flags, n_terms: int) -> TokenStream:
     """The token stream as contract dtypes, checked before any kernel reads them: the
     kernels trust offsets and ids, so a bad one would read outside the (device) buffers."""
     offsets = _stream_array(doc_offsets, "doc_offsets", np.int64, "iu")
@@ -167,4 +239,4 @@ def checked_stream(doc_offsets, term_ids, flags, n_terms: int):
         if n_tokens and ids.max() >= n_terms:
             pos = int(np.argmax(ids >= n_terms))
             raise InputError(f"term_ids[{pos}] = {ids[pos]} is not a term of the lexicon ({n_terms} terms)")
-    return offsets, ids, token_flags
+    return TokenStream(offsets, ids, token_flags)

@@ -3,6 +3,11 @@
 The functions here use scalar maths only (no allocation, no Python objects), so the same source is
 compiled by ``numba.njit`` for the CPU kernel and by ``numba.cuda.jit(device=True)`` for the GPU twin.
 :func:`score_document` is the whole rule set for one document; the kernels only loop over documents.
+It is written as named steps (:data:`HELPERS`: matching an expression, the window's effect on a unit,
+settling a sentence, attributing a scope to aspects, the normalisations) that mirror
+``tests/reference_score.py``; :func:`for_target` binds them, compiled inline for the target, into the
+functions each kernel compiles. They take the arrays as named tuples (``contract.TokenStream``,
+``LexiconArrays``, ``AspectArrays``, ``ScoreArrays``).
 
 The rules (this is the product's behaviour; ``tests/reference_score.py`` restates it in plain Python)
 ======================================================================================================
@@ -116,14 +121,16 @@ valence_hits_power``; ``intensity = A_a/sqrt(A_a^2 + alpha)``; emotion intensiti
 
 **Output layout.** The caller runs :func:`document_aspects` first (the document's aspect mask), sizes
 document ``d``'s slots as ``aspect_offsets[d]:aspect_offsets[d+1]`` (the popcount of its mask) and
-passes both to :func:`score_document`, which writes ``out_aspect`` (aspect id), ``out_aspect_valence``,
-``out_aspect_intensity`` and ``out_aspect_emotion`` there, in first-mention order. With an empty
+passes both to :func:`score_document`, which writes ``out.aspect`` (aspect id), ``out.aspect_valence``,
+``out.aspect_intensity`` and ``out.aspect_emotion`` there, in first-mention order. With an empty
 ``aspect_mask`` (aspects off) no aspect work is done.
 """
 
 import math
+from types import FunctionType, SimpleNamespace
+from typing import NamedTuple
 
-from numba import float32, float64, uint64  # explicit widths on every target (CUDA's float() keeps float32)
+from numba import float32, float64, int64, uint64  # explicit widths on every target (CUDA's float() keeps float32)
 
 # Rule constants travel in ``CompiledLexicon.params`` (float32[P]); a lexicon header may override them
 # with ``# param NAME: VALUE``. Emotion-valued params are stored as the emotion's index (-1 = none).
@@ -225,398 +232,645 @@ def scratch_size(n_emotions, n_aspects):
     return size
 
 
-# Window slots hold term ids; this marks an empty slot or an unknown word.
+
+
+# Term classes: what a term does for the rules, one byte per term (``contract.lexicon_arrays`` derives
+# them), so that a token which only serves expressions or aspects ("the", "my") costs a load and a
+# branch, not the scoring path.
+CLASS_SCORES = 1        # no role, and a non-zero valence or a positive emotion weight
+CLASS_NEGATOR = 2
+CLASS_MODIFIER = 4
+CLASS_CONTRAST = 8
+CLASS_EXPRESSION = 16   # the first word of an emotion expression
+CLASS_ASPECT = 32       # an aspect word, or the first word of an aspect expression
+CLASS_RULES = CLASS_SCORES | CLASS_NEGATOR | CLASS_MODIFIER | CLASS_CONTRAST | CLASS_EXPRESSION
+
+# Window slots hold term ids; this marks an empty slot or an unknown word. The roles of the 3 slots
+# are also kept as 2 bits each (slot 1 lowest), so a unit with no role word before it skips the
+# window scan.
 _NO_TERM = -1
+_ROLE_BITS = 63
 
 
-def document_aspects(d, doc_offsets, term_ids, flags, aspect_mask, amwe_first, amwe_parts, amwe_words,
-                     amwe_mask, out_doc_aspects):
-    """The aspect mask of document ``d`` (the union of its mentions) into ``out_doc_aspects[d]``.
+class Window(NamedTuple):
+    """The (at most) 3 units before the current one in its scope, nearest first."""
 
-    The mention rule (see the module docstring) is restated inline in :func:`score_document`: rules
-    functions call no other function, so that every target compiles each of them on its own.
-    """
-    start = doc_offsets[d]
-    end = doc_offsets[d + 1]
-    found = uint64(0)
-    p = start
-    while p < end:
-        t = term_ids[p]
-        nxt = p + 1
-        if t >= 0:
-            mention = aspect_mask[t]
-            for m in range(amwe_first[t], amwe_first[t + 1]):
-                q0 = amwe_parts[m]
-                n_words = amwe_parts[m + 1] - q0
-                if n_words < 1 or p + n_words > end:
-                    continue
-                matched = True
-                for k in range(n_words):
-                    if term_ids[p + k] != amwe_words[q0 + k]:
-                        matched = False
-                        break
-                    if k < n_words - 1 and (flags[p + k] & (FLAG_SENT_END | FLAG_CLAUSE)) != 0:
-                        matched = False
-                        break
-                if matched:
-                    mention = amwe_mask[m]
-                    nxt = p + n_words
-                    break
-            found |= mention
-        p = nxt
-    out_doc_aspects[d] = found
+    term1: int      # term ids (_NO_TERM: none); read only where the role is ROLE_MODIFIER
+    term2: int
+    term3: int
+    caps1: bool     # ALL CAPS
+    caps2: bool
+    caps3: bool
+    roles: int      # ROLE_* of each, 2 bits per unit (unit 1 lowest)
 
 
-def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modifier,
-                   mwe_first, mwe_term, mwe_parts, mwe_words, params,
-                   aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask, doc_aspects,
-                   aspect_offsets, scratch,
-                   out_valence, out_intensity, out_emotions, out_dominant, out_tokens, out_hits,
-                   out_aspect, out_aspect_valence, out_aspect_intensity, out_aspect_emotion):
-    """Score document ``d`` of a CSR token stream into element ``d`` of the output arrays.
+class AspectSlots(NamedTuple):
+    """Where a document's aspect sums live in the scratch (see ASPECT_SLOT_ROWS) and its outputs."""
 
-    ``doc_offsets``, ``term_ids``, ``flags``: the token stream (see docs/internals.md); ``valence`` …
-    ``params``: the CompiledLexicon arrays; ``aspect_mask`` … ``amwe_mask``: its aspect arrays (empty
-    ``aspect_mask``: aspects off, and the other aspect arrays are not read); ``doc_aspects`` u64[D]
-    (:func:`document_aspects`) and ``aspect_offsets`` int64[D+1] (the output slots of each
-    document); ``scratch``: float64[>= scratch_size(E, aspects)], overwritten; outputs:
-    ``out_valence`` f32[D], ``out_intensity`` f32[D], ``out_emotions`` f32[E, D] (column ``d`` is
-    written, used as the document's accumulator first), ``out_dominant`` int16[D], ``out_tokens``
-    int32[D], ``out_hits`` int32[D]; per aspect slot ``out_aspect`` int16, ``out_aspect_valence``
-    f32, ``out_aspect_intensity`` f32, ``out_aspect_emotion`` int16 (-1 = neutral). Ids are trusted
-    to be ``< N``; negative = unknown.
-    """
-    n_emo = weights.shape[1]
-    start = doc_offsets[d]
-    end = doc_offsets[d + 1]
+    base: int       # its first output slot ...
+    end: int        # ... and the end of its slots
+    cur: int        # scratch row of the current scope
+    first: int      # scratch row of slot 0; slot k's rows start at first + ASPECT_SLOT_ROWS * width * k
+    width: int      # row width: valence sum, hits, absolute sum, E emotion sums
 
-    # aspects: on when the lexicon has aspect data and the document mentions one
-    aspects_on = aspect_mask.shape[0] > 0 and doc_aspects[d] != 0
-    aw = n_emo + 3                          # aspect row width: S, hits, A, E emotion sums
-    a_cur = SCRATCH_ROWS * n_emo            # the current scope
-    a_slots = a_cur + aw                    # slot s: rows a_slots + 4*aw*s + (0 pre, aw post, 2aw prev, 3aw total)
-    a_base = 0
-    n_seen = 0                              # slots used (aspects registered so far)
-    seen = uint64(0)
-    cur_mask = uint64(0)                    # aspects mentioned in the current scope
-    last_mask = uint64(0)                   # ... in the nearest preceding scope of the sentence that has one
-    cur_any = False                         # the current scope has contributions (row a_cur)
-    # A sentence whose contributions all go to one target (the usual case) is "uniform": its scopes
-    # add into the sentence rows of slot 0 (u_pre, u_post: kept only in case it stops being uniform)
-    # and the sentence is settled from the document's own sentence sums, once per aspect. A scope
-    # whose target differs makes the sentence "mixed": from then on scopes add into the slots' rows.
-    u_target = uint64(0)                    # target of the sentence so far (0: no mention yet)
-    u_any = False                           # u_pre / u_post hold something
-    u_mixed = False
-    prev_target = uint64(0)                 # the previous sentence, if uniform with a mention
-    sent_hits = 0                           # hits before the current sentence
-    prev_hits = 0                           # hits of the previous sentence
-    dropped = False                         # some sentence with hits had no mention
-    touched = uint64(0)                     # slots with sums in this (mixed) sentence (bit min(k, 63))
-    prev_touched = uint64(0)                # slots with sums in the previous (mixed) sentence
-    next_mention = start                    # tokens before this one are covered by a mention already
-    if aspects_on:
-        a_base = aspect_offsets[d]
-        for k in range(3 * aw):
-            scratch[a_cur + k] = 0.0
 
-    # Performance note: one exit and no exceptions (compile with error_model="numpy"). The CPU kernel
-    # compiles this function without reference counting (score_cpu.RULES_OPTIONS: it allocates
-    # nothing), so its ~30 array arguments cost no incref/decref -- otherwise ~36 atomic operations
-    # per document, on cache lines shared by all threads. tests/test_kernels.py checks none are left.
-    # An empty (or null) document falls through every loop below and scores all zeros.
-    n_tokens = end - start
-    if n_tokens < 0:
-        n_tokens = 0
-    out_tokens[d] = n_tokens
+class RuleParams(NamedTuple):
+    """The params a document's rules read, decoded once per document (see :data:`PARAM_NAMES`)."""
 
-    negation_scale = float64(params[P_NEGATION_SCALE])
-    negated_emotion_scale = float64(params[P_NEGATED_EMOTION_SCALE])
-    negated_transfer = float64(params[P_NEGATED_TRANSFER])
-    negated_positive = int(params[P_NEGATED_POSITIVE_EMOTION])
-    negated_negative = int(params[P_NEGATED_NEGATIVE_EMOTION])
-    decay_2 = float64(params[P_DECAY_2])
-    decay_3 = float64(params[P_DECAY_3])
-    caps_boost = float64(params[P_CAPS_BOOST])
-    excl_boost = float64(params[P_EXCL_BOOST])
-    quest_boost = float64(params[P_QUEST_BOOST])
-    contrast_before = float64(params[P_CONTRAST_BEFORE])
-    contrast_after = float64(params[P_CONTRAST_AFTER])
+    negation_scale: float
+    negated_emotion_scale: float
+    negated_transfer: float
+    negated_positive: int
+    negated_negative: int
+    decay_2: float
+    decay_3: float
+    caps_boost: float
+    excl_boost: float
+    quest_boost: float
+    contrast_before: float
+    contrast_after: float
+    alpha: float
+    gain: float
+    dominant_min: float
+    clause_scope: bool
+    hits_power: float
+
+
+# ---- helpers: one step of the rules each, named as in tests/reference_score.py ---------------------
+# Plain functions: the CPU kernel compiles them with numba.njit(inline="always") and the GPU kernel with
+# cuda.jit(device=True, inline="always") (see for_target), so they cost no call.
+
+
+def read_params(params):
+    """The lexicon's params as float64 (emotion-valued ones as ints), ``alpha`` clamped at 0."""
     alpha = float64(params[P_VALENCE_ALPHA])
     if alpha < 0.0:
         alpha = 0.0
-    gain = float64(params[P_EMOTION_GAIN])
-    dominant_min = float64(params[P_DOMINANT_MIN])
-    clause_scope = params[P_CLAUSE_SCOPE] != 0
-    hits_power = float64(params[P_VALENCE_HITS_POWER])
+    return RuleParams(float64(params[P_NEGATION_SCALE]), float64(params[P_NEGATED_EMOTION_SCALE]),
+                      float64(params[P_NEGATED_TRANSFER]), int(params[P_NEGATED_POSITIVE_EMOTION]),
+                      int(params[P_NEGATED_NEGATIVE_EMOTION]), float64(params[P_DECAY_2]),
+                      float64(params[P_DECAY_3]), float64(params[P_CAPS_BOOST]), float64(params[P_EXCL_BOOST]),
+                      float64(params[P_QUEST_BOOST]), float64(params[P_CONTRAST_BEFORE]),
+                      float64(params[P_CONTRAST_AFTER]), alpha, float64(params[P_EMOTION_GAIN]),
+                      float64(params[P_DOMINANT_MIN]), params[P_CLAUSE_SCOPE] != 0,
+                      float64(params[P_VALENCE_HITS_POWER]))
+
+
+def match_expression(term_ids, flags, p, end, first, parts, words, t):
+    """The first (longest) expression of term ``t``'s candidates ``first[t]:first[t+1]`` whose words
+    are the tokens from ``p`` on, none but the last ending a sentence or clause: (its index, its
+    word count), or (-1, 1)."""
+    for m in range(first[t], first[t + 1]):
+        q0 = parts[m]
+        n_words = parts[m + 1] - q0
+        if n_words < 1 or p + n_words > end:
+            continue
+        matched = True
+        for k in range(n_words):
+            if term_ids[p + k] != words[q0 + k]:
+                matched = False
+                break
+            if k < n_words - 1 and (flags[p + k] & (FLAG_SENT_END | FLAG_CLAUSE)) != 0:
+                matched = False
+                break
+        if matched:
+            return m, n_words
+    return -1, 1
+
+
+def read_unit(stream, lex, i, end):
+    """The unit at token ``i``: (its term, its last token, ALL CAPS) -- an expression or one token."""
+    t = stream.term_ids[i]
+    last = i
+    unit_caps = (stream.flags[i] & FLAG_CAPS) != 0
+    if t >= 0 and (lex.term_class[t] & CLASS_EXPRESSION) != 0:
+        m, n_words = match_expression(stream.term_ids, stream.flags, i, end, lex.mwe_first, lex.mwe_parts,
+                                      lex.mwe_words, t)
+        if m >= 0:
+            t = lex.mwe_term[m]
+            last = i + n_words - 1
+            for k in range(1, n_words):
+                if (stream.flags[i + k] & FLAG_CAPS) == 0:
+                    unit_caps = False
+    return t, last, unit_caps
+
+
+def mention_at(stream, aspects, p, end):
+    """The aspect mention at token ``p`` (of an aspect term): (its mask, the token after it)."""
+    t = stream.term_ids[p]
+    m, n_words = match_expression(stream.term_ids, stream.flags, p, end, aspects.amwe_first, aspects.amwe_parts,
+                                  aspects.amwe_words, t)
+    if m >= 0:
+        return aspects.amwe_mask[m], p + n_words
+    return aspects.aspect_mask[t], p + 1
+
+
+def empty_window():
+    """The window at the start of a scope."""
+    return Window(_NO_TERM, _NO_TERM, _NO_TERM, False, False, False, 0)
+
+
+def window_after(win, t, caps, role):
+    """The window once the unit (term ``t``, ALL CAPS ``caps``, ``role``) joins it."""
+    return Window(int64(t), win.term1, win.term2, caps, win.caps1, win.caps2,
+                  ((win.roles << 2) | int64(role)) & _ROLE_BITS)
+
+
+def window_after_plain(win, n):
+    """The window after ``n`` units that have no role (their terms and caps are never read)."""
+    if n >= 3:
+        return empty_window()
+    if n == 2:
+        return Window(_NO_TERM, _NO_TERM, win.term1, False, False, win.caps1, (win.roles << 4) & _ROLE_BITS)
+    if n == 1:
+        return Window(_NO_TERM, win.term1, win.term2, False, win.caps1, win.caps2, (win.roles << 2) & _ROLE_BITS)
+    return win
+
+
+def skip_plain_tokens(stream, term_class, stop_class, i, end, win):
+    """The run of tokens from ``i`` that only take window positions: unknown words, and terms with
+    none of the ``stop_class`` bits (no role, neither scoring nor starting an expression or a mention:
+    most tokens). It stops before a token that ends a sentence or clause and before the document's
+    last token, which the general path handles: (the token after the run, the window after it)."""
+    j = i
+    while j < end - 1 and (stream.flags[j] & (FLAG_SENT_END | FLAG_CLAUSE)) == 0:
+        tj = stream.term_ids[j]
+        if tj >= 0 and (term_class[tj] & stop_class) != 0:
+            break
+        j += 1
+    return j, window_after_plain(win, j - i)
+
+
+def mixed_case(flags, start, end):
+    """Some token is neither ALL CAPS nor an emoji (usually the first one: cheap)."""
+    for i in range(start, end):
+        if (flags[i] & (FLAG_CAPS | FLAG_EMOJI)) == 0:
+            return True
+    return False
+
+
+def window_effect(rp, modifier, win, unit_caps, mixed, v):
+    """What the window does to a scoring unit of valence ``v``: (valence multiplier, emotion
+    multiplier, emotion transferred by negation, the emotion it goes to or -1)."""
+    negated = False
+    nearest = 0
+    farthest = 0
+    mult = 1.0
+    role_bits = win.roles
+    if role_bits != 0:
+        # negators in the window: parity decides, the nearest one sets the strength
+        n_neg = 0
+        for k in range(1, 4):
+            if ((role_bits >> (2 * k - 2)) & 3) == ROLE_NEGATOR:
+                n_neg += 1
+                if nearest == 0:
+                    nearest = k
+                farthest = k
+        negated = (n_neg % 2) == 1
+        # modifiers in the window
+        for k in range(1, 4):
+            if ((role_bits >> (2 * k - 2)) & 3) != ROLE_MODIFIER:
+                continue
+            wt = win.term1
+            wcaps = win.caps1
+            strength = 1.0
+            if k == 2:
+                wt = win.term2
+                wcaps = win.caps2
+                strength = rp.decay_2
+            elif k == 3:
+                wt = win.term3
+                wcaps = win.caps3
+                strength = rp.decay_3
+            x = float64(modifier[wt])
+            if wcaps and mixed:
+                x *= 1.0 + rp.caps_boost
+            f = 1.0 + x * strength
+            if negated and x > 0.0 and farthest > k:
+                if f > 0.0:
+                    f = 1.0 / f
+                else:
+                    f = 0.0
+            if f < 0.0:
+                f = 0.0
+            mult *= f
+    if unit_caps and mixed:
+        f = 1.0 + rp.caps_boost
+        if f < 0.0:
+            f = 0.0
+        mult *= f
+    valence_mult = mult
+    emotion_mult = abs(mult)
+    transfer = 0.0
+    target = -1
+    if negated:
+        strength = 1.0
+        if nearest == 2:
+            strength = rp.decay_2
+        elif nearest == 3:
+            strength = rp.decay_3
+        valence_mult = mult * (1.0 + (rp.negation_scale - 1.0) * strength)
+        emotion_mult = abs(mult * (1.0 + (rp.negated_emotion_scale - 1.0) * strength))
+        transfer = abs(rp.negated_transfer * strength * v) / 4.0 * abs(mult)
+        if v > 0.0:
+            target = rp.negated_positive
+        elif v < 0.0:
+            target = rp.negated_negative
+    return valence_mult, emotion_mult, transfer, target
+
+
+def add_emotions(scratch, row, lex, t, emotion_mult, transfer, target, n_emo):
+    """Add term ``t``'s emotion contributions (its non-zero weights only) to ``scratch[row:row+E]``."""
+    for j in range(lex.emotion_first[t], lex.emotion_first[t + 1]):
+        scratch[row + lex.emotion_index[j]] += float64(lex.emotion_weight[j]) * emotion_mult
+    if target >= 0 and target < n_emo:
+        scratch[row + target] += transfer
+
+
+def register_aspects(mention, seen, n_seen, slots, scratch, out_aspect):
+    """Give the aspects of ``mention`` not ``seen`` yet their slots, in first-mention order (several
+    at once: by ascending id): (slots used, aspects seen)."""
+    a_base, a_slots, aw = slots.base, slots.first, slots.width
+    new = mention & ~seen
+    a = 0
+    while new != 0:
+        if (new & uint64(1)) != 0 and a_base + n_seen < slots.end:
+            out_aspect[a_base + n_seen] = a
+            n_seen += 1
+            row = a_slots + ASPECT_SLOT_ROWS * aw * n_seen
+            for k in range(2 * aw):     # pre, post and total start zero (prev is assigned before it
+                scratch[row + k] = 0.0  # is read)
+            for k in range(aw):
+                scratch[row + 3 * aw + k] = 0.0
+        new = new >> uint64(1)
+        a += 1
+    return n_seen, seen | mention
+
+
+def settle_aspects(w, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched, n_seen, slots,
+                   prev, n_emo, scratch, out_aspect):
+    """Add the previous sentence, weighted ``w``, to the totals of the aspects it went to: a uniform
+    sentence's own sums to its target's aspects, a mixed one's per-aspect rows to theirs."""
+    a_base, a_slots, aw = slots.base, slots.first, slots.width
+    for k in range(1, n_seen + 1):
+        row = a_slots + ASPECT_SLOT_ROWS * aw * k + 2 * aw
+        if ((prev_target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
+            scratch[row + aw] += prev_s * w
+            scratch[row + aw + 1] += float64(prev_hits)
+            scratch[row + aw + 2] += prev_a * abs(w)
+            if prev_emotions:
+                for e in range(n_emo):
+                    scratch[row + aw + 3 + e] += scratch[prev + e] * abs(w)
+        elif ((prev_touched >> uint64(min(k, 63))) & uint64(1)) != 0:
+            scratch[row + aw] += scratch[row] * w
+            scratch[row + aw + 1] += scratch[row + 1]
+            for e in range(2, aw):
+                scratch[row + aw + e] += scratch[row + e] * abs(w)
+
+
+def end_scope(contrast, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, touched, n_seen, slots, scratch,
+              out_aspect):
+    """At the end of an aspect scope, its contributions go to its aspects (or wait in the sentence's
+    uniform rows): (u_target, u_any, u_mixed, touched, last_mask)."""
+    a_base, a_cur, a_slots, aw = slots.base, slots.cur, slots.first, slots.width
+    target = cur_mask
+    if cur_mask == 0:
+        target = last_mask
+    if cur_any and not u_mixed and target != 0 and u_target != 0 and target != u_target:
+        # the sentence stops being uniform: what it held so far goes to its target's slots
+        u_mixed = True
+        for k in range(1, n_seen + 1):
+            if ((u_target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
+                row = a_slots + ASPECT_SLOT_ROWS * aw * k
+                touched |= uint64(1) << uint64(min(k, 63))
+                for e in range(2 * aw):
+                    scratch[row + e] += scratch[a_slots + e]
+    if cur_any:
+        if u_mixed:               # (a mixed sentence has a mention, so target != 0)
+            for k in range(1, n_seen + 1):
+                if ((target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
+                    row = a_slots + ASPECT_SLOT_ROWS * aw * k + aw
+                    touched |= uint64(1) << uint64(min(k, 63))
+                    for e in range(aw):
+                        scratch[row + e] += scratch[a_cur + e]
+        else:                   # scopes before the first mention wait in u_post alike
+            for e in range(aw):
+                scratch[a_slots + aw + e] += scratch[a_cur + e]
+            u_any = True
+        for e in range(aw):
+            scratch[a_cur + e] = 0.0
+    if u_target == 0:           # the first scope with a mention sets the sentence's target
+        u_target = target
+    if cur_mask != 0:
+        last_mask = cur_mask
+    if contrast:
+        # everything so far in the sentence now stands before the (last) contrast word
+        if u_any and not u_mixed:
+            for e in range(aw):
+                scratch[a_slots + e] += scratch[a_slots + aw + e]
+                scratch[a_slots + aw + e] = 0.0
+        for k in range(1, n_seen + 1):
+            if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:   # (only when mixed)
+                continue
+            row = a_slots + ASPECT_SLOT_ROWS * aw * k
+            for e in range(aw):
+                scratch[row + e] += scratch[row + aw + e]
+                scratch[row + aw + e] = 0.0
+    return u_target, u_any, u_mixed, touched, last_mask
+
+
+def sentence_weights(rp, has_contrast, unit_flags):
+    """A sentence's contrast weights and emphasis: (before its last contrast word, after it, emphasis)."""
+    w_pre = 0.0
+    w_post = 1.0
+    if has_contrast:
+        w_pre = rp.contrast_before
+        w_post = rp.contrast_after
+    n_excl = (unit_flags >> EXCL_SHIFT) & 3
+    n_quest = (unit_flags >> QUEST_SHIFT) & 3
+    emphasis = 1.0 + rp.excl_boost * n_excl
+    if n_quest >= 2:
+        emphasis *= 1.0 + rp.quest_boost * n_quest
+    return w_pre, w_post, emphasis
+
+
+def weigh_mixed_aspects(touched, n_seen, slots, w_pre, w_post, emphasis, scratch):
+    """A mixed sentence's per-aspect rows, weighted as the sentence, into each aspect's prev row."""
+    a_slots, aw = slots.first, slots.width
+    for k in range(1, n_seen + 1):
+        if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:
+            continue
+        row = a_slots + ASPECT_SLOT_ROWS * aw * k
+        scratch[row + 2 * aw] = (scratch[row] * w_pre + scratch[row + aw] * w_post) * emphasis
+        scratch[row + 2 * aw + 1] = scratch[row + 1] + scratch[row + aw + 1]
+        scratch[row] = 0.0
+        scratch[row + aw] = 0.0
+        scratch[row + 1] = 0.0
+        scratch[row + aw + 1] = 0.0
+        for e in range(2, aw):
+            scratch[row + 2 * aw + e] = (scratch[row + e] * abs(w_pre)
+                                         + scratch[row + aw + e] * abs(w_post)) * abs(emphasis)
+            scratch[row + e] = 0.0
+            scratch[row + aw + e] = 0.0
+
+
+def normalised(total_s, total_a, hits, rp):
+    """(valence, intensity) from a valence sum, an absolute sum and a hit count."""
+    val = 0.0
+    if total_s != 0.0:
+        if hits > 1.0 and rp.hits_power != 0.0:
+            total_s = total_s / math.pow(hits, rp.hits_power)
+        val = total_s / math.sqrt(total_s * total_s + rp.alpha)
+    inten = 0.0
+    if total_a != 0.0:
+        inten = total_a / math.sqrt(total_a * total_a + rp.alpha)
+    return val, inten
+
+
+def aspect_dominant(scratch, row, n_emo, rp):
+    """The dominant emotion of an aspect's emotion sums ``scratch[row:row+E]`` by the document rule
+    (the largest float32 intensity, the lowest index on ties), with one exp instead of E: the
+    intensity rises with the sum, so only sums that round to the same float32 as the largest one
+    can tie with it."""
+    x_max = 0.0
+    e_max = -1
+    for e in range(n_emo):
+        x = scratch[row + e]
+        if x > x_max:
+            x_max = x
+            e_max = e
+    best = -1
+    if e_max >= 0 and rp.gain > 0.0:
+        f_max = float64(float32(1.0 - math.exp(-rp.gain * x_max)))
+        if f_max > 0.0 and f_max >= rp.dominant_min:
+            best = e_max
+            if f_max >= 1.0:
+                bound = 17.0 / rp.gain          # 1 - exp(-y) rounds to 1.0f only for y > 25 ln 2
+            else:
+                bound = x_max - 2.4e-7 / (rp.gain * (1.0 - f_max))   # within a few ulp of f_max
+            for e in range(e_max):
+                x = scratch[row + e]
+                if x >= bound and float64(float32(1.0 - math.exp(-rp.gain * x))) == f_max:
+                    best = e
+                    break
+    return best
+
+
+def scope_mentions(stream, lex, aspects, p, last, end, cur_mask, seen, n_seen, slots, scratch, out_aspect):
+    """The aspect mentions starting at tokens ``p..last`` join the scope's (``cur_mask``) and get
+    their slots: (cur_mask, seen, n_seen, the token after the last one read)."""
+    while p <= last:
+        t = stream.term_ids[p]
+        if t >= 0 and (lex.term_class[t] & CLASS_ASPECT) != 0:
+            mention, p = mention_at(stream, aspects, p, end)
+            if mention != 0:
+                cur_mask |= mention
+                n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
+        else:
+            p += 1
+    return cur_mask, seen, n_seen, p
+
+
+def move_emotions(scratch, src, dst, n_emo):
+    """Add the emotion row at ``src`` to the one at ``dst``; ``src`` is left zero."""
+    for e in range(n_emo):
+        scratch[dst + e] += scratch[src + e]
+        scratch[src + e] = 0.0
+
+
+def weigh_sentence_emotions(scratch, pre, post, prev, n_emo, w_pre, w_post, emphasis):
+    """The sentence's emotion rows (before / after its last contrast word), weighted as the sentence,
+    into the previous-sentence row; they are left zero."""
+    for e in range(n_emo):
+        scratch[prev + e] = (scratch[pre + e] * abs(w_pre) + scratch[post + e] * abs(w_post)) * abs(emphasis)
+        scratch[pre + e] = 0.0
+        scratch[post + e] = 0.0
+
+
+def add_sentence_emotions(emotions, d, doc_emotions, scratch, row, n_emo, w):
+    """Add a sentence's emotion sums ``scratch[row:row+E]`` times ``w`` to document ``d``'s (the
+    first sentence's are assigned: ``doc_emotions`` is False)."""
+    for e in range(n_emo):
+        if doc_emotions:
+            emotions[e, d] += scratch[row + e] * w
+        else:
+            emotions[e, d] = scratch[row + e] * w
+
+
+def document_emotions(emotions, d, doc_emotions, last_emotions, scratch, prev, n_emo, rp):
+    """Document ``d``'s emotion intensities from its sums (column ``d`` when ``doc_emotions``, plus
+    the last sentence's row ``prev`` when ``last_emotions``), in place: its dominant emotion."""
+    best = -1
+    best_value = 0.0
+    for e in range(n_emo):
+        x = 0.0
+        if doc_emotions:
+            x = float64(emotions[e, d])
+        if last_emotions:
+            x += scratch[prev + e]
+        if x != 0.0:
+            x = 1.0 - math.exp(-rp.gain * x)
+            if x < 0.0:
+                x = 0.0
+        emotions[e, d] = x
+        stored = float64(emotions[e, d])   # compare what the caller sees (float32)
+        if stored > best_value:
+            best_value = stored
+            best = e
+    if best_value < rp.dominant_min:
+        best = -1
+    return best
+
+
+def aspect_scores(out, slots, n_seen, scratch, n_emo, rp):
+    """Each aspect's outputs: the document formulas over its total sums."""
+    for k in range(n_seen):
+        row = slots.first + ASPECT_SLOT_ROWS * slots.width * (k + 1) + 3 * slots.width
+        a_val, a_int = normalised(scratch[row], scratch[row + 2], scratch[row + 1], rp)
+        out.aspect_valence[slots.base + k] = a_val
+        out.aspect_intensity[slots.base + k] = a_int
+        out.aspect_emotion[slots.base + k] = aspect_dominant(scratch, row + 3, n_emo, rp)
+
+
+# ---- the rules of one document ----------------------------------------------------------------------
+
+
+def document_aspects(d, stream, lex, aspects, out_doc_aspects):
+    """The aspect mask of document ``d`` (the union of its mentions) into ``out_doc_aspects[d]``."""
+    end = stream.doc_offsets[d + 1]
+    found = uint64(0)
+    p = stream.doc_offsets[d]
+    while p < end:
+        t = stream.term_ids[p]
+        if t >= 0 and (lex.term_class[t] & CLASS_ASPECT) != 0:
+            mention, p = mention_at(stream, aspects, p, end)
+            found |= mention
+        else:
+            p += 1
+    out_doc_aspects[d] = found
+
+
+def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
+    """Score document ``d`` of a CSR token stream into element ``d`` of the output arrays.
+
+    ``stream``, ``lex``, ``aspects``, ``out``: ``contract.TokenStream``, ``LexiconArrays``,
+    ``AspectArrays`` (an empty ``aspect_mask``: aspects off, and no other aspect array is read) and
+    ``ScoreArrays`` (``aspect_offsets`` is read: each document's slots; column ``d`` of ``emotions`` is
+    the document's accumulator first); ``doc_aspects`` u64[D] from :func:`document_aspects`;
+    ``scratch`` float64[>= scratch_size(E, aspects)], overwritten. Ids are trusted to be ``< N``.
+
+    Performance: one exit, no exceptions (compile with error_model="numpy") and no allocation, so the
+    CPU kernel compiles it without reference counting (score_cpu.RULES_OPTIONS). An empty (or null)
+    document falls through every loop and scores all zeros.
+    """
+    flags = stream.flags
+    term_class = lex.term_class
+    n_emo = lex.weights.shape[1]
+    start = stream.doc_offsets[d]
+    end = stream.doc_offsets[d + 1]
+    rp = read_params(lex.params)
+    out.tokens[d] = max(end - start, 0)
+
+    # aspects: on when the lexicon has aspect data and the document mentions one
+    aspects_on = aspects.aspect_mask.shape[0] > 0 and doc_aspects[d] != 0
+    aw = n_emo + 3
+    slots = AspectSlots(0, 0, SCRATCH_ROWS * n_emo, SCRATCH_ROWS * n_emo + aw, aw)
+    stop_class = CLASS_RULES                # tokens of other classes only take window positions
+    if aspects_on:
+        slots = AspectSlots(out.aspect_offsets[d], out.aspect_offsets[d + 1], slots.cur, slots.first, aw)
+        stop_class = CLASS_RULES | CLASS_ASPECT
+        for k in range(3 * aw):
+            scratch[slots.cur + k] = 0.0
+    n_seen = 0                  # slots used (aspects registered so far)
+    seen = uint64(0)
+    cur_mask = uint64(0)        # aspects mentioned in the current scope
+    last_mask = uint64(0)       # ... in the nearest preceding scope of the sentence that has one
+    cur_any = False             # the current scope has contributions (row slots.cur)
+    # A sentence whose contributions all go to one target (the usual case) is "uniform": its scopes
+    # add into the first two rows of slot 0 (kept only in case it stops being uniform) and it is
+    # settled from the document's own sentence sums, once per aspect. A scope whose target differs
+    # makes the sentence "mixed": from then on scopes add into the slots' rows.
+    u_target = uint64(0)        # target of the sentence so far (0: no mention yet)
+    u_any = False               # slot 0's rows hold something
+    u_mixed = False
+    prev_target = uint64(0)     # the previous sentence, if uniform with a mention
+    sent_hits = prev_hits = 0   # hits before the current sentence, and of the previous one
+    dropped = False             # some sentence with hits had no mention
+    touched = uint64(0)         # slots with sums in this (mixed) sentence (bit min(k, 63))
+    prev_touched = uint64(0)    # ... in the previous sentence
+    next_mention = start        # tokens before this one are covered by a mention already
 
     # scratch rows: [0, E) before the last contrast word, [E, 2E) after it, [2E, 3E) the previous
     # sentence (kept until we know whether the next one opens with a contrast word). The emotion
     # loops run only when a row holds something: most sentences of a review score nothing.
-    pre = 0
-    post = n_emo
-    prev = 2 * n_emo
+    pre, post, prev = 0, n_emo, 2 * n_emo
     for e in range(2 * n_emo):      # the sentence rows start (and are left) zero
         scratch[e] = 0.0
     sentence_emotions = False       # the sentence rows hold something
     prev_emotions = False           # the previous-sentence row holds something
-    doc_emotions = False            # out_emotions[:, d] holds the document's sums
-
-    # Mixed case: some token is neither ALL CAPS nor an emoji (usually the first one: cheap).
-    mixed = False
-    for i in range(start, end):
-        if (flags[i] & (FLAG_CAPS | FLAG_EMOJI)) == 0:
-            mixed = True
-            break
+    doc_emotions = False            # out.emotions[:, d] holds the document's sums
+    mixed = mixed_case(flags, start, end)
 
     total_s = 0.0       # document valence sum S
-    total_a = 0.0       # document absolute sum A (emotion sums accumulate in out_emotions[:, d])
-    pre_s = 0.0         # sentence sums before the last contrast word ...
-    pre_a = 0.0
-    post_s = 0.0        # ... and after it (all of the sentence when it has none)
-    post_a = 0.0
+    total_a = 0.0       # document absolute sum A (emotion sums accumulate in out.emotions[:, d])
+    pre_s = pre_a = 0.0     # sentence sums before the last contrast word ...
+    post_s = post_a = 0.0   # ... and after it (all of the sentence when it has none)
     prev_s = 0.0        # the previous sentence, weighted, not yet added to the totals
     prev_a = 0.0
     has_prev = False
     has_contrast = False
     sentence_start = True
-    win1 = _NO_TERM     # window: term ids of the 1st, 2nd, 3rd unit back in the scope
-    win2 = _NO_TERM
-    win3 = _NO_TERM
-    caps1 = False
-    caps2 = False
-    caps3 = False
+    win = empty_window()
     hits = 0
 
     i = start
     while i < end:
-        # ---- fast path: a run of unknown words inside a sentence -------------------------------
-        # (most tokens). They only take window positions; the run stops before a word that ends a
-        # sentence or clause and before the document's last token, which the general path handles.
         if not sentence_start:
-            j = i
-            while j < end - 1 and term_ids[j] < 0 and (flags[j] & (FLAG_SENT_END | FLAG_CLAUSE)) == 0:
-                j += 1
-            if j - i >= 3:
-                win1 = _NO_TERM
-                win2 = _NO_TERM
-                win3 = _NO_TERM
-            elif j - i == 2:
-                win3 = win1
-                caps3 = caps1
-                win2 = _NO_TERM
-                win1 = _NO_TERM
-            elif j - i == 1:
-                win3 = win2
-                caps3 = caps2
-                win2 = win1
-                caps2 = caps1
-                win1 = _NO_TERM
-            i = j
+            i, win = skip_plain_tokens(stream, term_class, stop_class, i, end, win)
 
-        # ---- the unit at i: a multi-word expression or one token -------------------------------
-        t = term_ids[i]
-        last = i
-        unit_caps = (flags[i] & FLAG_CAPS) != 0
-        if t >= 0:
-            for m in range(mwe_first[t], mwe_first[t + 1]):
-                p0 = mwe_parts[m]
-                n_words = mwe_parts[m + 1] - p0
-                if n_words < 1 or i + n_words > end:
-                    continue
-                matched = True
-                for k in range(n_words):
-                    if term_ids[i + k] != mwe_words[p0 + k]:
-                        matched = False
-                        break
-                    if k < n_words - 1 and (flags[i + k] & (FLAG_SENT_END | FLAG_CLAUSE)) != 0:
-                        matched = False
-                        break
-                if matched:
-                    t = mwe_term[m]
-                    last = i + n_words - 1
-                    for k in range(1, n_words):
-                        if (flags[i + k] & FLAG_CAPS) == 0:
-                            unit_caps = False
-                    break
+        # ---- the unit at i: a multi-word expression or one token, and the mentions starting in it
+        t, last, unit_caps = read_unit(stream, lex, i, end)
         unit_flags = flags[last]
         unit_role = ROLE_NONE
         if t >= 0:
-            unit_role = role[t]
-
-        # ---- aspect mentions starting in this unit ------------------------------------------------
+            unit_role = lex.role[t]
         if aspects_on:
-            p = i
-            if next_mention > p:
-                p = next_mention
-            while p <= last:
-                tp = term_ids[p]
-                nxt = p + 1
-                mention = uint64(0)
-                if tp >= 0:
-                    mention = aspect_mask[tp]
-                    for m in range(amwe_first[tp], amwe_first[tp + 1]):
-                        q0 = amwe_parts[m]
-                        n_words = amwe_parts[m + 1] - q0
-                        if n_words < 1 or p + n_words > end:
-                            continue
-                        matched = True
-                        for k in range(n_words):
-                            if term_ids[p + k] != amwe_words[q0 + k]:
-                                matched = False
-                                break
-                            if k < n_words - 1 and (flags[p + k] & (FLAG_SENT_END | FLAG_CLAUSE)) != 0:
-                                matched = False
-                                break
-                        if matched:
-                            mention = amwe_mask[m]
-                            nxt = p + n_words
-                            break
-                if mention != 0:
-                    cur_mask |= mention
-                    new = mention & ~seen
-                    a = 0
-                    while new != 0:             # register new aspects in first-mention order
-                        if (new & uint64(1)) != 0 and a_base + n_seen < aspect_offsets[d + 1]:
-                            out_aspect[a_base + n_seen] = a
-                            n_seen += 1
-                            row = a_slots + ASPECT_SLOT_ROWS * aw * n_seen
-                            for k in range(2 * aw):     # pre, post and total start zero (prev
-                                scratch[row + k] = 0.0  # is assigned before it is read)
-                            for k in range(aw):
-                                scratch[row + 3 * aw + k] = 0.0
-                        new = new >> uint64(1)
-                        a += 1
-                    seen |= mention
-                p = nxt
-                next_mention = nxt
+            cur_mask, seen, n_seen, next_mention = scope_mentions(
+                stream, lex, aspects, max(i, next_mention), last, end, cur_mask, seen, n_seen, slots, scratch,
+                out.aspect)
 
         # ---- a new sentence: settle the previous one -------------------------------------------
-        if sentence_start:
-            if has_prev:
-                w = 1.0
-                if unit_role == ROLE_CONTRAST:
-                    w = contrast_before
-                total_s += prev_s * w
-                total_a += prev_a * abs(w)
-                if prev_emotions:
-                    for e in range(n_emo):
-                        if doc_emotions:
-                            out_emotions[e, d] += scratch[prev + e] * abs(w)
-                        else:
-                            out_emotions[e, d] = scratch[prev + e] * abs(w)
-                    doc_emotions = True
-                if aspects_on and (prev_target | prev_touched) != 0:   # its aspects', weighted alike
-                    for k in range(1, n_seen + 1):
-                        row = a_slots + ASPECT_SLOT_ROWS * aw * k + 2 * aw
-                        if ((prev_target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
-                            scratch[row + aw] += prev_s * w     # uniform: the sentence's own sums
-                            scratch[row + aw + 1] += float64(prev_hits)
-                            scratch[row + aw + 2] += prev_a * abs(w)
-                            if prev_emotions:
-                                for e in range(n_emo):
-                                    scratch[row + aw + 3 + e] += scratch[prev + e] * abs(w)
-                        elif ((prev_touched >> uint64(min(k, 63))) & uint64(1)) != 0:
-                            scratch[row + aw] += scratch[row] * w
-                            scratch[row + aw + 1] += scratch[row + 1]
-                            for e in range(2, aw):
-                                scratch[row + aw + e] += scratch[row + e] * abs(w)
-                has_prev = False
-            sentence_start = False
+        if sentence_start and has_prev:
+            w = 1.0
+            if unit_role == ROLE_CONTRAST:
+                w = rp.contrast_before
+            total_s += prev_s * w
+            total_a += prev_a * abs(w)
+            if prev_emotions:
+                add_sentence_emotions(out.emotions, d, doc_emotions, scratch, prev, n_emo, abs(w))
+                doc_emotions = True
+            if aspects_on and (prev_target | prev_touched) != 0:   # its aspects', weighted alike
+                settle_aspects(w, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched, n_seen,
+                               slots, prev, n_emo, scratch, out.aspect)
+            has_prev = False
+        sentence_start = False
 
         # ---- score the unit, or apply its role --------------------------------------------------
-        if t >= 0 and unit_role == ROLE_NONE:
-            v = float64(valence[t])
-            scores = v != 0.0
-            if not scores:
-                for e in range(n_emo):
-                    if weights[t, e] > 0:
-                        scores = True
-                        break
-            if scores:
-                hits += 1
-                # negators in the window: parity decides, the nearest one sets the strength
-                n_neg = 0
-                nearest = 0
-                farthest = 0
-                for k in range(1, 4):
-                    wt = win1
-                    if k == 2:
-                        wt = win2
-                    elif k == 3:
-                        wt = win3
-                    if wt >= 0 and role[wt] == ROLE_NEGATOR:
-                        n_neg += 1
-                        if nearest == 0:
-                            nearest = k
-                        farthest = k
-                negated = (n_neg % 2) == 1
-                # modifiers in the window
-                mult = 1.0
-                for k in range(1, 4):
-                    wt = win1
-                    wcaps = caps1
-                    strength = 1.0
-                    if k == 2:
-                        wt = win2
-                        wcaps = caps2
-                        strength = decay_2
-                    elif k == 3:
-                        wt = win3
-                        wcaps = caps3
-                        strength = decay_3
-                    if wt >= 0 and role[wt] == ROLE_MODIFIER:
-                        x = float64(modifier[wt])
-                        if wcaps and mixed:
-                            x *= 1.0 + caps_boost
-                        f = 1.0 + x * strength
-                        if negated and x > 0.0 and farthest > k:
-                            if f > 0.0:
-                                f = 1.0 / f
-                            else:
-                                f = 0.0
-                        if f < 0.0:
-                            f = 0.0
-                        mult *= f
-                if unit_caps and mixed:
-                    f = 1.0 + caps_boost
-                    if f < 0.0:
-                        f = 0.0
-                    mult *= f
-                valence_mult = mult
-                emotion_mult = abs(mult)
-                transfer = 0.0
-                target = -1
-                if negated:
-                    strength = 1.0
-                    if nearest == 2:
-                        strength = decay_2
-                    elif nearest == 3:
-                        strength = decay_3
-                    valence_mult = mult * (1.0 + (negation_scale - 1.0) * strength)
-                    emotion_mult = abs(mult * (1.0 + (negated_emotion_scale - 1.0) * strength))
-                    transfer = abs(negated_transfer * strength * v) / 4.0 * abs(mult)
-                    if v > 0.0:
-                        target = negated_positive
-                    elif v < 0.0:
-                        target = negated_negative
-                c = v * valence_mult
-                post_s += c
-                post_a += abs(c)
-                for e in range(n_emo):
-                    scratch[post + e] += float64(weights[t, e]) * emotion_mult
-                sentence_emotions = True
-                if target >= 0 and target < n_emo:
-                    scratch[post + target] += transfer
-                if aspects_on:              # the same contribution, kept for the scope's aspects
-                    scratch[a_cur] += c
-                    scratch[a_cur + 1] += 1.0
-                    scratch[a_cur + 2] += abs(c)
-                    for e in range(n_emo):
-                        scratch[a_cur + 3 + e] += float64(weights[t, e]) * emotion_mult
-                    if target >= 0 and target < n_emo:
-                        scratch[a_cur + 3 + target] += transfer
-                    cur_any = True
+        if t >= 0 and (term_class[t] & CLASS_SCORES) != 0:
+            hits += 1
+            v = float64(lex.valence[t])
+            valence_mult, emotion_mult, transfer, target = window_effect(rp, lex.modifier, win, unit_caps, mixed, v)
+            c = v * valence_mult
+            post_s += c
+            post_a += abs(c)
+            add_emotions(scratch, post, lex, t, emotion_mult, transfer, target, n_emo)
+            sentence_emotions = True
+            if aspects_on:              # the same contribution, kept for the scope's aspects
+                scratch[slots.cur] += c
+                scratch[slots.cur + 1] += 1.0
+                scratch[slots.cur + 2] += abs(c)
+                add_emotions(scratch, slots.cur + 3, lex, t, emotion_mult, transfer, target, n_emo)
+                cur_any = True
         elif unit_role == ROLE_CONTRAST:
             # everything so far in the sentence now stands before the (last) contrast word
             pre_s += post_s
@@ -624,111 +878,35 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
             post_s = 0.0
             post_a = 0.0
             if sentence_emotions:
-                for e in range(n_emo):
-                    scratch[pre + e] += scratch[post + e]
-                    scratch[post + e] = 0.0
+                move_emotions(scratch, post, pre, n_emo)
             has_contrast = True
 
-        # ---- move the window ---------------------------------------------------------------------
-        if unit_role == ROLE_CONTRAST or (clause_scope and (unit_flags & FLAG_CLAUSE) != 0):
-            win1 = _NO_TERM
-            win2 = _NO_TERM
-            win3 = _NO_TERM
-            caps1 = False
-            caps2 = False
-            caps3 = False
+        scope_end = unit_role == ROLE_CONTRAST or (rp.clause_scope and (unit_flags & FLAG_CLAUSE) != 0)
+        if scope_end:
+            win = empty_window()
         else:
-            win3 = win2
-            win2 = win1
-            win1 = t
-            caps3 = caps2
-            caps2 = caps1
-            caps1 = unit_caps
-
+            win = window_after(win, t, unit_caps, unit_role)
         i = last + 1
         sentence_end = (unit_flags & FLAG_SENT_END) != 0 or i >= end
 
-        # ---- end of an aspect scope: its contributions go to its aspects (or wait for them) --------
-        if aspects_on and (sentence_end or unit_role == ROLE_CONTRAST
-                           or (clause_scope and (unit_flags & FLAG_CLAUSE) != 0)):
-            target = cur_mask
-            if cur_mask == 0:
-                target = last_mask
-            if cur_any and not u_mixed and target != 0 and u_target != 0 and target != u_target:
-                # the sentence stops being uniform: what it held so far goes to its target's slots
-                u_mixed = True
-                for k in range(1, n_seen + 1):
-                    if ((u_target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
-                        row = a_slots + ASPECT_SLOT_ROWS * aw * k
-                        touched |= uint64(1) << uint64(min(k, 63))
-                        for e in range(2 * aw):
-                            scratch[row + e] += scratch[a_slots + e]
-            if cur_any:
-                if u_mixed:               # (a mixed sentence has a mention, so target != 0)
-                    for k in range(1, n_seen + 1):
-                        if ((target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
-                            row = a_slots + ASPECT_SLOT_ROWS * aw * k + aw
-                            touched |= uint64(1) << uint64(min(k, 63))
-                            for e in range(aw):
-                                scratch[row + e] += scratch[a_cur + e]
-                else:                   # scopes before the first mention wait in u_post alike
-                    for e in range(aw):
-                        scratch[a_slots + aw + e] += scratch[a_cur + e]
-                    u_any = True
-                for e in range(aw):
-                    scratch[a_cur + e] = 0.0
-            if u_target == 0:           # the first scope with a mention sets the sentence's target
-                u_target = target
-            if cur_mask != 0:
-                last_mask = cur_mask
+        if aspects_on and (sentence_end or scope_end):   # the scope's contributions go to its aspects
+            u_target, u_any, u_mixed, touched, last_mask = end_scope(
+                unit_role == ROLE_CONTRAST, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, touched,
+                n_seen, slots, scratch, out.aspect)
             cur_any = False
             cur_mask = uint64(0)
-            if unit_role == ROLE_CONTRAST:
-                # everything so far in the sentence now stands before the (last) contrast word
-                if u_any and not u_mixed:
-                    for e in range(aw):
-                        scratch[a_slots + e] += scratch[a_slots + aw + e]
-                        scratch[a_slots + aw + e] = 0.0
-                for k in range(1, n_seen + 1):
-                    if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:   # (only when mixed)
-                        continue
-                    row = a_slots + ASPECT_SLOT_ROWS * aw * k
-                    for e in range(aw):
-                        scratch[row + e] += scratch[row + aw + e]
-                        scratch[row + aw + e] = 0.0
 
         # ---- end of sentence: contrast weights, emphasis; keep it as the previous sentence ------
         if sentence_end:
-            w_pre = 0.0
-            w_post = 1.0
-            if has_contrast:
-                w_pre = contrast_before
-                w_post = contrast_after
-            n_excl = (unit_flags >> EXCL_SHIFT) & 3
-            n_quest = (unit_flags >> QUEST_SHIFT) & 3
-            emphasis = 1.0 + excl_boost * n_excl
-            if n_quest >= 2:
-                emphasis *= 1.0 + quest_boost * n_quest
+            w_pre, w_post, emphasis = sentence_weights(rp, has_contrast, unit_flags)
             prev_s = (pre_s * w_pre + post_s * w_post) * emphasis
             prev_a = (pre_a * abs(w_pre) + post_a * abs(w_post)) * abs(emphasis)
             prev_emotions = sentence_emotions
-            if aspects_on and touched != 0:     # a mixed sentence: each aspect's, weighted alike
-                for k in range(1, n_seen + 1):
-                    if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:
-                        continue
-                    row = a_slots + ASPECT_SLOT_ROWS * aw * k
-                    scratch[row + 2 * aw] = (scratch[row] * w_pre + scratch[row + aw] * w_post) * emphasis
-                    scratch[row + 2 * aw + 1] = scratch[row + 1] + scratch[row + aw + 1]
-                    scratch[row] = 0.0
-                    scratch[row + aw] = 0.0
-                    scratch[row + 1] = 0.0
-                    scratch[row + aw + 1] = 0.0
-                    for e in range(2, aw):
-                        scratch[row + 2 * aw + e] = (scratch[row + e] * abs(w_pre)
-                                                     + scratch[row + aw + e] * abs(w_post)) * abs(emphasis)
-                        scratch[row + e] = 0.0
-                        scratch[row + aw + e] = 0.0
+            if sentence_emotions:
+                weigh_sentence_emotions(scratch, pre, post, prev, n_emo, w_pre, w_post, emphasis)
             if aspects_on:
+                if touched != 0:     # a mixed sentence: each aspect's, weighted alike
+                    weigh_mixed_aspects(touched, n_seen, slots, w_pre, w_post, emphasis, scratch)
                 prev_target = uint64(0)
                 if not u_mixed:           # uniform: settled from the document's sentence sums
                     prev_target = u_target
@@ -736,133 +914,62 @@ def score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modi
                         dropped = True  # (no mention in the sentence: its contributions go nowhere)
                 if u_any:
                     for e in range(2 * aw):
-                        scratch[a_slots + e] = 0.0
+                        scratch[slots.first + e] = 0.0
                 prev_hits = hits - sent_hits
                 sent_hits = hits
                 prev_touched = touched
-                touched = uint64(0)
-                u_target = uint64(0)
-                u_any = False
-                u_mixed = False
-                last_mask = uint64(0)
-            if sentence_emotions:
-                for e in range(n_emo):
-                    scratch[prev + e] = (scratch[pre + e] * abs(w_pre)
-                                         + scratch[post + e] * abs(w_post)) * abs(emphasis)
-                    scratch[pre + e] = 0.0
-                    scratch[post + e] = 0.0
-                sentence_emotions = False
+                touched = u_target = last_mask = uint64(0)
+                u_any = u_mixed = False
+            sentence_emotions = False
             has_prev = True
-            pre_s = 0.0
-            pre_a = 0.0
-            post_s = 0.0
-            post_a = 0.0
+            pre_s = pre_a = post_s = post_a = 0.0
             has_contrast = False
             sentence_start = True
-            win1 = _NO_TERM
-            win2 = _NO_TERM
-            win3 = _NO_TERM
-            caps1 = False
-            caps2 = False
-            caps3 = False
+            win = empty_window()
 
     if has_prev:                    # the last sentence (its emotions are added below)
         total_s += prev_s
         total_a += prev_a
-    last_emotions = has_prev and prev_emotions
+    val, inten = normalised(total_s, total_a, float64(hits), rp)
+    best = document_emotions(out.emotions, d, doc_emotions, has_prev and prev_emotions, scratch, prev, n_emo, rp)
+    if aspects_on:
+        if has_prev and (prev_target | prev_touched) != 0:   # the last sentence (weight 1)
+            settle_aspects(1.0, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched, n_seen,
+                           slots, prev, n_emo, scratch, out.aspect)
+        if n_seen == 1 and not dropped and not doc_emotions:
+            # One aspect that every contribution went to, with the emotion sums of the last sentence
+            # only: its sums are the document's, added in the same order, so its scores are too.
+            out.aspect_valence[slots.base] = val
+            out.aspect_intensity[slots.base] = inten
+            out.aspect_emotion[slots.base] = best
+        else:
+            aspect_scores(out, slots, n_seen, scratch, n_emo, rp)
+    out.valence[d] = val
+    out.intensity[d] = inten
+    out.dominant[d] = best
+    out.hits[d] = hits
 
-    # ---- normalise ---------------------------------------------------------------------------------
-    val = 0.0
-    if total_s != 0.0:
-        if hits > 1 and hits_power != 0.0:
-            total_s = total_s / math.pow(float64(hits), hits_power)
-        val = total_s / math.sqrt(total_s * total_s + alpha)
-    inten = 0.0
-    if total_a != 0.0:
-        inten = total_a / math.sqrt(total_a * total_a + alpha)
-    best = -1
-    best_value = 0.0
-    for e in range(n_emo):
-        x = 0.0
-        if doc_emotions:
-            x = float64(out_emotions[e, d])
-        if last_emotions:
-            x += scratch[prev + e]
-        if x != 0.0:
-            x = 1.0 - math.exp(-gain * x)
-            if x < 0.0:
-                x = 0.0
-        out_emotions[e, d] = x
-        stored = float64(out_emotions[e, d])   # compare what the caller sees (float32)
-        if stored > best_value:
-            best_value = stored
-            best = e
-    if best_value < dominant_min:
-        best = -1
-    # ---- per-aspect outputs (the document formulas over each aspect's sums) -----------------------
-    if aspects_on and has_prev and (prev_target | prev_touched) != 0:   # the last sentence (weight 1)
-        for k in range(1, n_seen + 1):
-            row = a_slots + ASPECT_SLOT_ROWS * aw * k + 2 * aw
-            if ((prev_target >> uint64(out_aspect[a_base + k - 1])) & uint64(1)) != 0:
-                scratch[row + aw] += prev_s
-                scratch[row + aw + 1] += float64(prev_hits)
-                scratch[row + aw + 2] += prev_a
-                if prev_emotions:
-                    for e in range(n_emo):
-                        scratch[row + aw + 3 + e] += scratch[prev + e]
-            elif ((prev_touched >> uint64(min(k, 63))) & uint64(1)) != 0:
-                for e in range(aw):
-                    scratch[row + aw + e] += scratch[row + e]
-    if aspects_on and n_seen == 1 and not dropped and not doc_emotions:
-        # One aspect that every contribution went to, with the emotion sums of the last sentence
-        # only: its sums are the document's, added in the same order, so its scores are too.
-        out_aspect_valence[a_base] = val
-        out_aspect_intensity[a_base] = inten
-        out_aspect_emotion[a_base] = best
-    elif aspects_on:
-        for k in range(n_seen):
-            row = a_slots + ASPECT_SLOT_ROWS * aw * (k + 1)
-            a_s = scratch[row + 3 * aw]
-            a_hits = scratch[row + 3 * aw + 1]
-            a_a = scratch[row + 3 * aw + 2]
-            a_val = 0.0
-            if a_s != 0.0:
-                if a_hits > 1.0 and hits_power != 0.0:
-                    a_s = a_s / math.pow(a_hits, hits_power)
-                a_val = a_s / math.sqrt(a_s * a_s + alpha)
-            a_int = 0.0
-            if a_a != 0.0:
-                a_int = a_a / math.sqrt(a_a * a_a + alpha)
-            # The dominant emotion by the document rule (the largest float32 intensity, the lowest
-            # index on ties), with one exp instead of E: the intensity rises with the sum, so only
-            # sums that round to the same float32 as the largest one can tie with it.
-            x_max = 0.0
-            e_max = -1
-            for e in range(n_emo):
-                x = scratch[row + 3 * aw + 3 + e]
-                if x > x_max:
-                    x_max = x
-                    e_max = e
-            a_best = -1
-            if e_max >= 0 and gain > 0.0:
-                f_max = float64(float32(1.0 - math.exp(-gain * x_max)))
-                if f_max > 0.0 and f_max >= dominant_min:
-                    a_best = e_max
-                    if f_max >= 1.0:
-                        bound = 17.0 / gain          # 1 - exp(-y) rounds to 1.0f only for y > 25 ln 2
-                    else:
-                        bound = x_max - 2.4e-7 / (gain * (1.0 - f_max))   # within a few ulp of f_max
-                    for e in range(e_max):
-                        x = scratch[row + 3 * aw + 3 + e]
-                        if x >= bound and float64(float32(1.0 - math.exp(-gain * x))) == f_max:
-                            a_best = e
-                            break
-            out_aspect_valence[a_base + k] = a_val
-            out_aspect_intensity[a_base + k] = a_int
-            out_aspect_emotion[a_base + k] = a_best
 
-    # the last use of every array argument is here, in one block (see the note at the top)
-    out_valence[d] = val
-    out_intensity[d] = inten
-    out_dominant[d] = best
-    out_hits[d] = hits
+# ---- compiling the rules for a target -------------------------------------------------------------
+
+HELPERS = ("read_params", "match_expression", "read_unit", "mention_at", "empty_window", "window_after",
+           "window_after_plain", "skip_plain_tokens", "mixed_case", "window_effect", "add_emotions",
+           "register_aspects", "settle_aspects", "end_scope", "sentence_weights", "weigh_mixed_aspects",
+           "normalised", "aspect_dominant", "scope_mentions", "move_emotions", "weigh_sentence_emotions",
+           "add_sentence_emotions", "document_emotions", "aspect_scores")
+
+
+def for_target(compile_helper):
+    """:func:`score_document` and :func:`document_aspects` for one Numba target: plain functions (to
+    compile with the target's decorator) whose helpers are ``compile_helper(helper)`` -- e.g.
+    ``numba.njit(inline="always")`` or ``cuda.jit(device=True, inline="always")``."""
+    namespace = dict(globals())
+    for name in HELPERS:
+        namespace[name] = compile_helper(_rebound(namespace[name], namespace))
+    return SimpleNamespace(score_document=_rebound(score_document, namespace),
+                           document_aspects=_rebound(document_aspects, namespace))
+
+
+def _rebound(function, namespace):
+    """``function`` reading its globals from ``namespace``."""
+    return FunctionType(function.__code__, namespace, function.__name__, function.__defaults__)

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from . import rules
-from .contract import ScoreArrays, aspect_arrays, checked_stream, lexicon_arrays, readonly
+from .contract import ScoreArrays, checked_stream, lexicon_arrays, readonly
 from .rules import MAX_ASPECTS, scratch_size
 
 __all__ = ["ScoreArrays", "score_stream"]
@@ -29,24 +29,20 @@ _MAX_CHUNK = 4096
 
 
 # The rules allocate nothing, so they are compiled without Numba's reference counting (_nrt=False):
-# no incref/decref of the ~30 array arguments per document (atomic operations on cache lines shared
-# by every thread, 1.5-2x the scoring time when they are left in). error_model="numpy": no
-# exception paths. Numba's refcount pruning used to remove them, but it gives up on a function
-# this size (llvmlite's refprune subgraph limit), so they are never emitted instead.
+# no incref/decref of the ~30 arrays of their named tuples per document (atomic operations on cache
+# lines shared by every thread, 1.5-2x the scoring time when they are left in). error_model="numpy":
+# no exception paths. Numba's refcount pruning used to remove them, but it gives up on a function
+# this size (llvmlite's refprune subgraph limit), so they are never emitted instead. The rule
+# helpers are inlined (Numba IR), so the steps of the rules cost no call. rules_for_cpu is the
+# rules as this target compiles them (tests inspect its IR).
 RULES_OPTIONS = {"nogil": True, "error_model": "numpy", "_nrt": False}
-_score_document = numba.njit(cache=True, **RULES_OPTIONS)(rules.score_document)
+rules_for_cpu = rules.for_target(numba.njit(inline="always", **RULES_OPTIONS))
+_score_document = numba.njit(cache=True, **RULES_OPTIONS)(rules_for_cpu.score_document)
+_document_aspects = numba.njit(cache=True, **RULES_OPTIONS)(rules_for_cpu.document_aspects)
 
 
-_document_aspects = numba.njit(cache=True, **RULES_OPTIONS)(rules.document_aspects)
-
-
-def _score_chunks(doc_offsets, term_ids, flags, valence, weights, role, modifier,
-                  mwe_first, mwe_term, mwe_parts, mwe_words, params,
-                  aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask, doc_aspects, aspect_offsets,
-                  out_valence, out_intensity, out_emotions, out_dominant, out_tokens, out_hits,
-                  out_aspect, out_aspect_valence, out_aspect_intensity, out_aspect_emotion,
-                  n_scratch, chunk):
-    n_docs = out_valence.shape[0]
+def _score_chunks(stream, lex, aspects, doc_aspects, out, n_scratch, chunk):
+    n_docs = out.valence.shape[0]
     n_chunks = (n_docs + chunk - 1) // chunk
     for c in numba.prange(n_chunks):
         # per-sentence emotion (and aspect) sums; Numba hoists this allocation to once per worker's
@@ -55,25 +51,17 @@ def _score_chunks(doc_offsets, term_ids, flags, valence, weights, role, modifier
         lo = c * chunk
         hi = min(lo + chunk, n_docs)
         for d in range(lo, hi):
-            _score_document(d, doc_offsets, term_ids, flags, valence, weights, role, modifier,
-                            mwe_first, mwe_term, mwe_parts, mwe_words, params,
-                            aspect_mask, amwe_first, amwe_parts, amwe_words, amwe_mask, doc_aspects,
-                            aspect_offsets, scratch,
-                            out_valence, out_intensity, out_emotions, out_dominant, out_tokens,
-                            out_hits, out_aspect, out_aspect_valence, out_aspect_intensity,
-                            out_aspect_emotion)
+            _score_document(d, stream, lex, aspects, doc_aspects, scratch, out)
 
 
-def _aspect_chunks(doc_offsets, term_ids, flags, aspect_mask, amwe_first, amwe_parts, amwe_words,
-                   amwe_mask, out_doc_aspects, chunk):
+def _aspect_chunks(stream, lex, aspects, out_doc_aspects, chunk):
     n_docs = out_doc_aspects.shape[0]
     n_chunks = (n_docs + chunk - 1) // chunk
     for c in numba.prange(n_chunks):
         lo = c * chunk
         hi = min(lo + chunk, n_docs)
         for d in range(lo, hi):
-            _document_aspects(d, doc_offsets, term_ids, flags, aspect_mask, amwe_first, amwe_parts,
-                              amwe_words, amwe_mask, out_doc_aspects)
+            _document_aspects(d, stream, lex, aspects, out_doc_aspects)
 
 
 def _source_digest() -> str:
@@ -129,12 +117,10 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     Zero-copy: arrays that already have the listed dtype and are C-contiguous are read in place
     (never written). Thread-safe; the work is spread over ``numba.get_num_threads()`` threads.
     """
-    lexicon = lexicon_arrays(lex)
-    n_terms = lexicon[0].shape[0]
-    n_emo = lexicon[1].shape[1]
-    aspect = aspect_arrays(lex, n_terms)
-    offsets, ids, token_flags = checked_stream(doc_offsets, term_ids, flags, n_terms)
-    n_docs = max(offsets.shape[0] - 1, 0)
+    lexicon, aspects = lexicon_arrays(lex)
+    n_emo = lexicon.weights.shape[1]
+    stream = checked_stream(doc_offsets, term_ids, flags, lexicon.valence.shape[0])
+    n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
 
     out = ScoreArrays(             # the kernel writes every element
         valence=np.empty(n_docs, np.float32),
@@ -156,10 +142,10 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     chunk = min(max(-(-n_docs // (4 * numba.get_num_threads())), 1), _MAX_CHUNK)
     n_slots = 0
     doc_aspects = np.empty(0, np.uint64)
-    if aspect[0].size:
+    if aspects.aspect_mask.size:
         # count, then fill: each document's aspect mask sizes its output slots
         doc_aspects = np.empty(n_docs, np.uint64)
-        _aspect_chunks(offsets, ids, token_flags, *aspect, doc_aspects, chunk)
+        _aspect_chunks(stream, lexicon, aspects, doc_aspects, chunk)
         counts = np.bitwise_count(doc_aspects)
         np.cumsum(counts, out=out.aspect_offsets[1:])
         n_slots = int(counts.max())
@@ -167,7 +153,7 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
         out = out._replace(aspect=np.empty(n_out, np.int16), aspect_valence=np.empty(n_out, np.float32),
                            aspect_intensity=np.empty(n_out, np.float32),
                            aspect_emotion=np.empty(n_out, np.int16))
-    _score_chunks(offsets, ids, token_flags, *lexicon, *aspect, readonly(doc_aspects),
-                  readonly(out.aspect_offsets), *out[:6], *out[7:],
+    _score_chunks(stream, lexicon, aspects, readonly(doc_aspects),
+                  out._replace(aspect_offsets=readonly(out.aspect_offsets)),
                   scratch_size(n_emo, min(n_slots, MAX_ASPECTS)), chunk)
     return out

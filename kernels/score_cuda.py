@@ -1,10 +1,11 @@
 """CUDA scoring kernel: the rules of :mod:`.rules` on an NVIDIA GPU, one thread per document.
 
 The kernel is the CPU kernel's twin: each thread (grid-stride over documents) calls
-:func:`.rules.score_document`, compiled by ``numba.cuda.jit(device=True)`` from the same source that
-``score_cpu`` compiles with ``numba.njit``, with the same arguments. Its parameter list is generated
-from ``score_document``'s signature, so an argument added to the rules reaches both targets without a
-second list to keep in step. The per-document scratch (``SCRATCH_ROWS * E`` float64) is a
+:func:`.rules.score_document`, compiled by ``numba.cuda.jit(device=True)`` (its helpers inlined) from
+the same source that ``score_cpu`` compiles with ``numba.njit``, with the same named tuples of arrays.
+The kernel takes their fields flat and builds the tuples on the device; its parameter list is
+generated from the tuples' fields, so an array added to them reaches both targets without a second
+list to keep in step. The per-document scratch (``SCRATCH_ROWS * E`` float64) is a
 ``cuda.local.array``: E is baked into the kernel as a compile-time constant (one compiled kernel per
 emotion count), and thread-local memory is interleaved across a warp, so the same scratch index in
 neighbouring threads is one coalesced access -- a per-thread slice of a global scratch array would
@@ -43,69 +44,73 @@ from numba import cuda, float64
 
 from ..errors import InputError
 from . import rules
-from .contract import MAX_BLOCKS, THREADS_PER_BLOCK, ScoreArrays, aspect_arrays, checked_stream, lexicon_arrays
+from .contract import (
+    MAX_BLOCKS,
+    THREADS_PER_BLOCK,
+    AspectArrays,
+    LexiconArrays,
+    ScoreArrays,
+    TokenStream,
+    checked_stream,
+    lexicon_arrays,
+)
 from .rules import MAX_ASPECTS, scratch_size
 
 __all__ = ["CudaScorer"]
 
-# Arguments are bound by name: the kernels take every parameter of the rule function but ``d`` (the
-# thread's document) and ``scratch`` (thread-local), and the host fills them from these groups.
-_SCORE_ARGS = tuple(inspect.signature(rules.score_document).parameters)
-_ASPECT_ARGS = tuple(inspect.signature(rules.document_aspects).parameters)
-_STREAM = ("doc_offsets", "term_ids", "flags")
-_LEXICON = ("valence", "weights", "role", "modifier", "mwe_first", "mwe_term", "mwe_parts", "mwe_words",
-            "params")                                                     # contract.lexicon_arrays
-_ASPECT_LEXICON = ("aspect_mask", "amwe_first", "amwe_parts", "amwe_words", "amwe_mask")  # contract.aspect_arrays
-_PER_BATCH = ("doc_aspects", "aspect_offsets")
+# The kernels take the arrays of the rules' named tuples flat, as "<tuple>_<field>" (plus the batch's
+# doc_aspects), and build the tuples on the device; the host fills the arguments by those names.
+_GROUPS = {"stream": TokenStream, "lex": LexiconArrays, "aspects": AspectArrays, "out": ScoreArrays}
 # ScoreArrays fields written by the kernel: per document, then per aspect slot (aspect_offsets is
 # computed on the host between the two kernels)
 _DOC_OUT = {"valence": np.float32, "intensity": np.float32, "emotions": np.float32, "dominant": np.int16,
             "tokens": np.int32, "hits": np.int32}
 _SLOT_OUT = {"aspect": np.int16, "aspect_valence": np.float32, "aspect_intensity": np.float32,
              "aspect_emotion": np.int16}
-_KNOWN = set(("d", "scratch") + _STREAM + _LEXICON + _ASPECT_LEXICON + _PER_BATCH
-             + tuple("out_" + name for name in {**_DOC_OUT, **_SLOT_OUT}))
-if (set(_SCORE_ARGS) - _KNOWN or set(_ASPECT_ARGS) - _KNOWN - {"out_doc_aspects"}
-        or set(ScoreArrays._fields) != set(_DOC_OUT) | set(_SLOT_OUT) | {"aspect_offsets"}):
-    raise ImportError(  # the CPU contract changed: this twin must learn the new arguments
-        f"score_cuda does not know every argument of rules.score_document{_SCORE_ARGS}, "
-        f"rules.document_aspects{_ASPECT_ARGS} or ScoreArrays{ScoreArrays._fields}")
+if set(ScoreArrays._fields) != set(_DOC_OUT) | set(_SLOT_OUT) | {"aspect_offsets"}:
+    raise ImportError(f"score_cuda does not know every field of ScoreArrays{ScoreArrays._fields}")
 
 
-def _params(func) -> tuple[str, ...]:
-    """The kernel's parameters: the rule function's, less ``d`` and ``scratch``."""
-    return tuple(a for a in inspect.signature(func).parameters if a not in ("d", "scratch"))
-
-
-def _kernel_source(func, name: str, scratch: bool) -> str:
-    args = tuple(inspect.signature(func).parameters)
-    params = _params(func)
-    lines = [f"def {name}({', '.join(params)}):"]
+def _kernel_source(name: str, groups: tuple[str, ...], call: str, scratch: bool) -> str:
+    params = [f"{group}_{field}" for group in groups for field in _GROUPS[group]._fields]
+    if "out" not in groups:
+        params.append("out_doc_aspects")
+    lines = [f"def {name}({', '.join(params)}, doc_aspects):" if "out" in groups
+             else f"def {name}({', '.join(params)}):"]
     if scratch:   # N_SCRATCH is a constant of the kernel's globals, so this is a fixed-size local array
         lines.append("    scratch = cuda.local.array(N_SCRATCH, float64)")
-    lines.append("    for d in range(cuda.grid(1), doc_offsets.shape[0] - 1, cuda.gridsize(1)):")
-    lines.append(f"        rule({', '.join(args)})")
+    for group in groups:
+        fields = ", ".join(f"{group}_{field}" for field in _GROUPS[group]._fields)
+        lines.append(f"    {group} = {_GROUPS[group].__name__}({fields})")
+    lines.append("    for d in range(cuda.grid(1), stream.doc_offsets.shape[0] - 1, cuda.gridsize(1)):")
+    lines.append(f"        {call}")
     return "\n".join(lines) + "\n"
 
 
-def _make_kernel(func, name: str, n_scratch: int | None):
+def _make_kernel(name: str, groups: tuple[str, ...], call: str, n_scratch: int | None):
+    compiled = rules.for_target(cuda.jit(device=True, inline="always"))
     namespace = {"cuda": cuda, "float64": float64, "N_SCRATCH": max(n_scratch or 0, 1),
-                 "rule": cuda.jit(device=True)(func)}
-    source = _kernel_source(func, name, n_scratch is not None)
+                 "score_document": cuda.jit(device=True)(compiled.score_document),
+                 "document_aspects": cuda.jit(device=True)(compiled.document_aspects),
+                 **{cls.__name__: cls for cls in _GROUPS.values()}}
+    source = _kernel_source(name, groups, call, n_scratch is not None)
     exec(compile(source, f"<score_cuda {name}>", "exec"), namespace)
-    return cuda.jit(namespace[name]), _params(func)
+    kernel = namespace[name]
+    return cuda.jit(kernel), tuple(inspect.signature(kernel).parameters)
 
 
 @functools.cache
 def _score_kernel(n_scratch: int):
     """The scoring kernel with a thread-local scratch of ``n_scratch`` float64 (one per size)."""
-    return _make_kernel(rules.score_document, "score_kernel", n_scratch)
+    return _make_kernel("score_kernel", ("stream", "lex", "aspects", "out"),
+                        "score_document(d, stream, lex, aspects, doc_aspects, scratch, out)", n_scratch)
 
 
 @functools.cache
 def _aspect_kernel():
     """One thread per document: its aspect mask (``rules.document_aspects``)."""
-    return _make_kernel(rules.document_aspects, "aspect_kernel", None)
+    return _make_kernel("aspect_kernel", ("stream", "lex", "aspects"),
+                        "document_aspects(d, stream, lex, aspects, out_doc_aspects)", None)
 
 
 def _slot_bucket(n_slots: int) -> int:
@@ -164,15 +169,15 @@ class CudaScorer:
     """
 
     def __init__(self, lex, *, slots: int = 2) -> None:
-        lexicon = lexicon_arrays(lex)
-        self.n_terms = lexicon[0].shape[0]
-        self.n_emotions = lexicon[1].shape[1]
-        aspect = aspect_arrays(lex, self.n_terms)
-        self.aspects = aspect[0].shape[0] > 0
-        self._resident = {name: cuda.to_device(np.ascontiguousarray(array))
-                          for name, array in zip(_LEXICON + _ASPECT_LEXICON, lexicon + aspect, strict=True)}
+        lexicon, aspects = lexicon_arrays(lex)
+        self.n_terms = lexicon.valence.shape[0]
+        self.n_emotions = lexicon.weights.shape[1]
+        self.aspects = aspects.aspect_mask.shape[0] > 0
+        self._resident = {f"{group}_{name}": cuda.to_device(np.ascontiguousarray(array))
+                          for group, arrays in (("lex", lexicon), ("aspects", aspects))
+                          for name, array in arrays._asdict().items()}
         self._empty = {"doc_aspects": cuda.to_device(np.zeros(0, np.uint64)),
-                       "aspect_offsets": cuda.to_device(np.zeros(0, np.int64))}
+                       "out_aspect_offsets": cuda.to_device(np.zeros(0, np.int64))}
         self._slots = [_Slot() for _ in range(max(slots, 1))]
         self._lock = threading.Lock()
         #: Milliseconds (CUDA events) in host->device copies of the token streams, the aspect pass
@@ -204,7 +209,7 @@ class CudaScorer:
             try:
                 for doc_offsets, term_ids, flags in streams:   # tokenizes batch k (CPU)
                     stream = checked_stream(doc_offsets, term_ids, flags, self.n_terms)
-                    size = max(stream[0].shape[0] - 1, 0)
+                    size = max(stream.doc_offsets.shape[0] - 1, 0)
                     if first + size > n_docs:
                         raise InputError(f"the batches hold more than the {n_docs} documents announced")
                     if not size:
@@ -242,15 +247,15 @@ class CudaScorer:
     def _shape(self, name: str, n_docs: int) -> tuple[int, ...]:
         return (self.n_emotions, n_docs) if name == "emotions" else (n_docs,)
 
-    def _stage1(self, slot: _Slot, stream: tuple, first: int) -> None:
+    def _stage1(self, slot: _Slot, stream: TokenStream, first: int) -> None:
         """Queue the token streams' copy and, with aspects, the aspect pass and the masks' copy back."""
-        n_docs = stream[0].shape[0] - 1
+        n_docs = stream.doc_offsets.shape[0] - 1
         s = slot.stream
         e_start, e_copied = slot.events[:2]
         e_start.record(s)
         args = dict(self._resident)
-        for name, array in zip(_STREAM, stream, strict=True):
-            args[name] = slot.upload(name, array)
+        for name, array in stream._asdict().items():
+            args["stream_" + name] = slot.upload(name, array)
         e_copied.record(s)
         if self.aspects:
             pinned, device = slot.buffers("doc_aspects", n_docs, np.uint64)
@@ -278,7 +283,7 @@ class CudaScorer:
             slot_offsets = np.zeros(n_docs + 1, np.int64)
             np.cumsum(counts, out=slot_offsets[1:])
             n_slots = int(counts.max())
-            args["aspect_offsets"] = slot.upload("aspect_offsets", slot_offsets)
+            args["out_aspect_offsets"] = slot.upload("aspect_offsets", slot_offsets)
         e_aspects.record(s)
         n_out = 0 if slot_offsets is None else int(slot_offsets[-1])
         outputs = {}

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import reference_score
 from emoscore.errors import InputError
 from emoscore.kernels import rules, score_cpu
-from emoscore.kernels.contract import ScoreArrays
+from emoscore.kernels.contract import ScoreArrays, checked_stream, lexicon_arrays
 from emoscore.kernels.rules import (
     DEFAULT_PARAMS,
     EMOTION_PARAMS,
@@ -900,40 +900,58 @@ def test_inconsistent_lexicon_is_refused(lex):
         score_stream(offsets, ids, flags, SimpleNamespace(valence=lex.valence))
 
 
-def test_rules_compile_as_plain_scalar_function():
-    # the CUDA twin compiles the same function; it must stay a plain function (no dispatcher, no
-    # closure) so numba.cuda.jit(device=True) can take it
-    assert type(rules.score_document).__name__ == "function"
-    assert rules.score_document.__closure__ is None
+def test_rules_compile_as_plain_scalar_functions():
+    # the CUDA twin compiles the same functions; each target's entry points and helpers must stay plain
+    # functions (no dispatcher, no closure) so numba.cuda.jit(device=True) can take them
+    bound = rules.for_target(lambda helper: helper)
+    for function in (rules.score_document, rules.document_aspects, bound.score_document, bound.document_aspects,
+                     *(getattr(rules, name) for name in rules.HELPERS)):
+        assert type(function).__name__ == "function" and function.__closure__ is None, function.__name__
+    # the bound entry points read the helpers the target compiled, not the module's
+    marker = object()
+    bound = rules.for_target(lambda helper: marker)
+    assert all(bound.score_document.__globals__[name] is marker for name in rules.HELPERS)
+    assert rules.score_document.__globals__["read_unit"] is rules.read_unit
+
+
+def kernel_arguments(lex, offsets, ids, flags):
+    """The named tuples the kernels pass to the rules, for a real stream: (stream, lexicon, aspects,
+    document aspect masks, outputs, scratch), outputs sized by the plain-Python document_aspects."""
+    lexicon, aspects = lexicon_arrays(lex)
+    stream = checked_stream(offsets, ids, flags, lexicon.valence.shape[0])
+    n_docs, n_emo = len(offsets) - 1, lexicon.weights.shape[1]
+    doc_aspects = np.zeros(n_docs, np.uint64)
+    if aspects.aspect_mask.size:
+        for d in range(n_docs):
+            rules.document_aspects(d, stream, lexicon, aspects, doc_aspects)
+    aspect_offsets = np.concatenate([[0], np.cumsum(np.bitwise_count(doc_aspects))]).astype(np.int64)
+    k = int(aspect_offsets[-1])
+    out = ScoreArrays(np.empty(n_docs, np.float32), np.empty(n_docs, np.float32),
+                      np.empty((n_emo, n_docs), np.float32), np.empty(n_docs, np.int16),
+                      np.empty(n_docs, np.int32), np.empty(n_docs, np.int32), aspect_offsets,
+                      np.empty(k, np.int16), np.empty(k, np.float32), np.empty(k, np.float32),
+                      np.empty(k, np.int16))
+    n_slots = int(np.bitwise_count(doc_aspects).max(initial=0))
+    return stream, lexicon, aspects, doc_aspects, out, np.empty(rules.scratch_size(n_emo, n_slots), np.float64)
 
 
 def test_score_document_needs_no_reference_counting():
     # Performance guard: compiled as the CPU kernel compiles it, the per-document function must not
     # incref/decref its array arguments (atomic operations on cache lines shared by every thread).
-    from numba import types
-
-    def array(dtype, ndim=1, readonly=True):
-        return types.Array(dtype, ndim, "C", readonly=readonly)
-
-    signature = (
-        types.int64, array(types.int64), array(types.int32), array(types.uint8),
-        array(types.float32), array(types.float32, 2), array(types.uint8), array(types.float32),
-        array(types.int32), array(types.int32), array(types.int32), array(types.int32),
-        array(types.float32),
-        array(types.uint64), array(types.int32), array(types.int32), array(types.int32), array(types.uint64),
-        array(types.uint64), array(types.int64),
-        array(types.float64, readonly=False),
-        array(types.float32, readonly=False), array(types.float32, readonly=False),
-        array(types.float32, 2, readonly=False), array(types.int16, readonly=False),
-        array(types.int32, readonly=False), array(types.int32, readonly=False),
-        array(types.int16, readonly=False), array(types.float32, readonly=False),
-        array(types.float32, readonly=False), array(types.int16, readonly=False))
-    compiled = numba.njit(signature, **score_cpu.RULES_OPTIONS)(rules.score_document)
+    rng = np.random.default_rng(3)
+    lex = random_lexicon(rng, n_terms=20, n_emotions=5, n_mwe=8)
+    add_random_aspects(rng, lex, 6)
+    stream, lexicon, aspects, doc_aspects, out, scratch = kernel_arguments(lex, *random_stream(rng, lex, n_docs=5))
+    arguments = (0, stream, lexicon, aspects, doc_aspects, scratch, out)
+    signature = tuple(numba.typeof(a) for a in arguments)
+    compiled = numba.njit(signature, **score_cpu.RULES_OPTIONS)(score_cpu.rules_for_cpu.score_document)
     ir = compiled.inspect_llvm(signature)
     functions = {re.match(r"define [^@]*@([\w.$]+)\(", f).group(1): f
                  for f in re.split(r"\n(?=define )", ir) if f.startswith("define")}
     (name,) = [n for n in functions if "score_document" in n and n.startswith("_ZN8emoscore")]
     assert "@NRT_incref" not in functions[name] and "@NRT_decref" not in functions[name]
+    # the helpers are inlined: the document's function calls none of them
+    assert not any(f"{len(helper)}{helper}" in functions[name] for helper in rules.HELPERS)
 
 
 def test_rules_run_as_plain_python_like_the_kernel():
@@ -943,25 +961,11 @@ def test_rules_run_as_plain_python_like_the_kernel():
     lex = random_lexicon(rng, n_terms=20, n_emotions=5, n_mwe=8)
     add_random_aspects(rng, lex, 6)
     offsets, ids, flags = random_stream(rng, lex, n_docs=150)
-    n_docs, n_emo = len(offsets) - 1, lex.weights.shape[1]
-    aspect = (lex.aspect_mask, lex.amwe_first, lex.amwe_parts, lex.amwe_words, lex.amwe_mask)
-    doc_aspects = np.empty(n_docs, np.uint64)
-    for d in range(n_docs):
-        rules.document_aspects(d, offsets, ids, flags, *aspect, doc_aspects)
-    aspect_offsets = np.concatenate([[0], np.cumsum(np.bitwise_count(doc_aspects))]).astype(np.int64)
-    k = int(aspect_offsets[-1])
-    out = ScoreArrays(np.empty(n_docs, np.float32), np.empty(n_docs, np.float32),
-                      np.empty((n_emo, n_docs), np.float32), np.empty(n_docs, np.int16),
-                      np.empty(n_docs, np.int32), np.empty(n_docs, np.int32), aspect_offsets,
-                      np.empty(k, np.int16), np.empty(k, np.float32), np.empty(k, np.float32),
-                      np.empty(k, np.int16))
-    scratch = np.empty(rules.scratch_size(n_emo, 6), np.float64)
-    for d in range(n_docs):
-        rules.score_document(d, offsets, ids, flags, lex.valence, lex.weights, lex.role, lex.modifier,
-                             lex.mwe_first, lex.mwe_term, lex.mwe_parts, lex.mwe_words, lex.params,
-                             *aspect, doc_aspects, aspect_offsets, scratch, *out[:6], *out[7:])
+    stream, lexicon, aspects, doc_aspects, out, scratch = kernel_arguments(lex, offsets, ids, flags)
+    for d in range(len(offsets) - 1):
+        rules.score_document(d, stream, lexicon, aspects, doc_aspects, scratch, out)
     kernel = score_stream(offsets, ids, flags, lex)
-    assert k > 0
+    assert out.aspect_offsets[-1] > 0
     for name in FIELDS + ("aspect_offsets", "aspect", "aspect_valence", "aspect_intensity", "aspect_emotion"):
         np.testing.assert_allclose(getattr(out, name), getattr(kernel, name), rtol=0, atol=1e-6)
 
