@@ -96,6 +96,7 @@ class LexiconArrays(NamedTuple):
     emotion_first: np.ndarray   #: int32[N + 1], each term's non-zero weights (CSR) ...
     emotion_index: np.ndarray   #: int32[...], ... their emotions ...
     emotion_weight: np.ndarray  #: float32[...], ... and values
+    mwe_next: np.ndarray        #: uint64[N], second words of each term's expressions (see next_words)
 
 
 class AspectArrays(NamedTuple):
@@ -106,13 +107,31 @@ class AspectArrays(NamedTuple):
     amwe_parts: np.ndarray   #: int32[K + 1], their words (CSR into amwe_words)
     amwe_words: np.ndarray   #: int32[...]
     amwe_mask: np.ndarray    #: uint64[K], aspects of each expression (0: a blocker)
+    # derived for the rules
+    amwe_next: np.ndarray    #: uint64[N], second words of each term's aspect expressions (see next_words)
 
 
 _ROLE_CLASS = {ROLE_NEGATOR: CLASS_NEGATOR, ROLE_MODIFIER: CLASS_MODIFIER, ROLE_CONTRAST: CLASS_CONTRAST}
 
 
-def _rule_tables(valence, weights, role, mwe_first, aspects: AspectArrays):
-    """The term classes and the sparse emotion weights (CSR of the non-zero ones) the rules read."""
+def next_words(first, parts, words) -> np.ndarray:
+    """For each term, a 64-bit set of the second words of the expressions it starts (bit ``id % 64``;
+    every bit when one of them has a single word): the rules try the candidates only when the next
+    token's bit is set, so a first word followed by anything else costs one test."""
+    n_terms = first.shape[0] - 1
+    owner = np.repeat(np.arange(n_terms), np.diff(first))   # the first word of each expression
+    n_words = np.diff(parts)
+    bits = np.full(owner.shape[0], np.iinfo(np.uint64).max, np.uint64)
+    longer = n_words >= 2
+    bits[longer] = np.left_shift(np.uint64(1), (words[parts[:-1][longer] + 1] % 64).astype(np.uint64))
+    table = np.zeros(n_terms, np.uint64)
+    np.bitwise_or.at(table, owner, bits)
+    return readonly(table)
+
+
+def _rule_tables(valence, weights, role, mwe_first, mwe_parts, mwe_words, aspects: AspectArrays):
+    """The term classes, the sparse emotion weights (CSR of the non-zero ones) and the expressions'
+    second-word sets the rules read."""
     term_class = np.zeros(valence.shape[0], np.uint8)
     scores = (role == ROLE_NONE) & ((valence != 0) | (weights > 0).any(axis=1))
     term_class[scores] |= CLASS_SCORES
@@ -125,7 +144,7 @@ def _rule_tables(valence, weights, role, mwe_first, aspects: AspectArrays):
     emotion_first = np.zeros(valence.shape[0] + 1, np.int32)
     np.cumsum(np.bincount(rows, minlength=valence.shape[0]), out=emotion_first[1:])
     return (readonly(term_class), readonly(emotion_first), readonly(emotions.astype(np.int32)),
-            readonly(weights[rows, emotions]))
+            readonly(weights[rows, emotions]), next_words(mwe_first, mwe_parts, mwe_words))
 
 
 def _stream_array(value, name: str, dtype, kind: str) -> np.ndarray:
@@ -184,7 +203,7 @@ def lexicon_arrays(lex) -> tuple[LexiconArrays, AspectArrays]:
             raise InputError(f"lexicon {name} holds {bad}, outside [{low}, {high}]")
     aspects = _aspect_arrays(lex, n_terms)
     return LexiconArrays(valence, weights, role, modifier, mwe_first, mwe_term, mwe_parts, mwe_words, params,
-                         *_rule_tables(valence, weights, role, mwe_first, aspects)), aspects
+                         *_rule_tables(valence, weights, role, mwe_first, mwe_parts, mwe_words, aspects)), aspects
 
 
 _EMPTY = {np.uint64: np.zeros(0, np.uint64), np.int32: np.zeros(0, np.int32)}
@@ -196,7 +215,7 @@ def _aspect_arrays(lex, n_terms: int) -> AspectArrays:
     mask = getattr(lex, "aspect_mask", None)
     if mask is None or np.asarray(mask).size == 0:
         return AspectArrays(readonly(_EMPTY[np.uint64]), readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.int32]),
-                            readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.uint64]))
+                            readonly(_EMPTY[np.int32]), readonly(_EMPTY[np.uint64]), readonly(_EMPTY[np.uint64]))
     try:
         raw = [getattr(lex, name) for name in ("amwe_first", "amwe_parts", "amwe_words", "amwe_mask")]
     except AttributeError as exc:
@@ -216,7 +235,7 @@ def _aspect_arrays(lex, n_terms: int) -> AspectArrays:
         if array.size and (array.min() < low or array.max() > high):
             bad = array[(array < low) | (array > high)][0]
             raise InputError(f"lexicon {name} holds {bad}, outside [{low}, {high}]")
-    return AspectArrays(mask, first, parts, words, amwe_mask)
+    return AspectArrays(mask, first, parts, words, amwe_mask, next_words(first, parts, words))
 
 
 def checked_stream(doc_offsets, term_ids, flags, n_terms: int) -> TokenStream:

@@ -316,10 +316,12 @@ def read_params(params):
                       float64(params[P_VALENCE_HITS_POWER]))
 
 
-def match_expression(term_ids, flags, p, end, first, parts, words, t):
+def match_expression(term_ids, flags, p, end, first, parts, words, next_words, t):
     """The first (longest) expression of term ``t``'s candidates ``first[t]:first[t+1]`` whose words
     are the tokens from ``p`` on, none but the last ending a sentence or clause: (its index, its
-    word count), or (-1, 1)."""
+    word count), or (-1, 1). ``next_words[t]``: the candidates' second words (contract.next_words)."""
+    if p + 1 < end and ((next_words[t] >> uint64(term_ids[p + 1] & 63)) & uint64(1)) == 0:
+        return -1, 1
     for m in range(first[t], first[t + 1]):
         q0 = parts[m]
         n_words = parts[m + 1] - q0
@@ -345,7 +347,7 @@ def read_unit(stream, lex, i, end):
     unit_caps = (stream.flags[i] & FLAG_CAPS) != 0
     if t >= 0 and (lex.term_class[t] & CLASS_EXPRESSION) != 0:
         m, n_words = match_expression(stream.term_ids, stream.flags, i, end, lex.mwe_first, lex.mwe_parts,
-                                      lex.mwe_words, t)
+                                      lex.mwe_words, lex.mwe_next, t)
         if m >= 0:
             t = lex.mwe_term[m]
             last = i + n_words - 1
@@ -359,7 +361,7 @@ def mention_at(stream, aspects, p, end):
     """The aspect mention at token ``p`` (of an aspect term): (its mask, the token after it)."""
     t = stream.term_ids[p]
     m, n_words = match_expression(stream.term_ids, stream.flags, p, end, aspects.amwe_first, aspects.amwe_parts,
-                                  aspects.amwe_words, t)
+                                  aspects.amwe_words, aspects.amwe_next, t)
     if m >= 0:
         return aspects.amwe_mask[m], p + n_words
     return aspects.aspect_mask[t], p + 1
@@ -387,18 +389,28 @@ def window_after_plain(win, n):
     return win
 
 
-def skip_plain_tokens(stream, term_class, stop_class, i, end, win):
-    """The run of tokens from ``i`` that only take window positions: unknown words, and terms with
-    none of the ``stop_class`` bits (no role, neither scoring nor starting an expression or a mention:
-    most tokens). It stops before a token that ends a sentence or clause and before the document's
-    last token, which the general path handles: (the token after the run, the window after it)."""
+def skip_plain_tokens(stream, lex, aspects, mention_class, i, end, win, cur_mask, seen, n_seen, next_mention,
+                      slots, scratch, out_aspect):
+    """The run of tokens from ``i`` that only take window positions: unknown words, and terms with no
+    role that neither score nor start an expression (most tokens); an aspect mention starting in it
+    is read on the way (``mention_class``: CLASS_ASPECT, or 0 without aspects). The run stops before a
+    token that ends a sentence or clause and before the document's last token, which the general
+    path handles: (the token after the run, the window after it, and the mentions as in
+    :func:`scope_mentions`)."""
     j = i
     while j < end - 1 and (stream.flags[j] & (FLAG_SENT_END | FLAG_CLAUSE)) == 0:
-        tj = stream.term_ids[j]
-        if tj >= 0 and (term_class[tj] & stop_class) != 0:
-            break
+        t = stream.term_ids[j]
+        if t >= 0:
+            term_class = lex.term_class[t]
+            if (term_class & CLASS_RULES) != 0:
+                break
+            if (term_class & mention_class) != 0 and j >= next_mention:
+                mention, next_mention = mention_at(stream, aspects, j, end)
+                if mention != 0:
+                    cur_mask |= mention
+                    n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
         j += 1
-    return j, window_after_plain(win, j - i)
+    return j, window_after_plain(win, j - i), cur_mask, seen, n_seen, next_mention
 
 
 def mixed_case(flags, start, end):
@@ -775,10 +787,10 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     aspects_on = aspects.aspect_mask.shape[0] > 0 and doc_aspects[d] != 0
     aw = n_emo + 3
     slots = AspectSlots(0, 0, SCRATCH_ROWS * n_emo, SCRATCH_ROWS * n_emo + aw, aw)
-    stop_class = CLASS_RULES                # tokens of other classes only take window positions
+    mention_class = 0
     if aspects_on:
         slots = AspectSlots(out.aspect_offsets[d], out.aspect_offsets[d + 1], slots.cur, slots.first, aw)
-        stop_class = CLASS_RULES | CLASS_ASPECT
+        mention_class = CLASS_ASPECT
         for k in range(3 * aw):
             scratch[slots.cur + k] = 0.0
     n_seen = 0                  # slots used (aspects registered so far)
@@ -826,7 +838,9 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     i = start
     while i < end:
         if not sentence_start:
-            i, win = skip_plain_tokens(stream, term_class, stop_class, i, end, win)
+            i, win, cur_mask, seen, n_seen, next_mention = skip_plain_tokens(
+                stream, lex, aspects, mention_class, i, end, win, cur_mask, seen, n_seen, next_mention, slots, scratch,
+                out.aspect)
 
         # ---- the unit at i: a multi-word expression or one token, and the mentions starting in it
         t, last, unit_caps = read_unit(stream, lex, i, end)

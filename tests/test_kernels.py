@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import reference_score
 from emoscore.errors import InputError
 from emoscore.kernels import rules, score_cpu
-from emoscore.kernels.contract import ScoreArrays, checked_stream, lexicon_arrays
+from emoscore.kernels.contract import ScoreArrays, checked_stream, lexicon_arrays, next_words
 from emoscore.kernels.rules import (
     DEFAULT_PARAMS,
     EMOTION_PARAMS,
@@ -991,3 +991,14 @@ def tiny_valence_lexicon(params):
         role=_ro([ROLE_NONE], np.uint8), modifier=_ro([0.0], np.float32),
         mwe_first=_ro([0, 0], np.int32), mwe_term=_ro([], np.int32), mwe_parts=_ro([0], np.int32),
         mwe_words=_ro([], np.int32), params=_ro(params, np.float32))
+
+
+def test_next_words_lets_through_every_second_word_of_an_expression():
+    # term 0 starts "0 5" and "0 70 2"; term 1 starts a one-word expression; term 2 starts none
+    first = np.array([0, 2, 3, 3], np.int32)
+    parts = np.array([0, 2, 5, 6], np.int32)
+    words = np.array([0, 5, 0, 70, 2, 1], np.int32)
+    table = next_words(first, parts, words)
+    assert table.dtype == np.uint64 and table.shape == (3,)
+    assert int(table[0]) == (1 << 5) | (1 << (70 % 64))   # a filter, not exact: 6 and 70 share a bit
+    assert int(table[1]) == 2**64 - 1 and int(table[2]) == 0
