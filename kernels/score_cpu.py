@@ -4,6 +4,8 @@
 and runs :func:`_score_chunks`, a ``numba.njit(parallel=True, cache=True, nogil=True)`` kernel that
 ``prange``-s over chunks of documents and calls the compiled :func:`.rules.score_document` for each.
 Documents are independent, so the results do not depend on the thread count or the chunking.
+With an empty Numba cache the first call compiles the kernels in a background thread and scores
+small batches with the interpreted rules meanwhile (see "the first use" below).
 
 The kernel releases the GIL and keeps no state between calls, so several Python threads may call
 :func:`score_stream` at once (with Numba's ``omp`` or ``tbb`` threading layer; ``workqueue`` is not
@@ -14,6 +16,7 @@ C-contiguous (the tokenizer's and the lexicon compiler's arrays do): nothing is 
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import numba
 import numpy as np
@@ -22,7 +25,7 @@ from . import rules
 from .contract import ScoreArrays, checked_stream, lexicon_arrays, readonly
 from .rules import MAX_ASPECTS, scratch_size
 
-__all__ = ["ScoreArrays", "score_stream"]
+__all__ = ["ScoreArrays", "kernels_ready", "score_stream", "wait_for_kernels"]
 
 # Upper bound of documents per chunk (score_stream aims at about 4 chunks per thread).
 _MAX_CHUNK = 4096
@@ -118,10 +121,16 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     (never written). Thread-safe; the work is spread over ``numba.get_num_threads()`` threads.
     """
     lexicon, aspects = lexicon_arrays(lex)
-    n_emo = lexicon.weights.shape[1]
     stream = checked_stream(doc_offsets, term_ids, flags, lexicon.valence.shape[0])
     n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
+    compiled = n_docs > _INTERPRETED_MAX_DOCS or (n_docs > 0 and _kernels_ready(stream, lexicon, aspects))
+    return _run(stream, lexicon, aspects, compiled=compiled)
 
+
+def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
+    """Allocate the outputs and run both passes, compiled or (``compiled=False``) interpreted."""
+    n_emo = lexicon.weights.shape[1]
+    n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
     out = ScoreArrays(             # the kernel writes every element
         valence=np.empty(n_docs, np.float32),
         intensity=np.empty(n_docs, np.float32),
@@ -145,7 +154,11 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     if aspects.aspect_mask.size:
         # count, then fill: each document's aspect mask sizes its output slots
         doc_aspects = np.empty(n_docs, np.uint64)
-        _aspect_chunks(stream, lexicon, aspects, doc_aspects, chunk)
+        if compiled:
+            _aspect_chunks(stream, lexicon, aspects, doc_aspects, chunk)
+        else:
+            for d in range(n_docs):
+                rules.document_aspects(d, stream, lexicon, aspects, doc_aspects)
         counts = np.bitwise_count(doc_aspects)
         np.cumsum(counts, out=out.aspect_offsets[1:])
         n_slots = int(counts.max())
@@ -153,7 +166,64 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
         out = out._replace(aspect=np.empty(n_out, np.int16), aspect_valence=np.empty(n_out, np.float32),
                            aspect_intensity=np.empty(n_out, np.float32),
                            aspect_emotion=np.empty(n_out, np.int16))
-    _score_chunks(stream, lexicon, aspects, readonly(doc_aspects),
-                  out._replace(aspect_offsets=readonly(out.aspect_offsets)),
-                  scratch_size(n_emo, min(n_slots, MAX_ASPECTS)), chunk)
+    arguments = (stream, lexicon, aspects, readonly(doc_aspects))
+    kernel_out = out._replace(aspect_offsets=readonly(out.aspect_offsets))
+    n_scratch = scratch_size(n_emo, min(n_slots, MAX_ASPECTS))
+    if compiled:
+        _score_chunks(*arguments, kernel_out, n_scratch, chunk)
+    else:
+        scratch = np.empty(n_scratch, np.float64)
+        for d in range(n_docs):
+            rules.score_document(d, *arguments, scratch, kernel_out)
     return out
+
+
+# ---- the first use with an empty Numba cache --------------------------------------------------------
+# Compiling the two kernels takes ~10 s (mostly Numba's own passes over the rules), once per machine:
+# the cache keeps them. So that a first small request does not wait for it, the first call starts the
+# compile in a background thread and, until it has finished, batches of at most _INTERPRETED_MAX_DOCS
+# documents are scored by the same rules run by the Python interpreter (bit-identical to the compiled
+# kernel, tests/test_kernels.py; ~0.2 ms per document). Larger batches wait for the compile. The
+# thread is not a daemon, so a short-lived process still finishes and caches the kernels at exit.
+_INTERPRETED_MAX_DOCS = 256
+_compile_lock = threading.Lock()
+_compile_thread: threading.Thread | None = None
+_compiled = threading.Event()
+
+
+def kernels_ready() -> bool:
+    """Whether the compiled kernels are in use (False until the first batch's compile has finished)."""
+    return _compiled.is_set()
+
+
+def wait_for_kernels(timeout: float | None = None) -> bool:
+    """Wait until the background compile started by the first call has finished (at once when none
+    was started): whether the compiled kernels are ready."""
+    with _compile_lock:
+        thread = _compile_thread
+    if thread is not None:
+        thread.join(timeout)
+    return _compiled.is_set()
+
+
+def _kernels_ready(stream, lexicon, aspects) -> bool:
+    """:func:`kernels_ready`; the first call starts compiling the kernels in a background thread, for
+    these argument types (the contract's: every call has the same), on its own copy of the outputs."""
+    global _compile_thread
+    if _compiled.is_set():
+        return True
+    with _compile_lock:
+        if _compile_thread is None:
+            _compile_thread = threading.Thread(target=_compile_kernels, args=(stream, lexicon, aspects),
+                                               name="emoscore-compile")
+            _compile_thread.start()
+    return _compiled.is_set()
+
+
+def _compile_kernels(stream, lexicon, aspects) -> None:
+    try:
+        _run(stream, lexicon, aspects, compiled=True)   # compiles or loads both kernels; results unused
+    except Exception:   # noqa: BLE001 -- the next call then compiles in its own thread and raises there
+        pass
+    finally:
+        _compiled.set()

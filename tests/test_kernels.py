@@ -8,7 +8,10 @@ docs/internals.md from punctuation and case.
 from __future__ import annotations
 
 import math
+import os
 import re
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -967,7 +970,7 @@ def test_rules_run_as_plain_python_like_the_kernel():
     kernel = score_stream(offsets, ids, flags, lex)
     assert out.aspect_offsets[-1] > 0
     for name in FIELDS + ("aspect_offsets", "aspect", "aspect_valence", "aspect_intensity", "aspect_emotion"):
-        np.testing.assert_allclose(getattr(out, name), getattr(kernel, name), rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(getattr(out, name), getattr(kernel, name), err_msg=name)
 
 
 def test_valence_hits_power_divides_the_sum_by_hits():
@@ -1002,3 +1005,33 @@ def test_next_words_lets_through_every_second_word_of_an_expression():
     assert table.dtype == np.uint64 and table.shape == (3,)
     assert int(table[0]) == (1 << 5) | (1 << (70 % 64))   # a filter, not exact: 6 and 70 share a bit
     assert int(table[1]) == 2**64 - 1 and int(table[2]) == 0
+
+
+FIRST_CALL_SCRIPT = """
+import numpy as np
+from emoscore import Scorer
+from emoscore._tokenize import tokenize
+from emoscore.kernels import score_cpu
+from emoscore.sample import generate
+
+lex = Scorer().lexicon
+texts = generate(200, seed=11).column("text").combine_chunks()
+stream = tokenize(texts, lex.table_keys, lex.table_ids, lex.stem_mask)
+first = score_cpu.score_stream(*stream, lex)
+assert not score_cpu.kernels_ready(), "the kernels were compiled before the first small batch was scored"
+assert score_cpu.wait_for_kernels(600) and score_cpu.kernels_ready()
+second = score_cpu.score_stream(*stream, lex)
+assert first.aspect.size > 0 and (first.dominant >= 0).any()
+for name in first._fields:
+    np.testing.assert_array_equal(getattr(first, name), getattr(second, name), err_msg=name)
+print("same")
+"""
+
+
+def test_first_small_batch_is_scored_while_the_kernels_compile(tmp_path):
+    # With an empty Numba cache a first small batch must not wait for the ~10 s compile: the rules run
+    # interpreted meanwhile, and their scores must be the compiled kernel's, bit for bit.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"), EMOSCORE_CACHE_DIR=str(tmp_path / "lexicon"))
+    run = subprocess.run([sys.executable, "-c", FIRST_CALL_SCRIPT], env=env, capture_output=True, text=True,
+                         timeout=900, check=False)
+    assert run.returncode == 0 and run.stdout.strip() == "same", run.stderr[-3000:]
