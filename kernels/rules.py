@@ -232,8 +232,6 @@ def scratch_size(n_emotions, n_aspects):
     return size
 
 
-
-
 # Term classes: what a term does for the rules, one byte per term (``contract.lexicon_arrays`` derives
 # them), so that a token which only serves expressions or aspects ("the", "my") costs a load and a
 # branch, not the scoring path.
@@ -606,8 +604,10 @@ def sentence_weights(rp, has_contrast, unit_flags):
     return w_pre, w_post, emphasis
 
 
-def weigh_mixed_aspects(touched, n_seen, slots, w_pre, w_post, emphasis, scratch):
-    """A mixed sentence's per-aspect rows, weighted as the sentence, into each aspect's prev row."""
+def close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pre, w_post, emphasis, scratch):
+    """At the end of a sentence: a mixed one's per-aspect rows, weighted as the sentence, into each
+    aspect's prev row; the uniform rows cleared: the target the sentence settles to as a whole
+    (uniform: from the document's sentence sums), or 0."""
     a_slots, aw = slots.first, slots.width
     for k in range(1, n_seen + 1):
         if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:
@@ -624,6 +624,11 @@ def weigh_mixed_aspects(touched, n_seen, slots, w_pre, w_post, emphasis, scratch
                                          + scratch[row + aw + e] * abs(w_post)) * abs(emphasis)
             scratch[row + e] = 0.0
             scratch[row + aw + e] = 0.0
+    if u_any:
+        clear(scratch, a_slots, 2 * aw)
+    if u_mixed:
+        return uint64(0)
+    return u_target
 
 
 def normalised(total_s, total_a, hits, rp):
@@ -681,6 +686,11 @@ def scope_mentions(stream, lex, aspects, p, last, end, cur_mask, seen, n_seen, s
         else:
             p += 1
     return cur_mask, seen, n_seen, p
+
+
+def clear(scratch, start, n):   # scratch[start:start+n] = 0
+    for k in range(n):
+        scratch[start + k] = 0.0
 
 
 def move_emotions(scratch, src, dst, n_emo):
@@ -765,11 +775,10 @@ def document_aspects(d, stream, lex, aspects, out_doc_aspects):
 def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     """Score document ``d`` of a CSR token stream into element ``d`` of the output arrays.
 
-    ``stream``, ``lex``, ``aspects``, ``out``: ``contract.TokenStream``, ``LexiconArrays``,
-    ``AspectArrays`` (an empty ``aspect_mask``: aspects off, and no other aspect array is read) and
-    ``ScoreArrays`` (``aspect_offsets`` is read: each document's slots; column ``d`` of ``emotions`` is
-    the document's accumulator first); ``doc_aspects`` u64[D] from :func:`document_aspects`;
-    ``scratch`` float64[>= scratch_size(E, aspects)], overwritten. Ids are trusted to be ``< N``.
+    ``stream``, ``lex``, ``aspects``, ``out``: ``contract.TokenStream``, ``LexiconArrays``, ``AspectArrays``
+    (an empty ``aspect_mask``: aspects off) and ``ScoreArrays`` (``aspect_offsets`` is read: each document's
+    slots); ``doc_aspects`` u64[D] from :func:`document_aspects`; ``scratch`` float64[>= scratch_size(E,
+    aspects)], overwritten. Ids are trusted to be ``< N``.
 
     Performance: one exit, no exceptions (compile with error_model="numpy") and no allocation, so the
     CPU kernel compiles it without reference counting (score_cpu.RULES_OPTIONS). An empty (or null)
@@ -783,16 +792,18 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     rp = read_params(lex.params)
     out.tokens[d] = max(end - start, 0)
 
-    # aspects: on when the lexicon has aspect data and the document mentions one
+    # aspects: on when the lexicon has aspect data and the document mentions one. With one aspect, a
+    # sentence's contributions go to it iff the sentence mentions it: scope rows only for several.
     aspects_on = aspects.aspect_mask.shape[0] > 0 and doc_aspects[d] != 0
+    several = aspects_on and (doc_aspects[d] & (doc_aspects[d] - uint64(1))) != 0
     aw = n_emo + 3
     slots = AspectSlots(0, 0, SCRATCH_ROWS * n_emo, SCRATCH_ROWS * n_emo + aw, aw)
     mention_class = 0
     if aspects_on:
         slots = AspectSlots(out.aspect_offsets[d], out.aspect_offsets[d + 1], slots.cur, slots.first, aw)
         mention_class = CLASS_ASPECT
-        for k in range(3 * aw):
-            scratch[slots.cur + k] = 0.0
+    if several:
+        clear(scratch, slots.cur, 3 * aw)
     n_seen = 0                  # slots used (aspects registered so far)
     seen = uint64(0)
     cur_mask = uint64(0)        # aspects mentioned in the current scope
@@ -816,8 +827,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     # sentence (kept until we know whether the next one opens with a contrast word). The emotion
     # loops run only when a row holds something: most sentences of a review score nothing.
     pre, post, prev = 0, n_emo, 2 * n_emo
-    for e in range(2 * n_emo):      # the sentence rows start (and are left) zero
-        scratch[e] = 0.0
+    clear(scratch, 0, 2 * n_emo)    # the sentence rows start (and are left) zero
     sentence_emotions = False       # the sentence rows hold something
     prev_emotions = False           # the previous-sentence row holds something
     doc_emotions = False            # out.emotions[:, d] holds the document's sums
@@ -848,10 +858,12 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
         unit_role = ROLE_NONE
         if t >= 0:
             unit_role = lex.role[t]
-        if aspects_on:
+        if mention_class != 0:
             cur_mask, seen, n_seen, next_mention = scope_mentions(
                 stream, lex, aspects, max(i, next_mention), last, end, cur_mask, seen, n_seen, slots, scratch,
                 out.aspect)
+            if cur_mask != 0 and not several:
+                mention_class = 0       # the one aspect is mentioned: the sentence's other mentions add nothing
 
         # ---- a new sentence: settle the previous one -------------------------------------------
         if sentence_start and has_prev:
@@ -879,7 +891,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
             post_a += abs(c)
             add_emotions(scratch, post, lex, t, emotion_mult, transfer, target, n_emo)
             sentence_emotions = True
-            if aspects_on:              # the same contribution, kept for the scope's aspects
+            if several:                 # the same contribution, kept for the scope's aspects
                 scratch[slots.cur] += c
                 scratch[slots.cur + 1] += 1.0
                 scratch[slots.cur + 2] += abs(c)
@@ -904,9 +916,12 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
         sentence_end = (unit_flags & FLAG_SENT_END) != 0 or i >= end
 
         if aspects_on and (sentence_end or scope_end):   # the scope's contributions go to its aspects
-            u_target, u_any, u_mixed, touched, last_mask = end_scope(
-                unit_role == ROLE_CONTRAST, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, touched,
-                n_seen, slots, scratch, out.aspect)
+            if several:
+                u_target, u_any, u_mixed, touched, last_mask = end_scope(
+                    unit_role == ROLE_CONTRAST, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, touched,
+                    n_seen, slots, scratch, out.aspect)
+            else:                       # one aspect: the sentence's target, once it mentions it
+                u_target |= cur_mask
             cur_any = False
             cur_mask = uint64(0)
 
@@ -919,16 +934,11 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
             if sentence_emotions:
                 weigh_sentence_emotions(scratch, pre, post, prev, n_emo, w_pre, w_post, emphasis)
             if aspects_on:
-                if touched != 0:     # a mixed sentence: each aspect's, weighted alike
-                    weigh_mixed_aspects(touched, n_seen, slots, w_pre, w_post, emphasis, scratch)
-                prev_target = uint64(0)
-                if not u_mixed:           # uniform: settled from the document's sentence sums
-                    prev_target = u_target
-                    if u_target == 0 and hits > sent_hits:
-                        dropped = True  # (no mention in the sentence: its contributions go nowhere)
-                if u_any:
-                    for e in range(2 * aw):
-                        scratch[slots.first + e] = 0.0
+                mention_class = CLASS_ASPECT
+                prev_target = close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pre, w_post,
+                                                    emphasis, scratch)
+                if not u_mixed and u_target == 0 and hits > sent_hits:
+                    dropped = True      # (no mention in the sentence: its contributions go nowhere)
                 prev_hits = hits - sent_hits
                 sent_hits = hits
                 prev_touched = touched
@@ -968,8 +978,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
 
 HELPERS = ("read_params", "match_expression", "read_unit", "mention_at", "empty_window", "window_after",
            "window_after_plain", "skip_plain_tokens", "mixed_case", "window_effect", "add_emotions",
-           "register_aspects", "settle_aspects", "end_scope", "sentence_weights", "weigh_mixed_aspects",
-           "normalised", "aspect_dominant", "scope_mentions", "move_emotions", "weigh_sentence_emotions",
+           "register_aspects", "settle_aspects", "end_scope", "sentence_weights", "close_aspect_sentence",
+           "normalised", "aspect_dominant", "scope_mentions", "clear", "move_emotions", "weigh_sentence_emotions",
            "add_sentence_emotions", "document_emotions", "aspect_scores")
 
 

@@ -40,8 +40,20 @@ _MAX_CHUNK = 4096
 # rules as this target compiles them (tests inspect its IR).
 RULES_OPTIONS = {"nogil": True, "error_model": "numpy", "_nrt": False}
 rules_for_cpu = rules.for_target(numba.njit(inline="always", **RULES_OPTIONS))
-_score_document = numba.njit(cache=True, **RULES_OPTIONS)(rules_for_cpu.score_document)
-_document_aspects = numba.njit(cache=True, **RULES_OPTIONS)(rules_for_cpu.document_aspects)
+_score_document = numba.njit(inline="always", **RULES_OPTIONS)(rules_for_cpu.score_document)
+_document_aspects = numba.njit(inline="always", **RULES_OPTIONS)(rules_for_cpu.document_aspects)
+
+
+# The document loops are compiled functions of their own, called once per chunk: a call passes the
+# named tuples' ~30 arrays as some 200 scalar arguments, too many to pay per document.
+def _score_range(lo, hi, stream, lex, aspects, doc_aspects, scratch, out):
+    for d in range(lo, hi):
+        _score_document(d, stream, lex, aspects, doc_aspects, scratch, out)
+
+
+def _aspect_range(lo, hi, stream, lex, aspects, out_doc_aspects):
+    for d in range(lo, hi):
+        _document_aspects(d, stream, lex, aspects, out_doc_aspects)
 
 
 def _score_chunks(stream, lex, aspects, doc_aspects, out, n_scratch, chunk):
@@ -52,9 +64,7 @@ def _score_chunks(stream, lex, aspects, doc_aspects, out, n_scratch, chunk):
         # share of the chunks (each worker gets its own array: it is passed to a call, so never shared)
         scratch = np.empty(n_scratch, np.float64)
         lo = c * chunk
-        hi = min(lo + chunk, n_docs)
-        for d in range(lo, hi):
-            _score_document(d, stream, lex, aspects, doc_aspects, scratch, out)
+        _score_range(lo, min(lo + chunk, n_docs), stream, lex, aspects, doc_aspects, scratch, out)
 
 
 def _aspect_chunks(stream, lex, aspects, out_doc_aspects, chunk):
@@ -62,9 +72,7 @@ def _aspect_chunks(stream, lex, aspects, out_doc_aspects, chunk):
     n_chunks = (n_docs + chunk - 1) // chunk
     for c in numba.prange(n_chunks):
         lo = c * chunk
-        hi = min(lo + chunk, n_docs)
-        for d in range(lo, hi):
-            _document_aspects(d, stream, lex, aspects, out_doc_aspects)
+        _aspect_range(lo, min(lo + chunk, n_docs), stream, lex, aspects, out_doc_aspects)
 
 
 def _source_digest() -> str:
@@ -76,8 +84,12 @@ def _source_digest() -> str:
 
 
 # Numba's on-disk cache checks the timestamp of *this* file only, so an edit to rules.py would leave
-# a stale kernel in the cache. Naming the cache entry after a digest of rules.py's source gives every
+# stale kernels in the cache. Naming the cache entry after a digest of rules.py's source gives every
 # version of the rules its own entry.
+_score_range.__qualname__ = f"_score_range_{_source_digest()}"
+_score_range = numba.njit(cache=True, **RULES_OPTIONS)(_score_range)
+_aspect_range.__qualname__ = f"_aspect_range_{_source_digest()}"
+_aspect_range = numba.njit(cache=True, **RULES_OPTIONS)(_aspect_range)
 _score_chunks.__qualname__ = f"_score_chunks_{_source_digest()}"
 _score_chunks = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")(_score_chunks)
 _aspect_chunks.__qualname__ = f"_aspect_chunks_{_source_digest()}"
