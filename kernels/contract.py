@@ -17,7 +17,6 @@ import numpy as np
 
 from ..errors import InputError
 from .rules import (
-    CLASS_ASPECT,
     CLASS_CONTRAST,
     CLASS_EXPRESSION,
     CLASS_MODIFIER,
@@ -129,7 +128,7 @@ def next_words(first, parts, words) -> np.ndarray:
     return readonly(table)
 
 
-def _rule_tables(valence, weights, role, mwe_first, mwe_parts, mwe_words, aspects: AspectArrays):
+def _rule_tables(valence, weights, role, mwe_first, mwe_parts, mwe_words):
     """The term classes, the sparse emotion weights (CSR of the non-zero ones) and the expressions'
     second-word sets the rules read."""
     term_class = np.zeros(valence.shape[0], np.uint8)
@@ -138,8 +137,6 @@ def _rule_tables(valence, weights, role, mwe_first, mwe_parts, mwe_words, aspect
     for value, bit in _ROLE_CLASS.items():
         term_class[role == value] |= bit
     term_class[np.diff(mwe_first) > 0] |= CLASS_EXPRESSION
-    if aspects.aspect_mask.size:
-        term_class[(aspects.aspect_mask != 0) | (np.diff(aspects.amwe_first) > 0)] |= CLASS_ASPECT
     rows, emotions = np.nonzero(weights)
     emotion_first = np.zeros(valence.shape[0] + 1, np.int32)
     np.cumsum(np.bincount(rows, minlength=valence.shape[0]), out=emotion_first[1:])
@@ -203,7 +200,7 @@ def lexicon_arrays(lex) -> tuple[LexiconArrays, AspectArrays]:
             raise InputError(f"lexicon {name} holds {bad}, outside [{low}, {high}]")
     aspects = _aspect_arrays(lex, n_terms)
     return LexiconArrays(valence, weights, role, modifier, mwe_first, mwe_term, mwe_parts, mwe_words, params,
-                         *_rule_tables(valence, weights, role, mwe_first, mwe_parts, mwe_words, aspects)), aspects
+                         *_rule_tables(valence, weights, role, mwe_first, mwe_parts, mwe_words)), aspects
 
 
 _EMPTY = {np.uint64: np.zeros(0, np.uint64), np.int32: np.zeros(0, np.int32)}

@@ -233,14 +233,13 @@ def scratch_size(n_emotions, n_aspects):
 
 
 # Term classes: what a term does for the rules, one byte per term (``contract.lexicon_arrays`` derives
-# them), so that a token which only serves expressions or aspects ("the", "my") costs a load and a
+# them), so that a token which only serves aspects or does nothing ("the", "my") costs a load and a
 # branch, not the scoring path.
 CLASS_SCORES = 1        # no role, and a non-zero valence or a positive emotion weight
 CLASS_NEGATOR = 2
 CLASS_MODIFIER = 4
 CLASS_CONTRAST = 8
 CLASS_EXPRESSION = 16   # the first word of an emotion expression
-CLASS_ASPECT = 32       # an aspect word, or the first word of an aspect expression
 CLASS_RULES = CLASS_SCORES | CLASS_NEGATOR | CLASS_MODIFIER | CLASS_CONTRAST | CLASS_EXPRESSION
 
 # Window slots hold term ids; this marks an empty slot or an unknown word. The roles of the 3 slots
@@ -356,7 +355,7 @@ def read_unit(stream, lex, i, end):
 
 
 def mention_at(stream, aspects, p, end):
-    """The aspect mention at token ``p`` (of an aspect term): (its mask, the token after it)."""
+    """The aspect mention at token ``p`` (a term): (its mask, 0 for no aspect, and the token after it)."""
     t = stream.term_ids[p]
     m, n_words = match_expression(stream.term_ids, stream.flags, p, end, aspects.amwe_first, aspects.amwe_parts,
                                   aspects.amwe_words, aspects.amwe_next, t)
@@ -387,11 +386,11 @@ def window_after_plain(win, n):
     return win
 
 
-def skip_plain_tokens(stream, lex, aspects, mention_class, i, end, win, cur_mask, seen, n_seen, next_mention,
+def skip_plain_tokens(stream, lex, aspects, read_mentions, i, end, win, cur_mask, seen, n_seen, next_mention,
                       slots, scratch, out_aspect):
     """The run of tokens from ``i`` that only take window positions: unknown words, and terms with no
     role that neither score nor start an expression (most tokens); an aspect mention starting in it
-    is read on the way (``mention_class``: CLASS_ASPECT, or 0 without aspects). The run stops before a
+    is read on the way when ``read_mentions`` (aspects on, and they still matter). The run stops before a
     token that ends a sentence or clause and before the document's last token, which the general
     path handles: (the token after the run, the window after it, and the mentions as in
     :func:`scope_mentions`)."""
@@ -402,11 +401,10 @@ def skip_plain_tokens(stream, lex, aspects, mention_class, i, end, win, cur_mask
             term_class = lex.term_class[t]
             if (term_class & CLASS_RULES) != 0:
                 break
-            if (term_class & mention_class) != 0 and j >= next_mention:
+            if read_mentions and j >= next_mention:   # (any term: its mask is 0 if it is no aspect)
                 mention, next_mention = mention_at(stream, aspects, j, end)
-                if mention != 0:
-                    cur_mask |= mention
-                    n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
+                cur_mask |= mention
+                n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
         j += 1
     return j, window_after_plain(win, j - i), cur_mask, seen, n_seen, next_mention
 
@@ -677,12 +675,10 @@ def scope_mentions(stream, lex, aspects, p, last, end, cur_mask, seen, n_seen, s
     """The aspect mentions starting at tokens ``p..last`` join the scope's (``cur_mask``) and get
     their slots: (cur_mask, seen, n_seen, the token after the last one read)."""
     while p <= last:
-        t = stream.term_ids[p]
-        if t >= 0 and (lex.term_class[t] & CLASS_ASPECT) != 0:
+        if stream.term_ids[p] >= 0:
             mention, p = mention_at(stream, aspects, p, end)
-            if mention != 0:
-                cur_mask |= mention
-                n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
+            cur_mask |= mention
+            n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
         else:
             p += 1
     return cur_mask, seen, n_seen, p
@@ -764,7 +760,7 @@ def document_aspects(d, stream, lex, aspects, out_doc_aspects):
     p = stream.doc_offsets[d]
     while p < end:
         t = stream.term_ids[p]
-        if t >= 0 and (lex.term_class[t] & CLASS_ASPECT) != 0:
+        if t >= 0:      # (every term: a test of its class would be as dear as the mention's)
             mention, p = mention_at(stream, aspects, p, end)
             found |= mention
         else:
@@ -798,10 +794,10 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     several = aspects_on and (doc_aspects[d] & (doc_aspects[d] - uint64(1))) != 0
     aw = n_emo + 3
     slots = AspectSlots(0, 0, SCRATCH_ROWS * n_emo, SCRATCH_ROWS * n_emo + aw, aw)
-    mention_class = 0
+    read_mentions = False
     if aspects_on:
         slots = AspectSlots(out.aspect_offsets[d], out.aspect_offsets[d + 1], slots.cur, slots.first, aw)
-        mention_class = CLASS_ASPECT
+        read_mentions = True
     if several:
         clear(scratch, slots.cur, 3 * aw)
     n_seen = 0                  # slots used (aspects registered so far)
@@ -849,7 +845,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     while i < end:
         if not sentence_start:
             i, win, cur_mask, seen, n_seen, next_mention = skip_plain_tokens(
-                stream, lex, aspects, mention_class, i, end, win, cur_mask, seen, n_seen, next_mention, slots, scratch,
+                stream, lex, aspects, read_mentions, i, end, win, cur_mask, seen, n_seen, next_mention, slots, scratch,
                 out.aspect)
 
         # ---- the unit at i: a multi-word expression or one token, and the mentions starting in it
@@ -858,12 +854,12 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
         unit_role = ROLE_NONE
         if t >= 0:
             unit_role = lex.role[t]
-        if mention_class != 0:
+        if read_mentions:
             cur_mask, seen, n_seen, next_mention = scope_mentions(
                 stream, lex, aspects, max(i, next_mention), last, end, cur_mask, seen, n_seen, slots, scratch,
                 out.aspect)
             if cur_mask != 0 and not several:
-                mention_class = 0       # the one aspect is mentioned: the sentence's other mentions add nothing
+                read_mentions = False   # the one aspect is mentioned: the sentence's other mentions add nothing
 
         # ---- a new sentence: settle the previous one -------------------------------------------
         if sentence_start and has_prev:
@@ -934,7 +930,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
             if sentence_emotions:
                 weigh_sentence_emotions(scratch, pre, post, prev, n_emo, w_pre, w_post, emphasis)
             if aspects_on:
-                mention_class = CLASS_ASPECT
+                read_mentions = True
                 prev_target = close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pre, w_post,
                                                     emphasis, scratch)
                 if not u_mixed and u_target == 0 and hits > sent_hits:
