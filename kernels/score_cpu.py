@@ -135,8 +135,11 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     lexicon, aspects = lexicon_arrays(lex)
     stream = checked_stream(doc_offsets, term_ids, flags, lexicon.valence.shape[0])
     n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
-    compiled = n_docs > _INTERPRETED_MAX_DOCS or (n_docs > 0 and _kernels_ready(stream, lexicon, aspects))
-    return _run(stream, lexicon, aspects, compiled=compiled)
+    if n_docs > _INTERPRETED_MAX_DOCS or (n_docs > 0 and _kernels_ready(stream, lexicon, aspects)):
+        out = _run(stream, lexicon, aspects, compiled=True)
+        _compiled.set()     # (compiled here when a large batch came first)
+        return out
+    return _run(stream, lexicon, aspects, compiled=False)
 
 
 def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:

@@ -1035,3 +1035,20 @@ def test_first_small_batch_is_scored_while_the_kernels_compile(tmp_path):
     run = subprocess.run([sys.executable, "-c", FIRST_CALL_SCRIPT], env=env, capture_output=True, text=True,
                          timeout=900, check=False)
     assert run.returncode == 0 and run.stdout.strip() == "same", run.stderr[-3000:]
+
+
+def test_a_large_first_batch_compiles_and_later_small_ones_use_the_kernels():
+    script = """
+from emoscore import Scorer
+from emoscore._tokenize import tokenize
+from emoscore.kernels import score_cpu
+from emoscore.sample import generate
+
+lex = Scorer().lexicon
+texts = generate(300, seed=12).column("text").combine_chunks()   # more than the interpreted batches
+score_cpu.score_stream(*tokenize(texts, lex.table_keys, lex.table_ids, lex.stem_mask), lex)
+assert score_cpu.kernels_ready()
+print("ready")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0 and run.stdout.strip() == "ready", run.stderr[-3000:]
