@@ -91,7 +91,7 @@ class LexiconArrays(NamedTuple):
     mwe_words: np.ndarray       #: int32[...]
     params: np.ndarray          #: float32[>= N_PARAMS]
     # derived here, not stored in the lexicon:
-    term_class: np.ndarray      #: uint8[N], rules.CLASS_* bits
+    term_class: np.ndarray      #: uint8[N + 1], rules.CLASS_* bits (the last: an unknown word, 0)
     emotion_first: np.ndarray   #: int32[N + 1], each term's non-zero weights (CSR) ...
     emotion_index: np.ndarray   #: int32[...], ... their emotions ...
     emotion_weight: np.ndarray  #: float32[...], ... and values
@@ -131,12 +131,12 @@ def next_words(first, parts, words) -> np.ndarray:
 def _rule_tables(valence, weights, role, mwe_first, mwe_parts, mwe_words):
     """The term classes, the sparse emotion weights (CSR of the non-zero ones) and the expressions'
     second-word sets the rules read."""
-    term_class = np.zeros(valence.shape[0], np.uint8)
+    term_class = np.zeros(valence.shape[0] + 1, np.uint8)   # the last: an unknown word's (id -1)
     scores = (role == ROLE_NONE) & ((valence != 0) | (weights > 0).any(axis=1))
-    term_class[scores] |= CLASS_SCORES
+    term_class[:-1][scores] |= CLASS_SCORES
     for value, bit in _ROLE_CLASS.items():
-        term_class[role == value] |= bit
-    term_class[np.diff(mwe_first) > 0] |= CLASS_EXPRESSION
+        term_class[:-1][role == value] |= bit
+    term_class[:-1][np.diff(mwe_first) > 0] |= CLASS_EXPRESSION
     rows, emotions = np.nonzero(weights)
     emotion_first = np.zeros(valence.shape[0] + 1, np.int32)
     np.cumsum(np.bincount(rows, minlength=valence.shape[0]), out=emotion_first[1:])

@@ -397,14 +397,12 @@ def skip_plain_tokens(stream, lex, aspects, read_mentions, i, end, win, cur_mask
     j = i
     while j < end - 1 and (stream.flags[j] & (FLAG_SENT_END | FLAG_CLAUSE)) == 0:
         t = stream.term_ids[j]
-        if t >= 0:
-            term_class = lex.term_class[t]
-            if (term_class & CLASS_RULES) != 0:
-                break
-            if read_mentions and j >= next_mention:   # (any term: its mask is 0 if it is no aspect)
-                mention, next_mention = mention_at(stream, aspects, j, end)
-                cur_mask |= mention
-                n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
+        if (lex.term_class[max(t, -1)] & CLASS_RULES) != 0:   # (-1: the unknown word's class, 0)
+            break
+        if read_mentions and t >= 0 and j >= next_mention:   # (any term: its mask is 0 if it is no aspect)
+            mention, next_mention = mention_at(stream, aspects, j, end)
+            cur_mask |= mention
+            n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
         j += 1
     return j, window_after_plain(win, j - i), cur_mask, seen, n_seen, next_mention
 

@@ -967,6 +967,7 @@ def test_rules_run_as_plain_python_like_the_kernel():
     stream, lexicon, aspects, doc_aspects, out, scratch = kernel_arguments(lex, offsets, ids, flags)
     for d in range(len(offsets) - 1):
         rules.score_document(d, stream, lexicon, aspects, doc_aspects, scratch, out)
+    assert score_cpu.kernels_ready()   # (tests/conftest.py): the compiled kernel, not the interpreter again
     kernel = score_stream(offsets, ids, flags, lex)
     assert out.aspect_offsets[-1] > 0
     for name in FIELDS + ("aspect_offsets", "aspect", "aspect_valence", "aspect_intensity", "aspect_emotion"):
@@ -1052,3 +1053,19 @@ print("ready")
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900, check=False)
     assert run.returncode == 0 and run.stdout.strip() == "ready", run.stderr[-3000:]
+
+
+def test_any_negative_id_is_an_unknown_word():
+    # the contract: -1, or any negative value, is a word not in the lexicon (the plain-token loop reads
+    # the class of id -1 from a sentinel entry, so other negative ids must not index the real terms)
+    rng = np.random.default_rng(8)
+    lex = random_lexicon(rng, n_terms=20, n_emotions=5, n_mwe=8)
+    add_random_aspects(rng, lex, 6)
+    offsets, ids, flags = random_stream(rng, lex, n_docs=200)
+    unknown = ids < 0
+    assert unknown.any()
+    other = ids.copy()
+    other[unknown] = rng.integers(-20, -1, unknown.sum())
+    one, two = score_stream(offsets, ids, flags, lex), score_stream(offsets, other, flags, lex)
+    for name in one._fields:
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
