@@ -191,7 +191,7 @@ def lexicon_arrays(lex) -> tuple[LexiconArrays, AspectArrays]:
     if params.shape[0] < N_PARAMS:
         raise InputError(f"lexicon params must have at least {N_PARAMS} entries, got {params.shape[0]}")
     # index ranges the kernel relies on (small arrays: M + N, not the token stream)
-    for name, array, low, high in (("mwe_first", mwe_first, 0, n_mwe),
+    for name, array, low, high in (("role", role, ROLE_NONE, ROLE_CONTRAST), ("mwe_first", mwe_first, 0, n_mwe),
                                    ("mwe_term", mwe_term, 0, n_terms - 1),
                                    ("mwe_parts", mwe_parts, 0, mwe_words.shape[0]),
                                    ("mwe_words", mwe_words, 0, n_terms - 1)):

@@ -4,8 +4,8 @@
 and runs :func:`_score_chunks`, a ``numba.njit(parallel=True, cache=True, nogil=True)`` kernel that
 ``prange``-s over chunks of documents and calls the compiled :func:`.rules.score_document` for each.
 Documents are independent, so the results do not depend on the thread count or the chunking.
-With an empty Numba cache the first call compiles the kernels in a background thread and scores
-small batches with the interpreted rules meanwhile (see "the first use" below).
+The first call of a process compiles (or loads) the kernels in a background thread and scores small
+batches with the interpreted rules meanwhile (see "the first use" below).
 
 The kernel releases the GIL and keeps no state between calls, so several Python threads may call
 :func:`score_stream` at once (with Numba's ``omp`` or ``tbb`` threading layer; ``workqueue`` is not
@@ -16,6 +16,7 @@ C-contiguous (the tokenizer's and the lexicon compiler's arrays do): nothing is 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 
 import numba
@@ -142,11 +143,9 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     return _run(stream, lexicon, aspects, compiled=False)
 
 
-def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
-    """Allocate the outputs and run both passes, compiled or (``compiled=False``) interpreted."""
-    n_emo = lexicon.weights.shape[1]
-    n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
-    out = ScoreArrays(             # the kernel writes every element
+def _new_outputs(n_docs: int, n_emo: int) -> ScoreArrays:
+    """The outputs of ``n_docs`` documents, before the aspect slots are counted."""
+    return ScoreArrays(             # the kernel writes every element
         valence=np.empty(n_docs, np.float32),
         intensity=np.empty(n_docs, np.float32),
         emotions=np.empty((n_emo, n_docs), np.float32),
@@ -159,6 +158,13 @@ def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
         aspect_intensity=np.empty(0, np.float32),
         aspect_emotion=np.empty(0, np.int16),
     )
+
+
+def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
+    """Allocate the outputs and run both passes, compiled or (``compiled=False``) interpreted."""
+    n_emo = lexicon.weights.shape[1]
+    n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
+    out = _new_outputs(n_docs, n_emo)
     if n_docs == 0:
         return out
 
@@ -193,13 +199,16 @@ def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
     return out
 
 
-# ---- the first use with an empty Numba cache --------------------------------------------------------
-# Compiling the two kernels takes ~10 s (mostly Numba's own passes over the rules), once per machine:
-# the cache keeps them. So that a first small request does not wait for it, the first call starts the
-# compile in a background thread and, until it has finished, batches of at most _INTERPRETED_MAX_DOCS
-# documents are scored by the same rules run by the Python interpreter (bit-identical to the compiled
-# kernel, tests/test_kernels.py; ~0.2 ms per document). Larger batches wait for the compile. The
-# thread is not a daemon, so a short-lived process still finishes and caches the kernels at exit.
+# ---- the first use ----------------------------------------------------------------------------------
+# Compiling the two kernels takes ~10 s with an empty Numba cache (mostly Numba's own passes over the
+# rules), once per machine: the cache keeps them. So that a first small request does not wait for it,
+# the first call of a process starts compiling (or loading from the cache) in a background thread and,
+# until that has finished, batches of at most _INTERPRETED_MAX_DOCS documents are scored by the same
+# rules run by the Python interpreter (bit-identical to the compiled kernel, tests/test_kernels.py;
+# ~0.2 ms per document). Larger batches wait for the compile. The thread only compiles (it never runs
+# a kernel, nor reads the caller's arrays); it is not a daemon, so a short-lived process still caches
+# the kernels at exit, and a fork waits for it (a child would inherit Numba's compile lock held by a
+# thread it does not have).
 _INTERPRETED_MAX_DOCS = 256
 _compile_lock = threading.Lock()
 _compile_thread: threading.Thread | None = None
@@ -223,22 +232,39 @@ def wait_for_kernels(timeout: float | None = None) -> bool:
 
 def _kernels_ready(stream, lexicon, aspects) -> bool:
     """:func:`kernels_ready`; the first call starts compiling the kernels in a background thread, for
-    these argument types (the contract's: every call has the same), on its own copy of the outputs."""
+    the argument types of this call (the contract's: every call has the same)."""
     global _compile_thread
     if _compiled.is_set():
         return True
     with _compile_lock:
         if _compile_thread is None:
-            _compile_thread = threading.Thread(target=_compile_kernels, args=(stream, lexicon, aspects),
-                                               name="emoscore-compile")
+            _compile_thread = threading.Thread(target=_compile_kernels, name="emoscore-compile",
+                                               args=_kernel_signatures(stream, lexicon, aspects))
             _compile_thread.start()
     return _compiled.is_set()
 
 
-def _compile_kernels(stream, lexicon, aspects) -> None:
+def _kernel_signatures(stream, lexicon, aspects) -> tuple[tuple | None, tuple]:
+    """The argument types :func:`_run` passes the aspect kernel (None: the lexicon has no aspects)
+    and the scoring kernel, from the types of this call's arrays."""
+    common = (numba.typeof(stream), numba.typeof(lexicon), numba.typeof(aspects))
+    size = numba.typeof(1)
+    out = _new_outputs(0, lexicon.weights.shape[1])
+    out = out._replace(aspect_offsets=readonly(out.aspect_offsets))
+    aspect_signature = (*common, numba.typeof(np.empty(0, np.uint64)), size) if aspects.aspect_mask.size else None
+    return aspect_signature, (*common, numba.typeof(readonly(np.empty(0, np.uint64))), numba.typeof(out), size,
+                              size)
+
+
+def _compile_kernels(aspect_signature, score_signature) -> None:
     try:
-        _run(stream, lexicon, aspects, compiled=True)   # compiles or loads both kernels; results unused
+        if aspect_signature is not None:
+            _aspect_chunks.compile(aspect_signature)   # compiled, or loaded from the cache
+        _score_chunks.compile(score_signature)
     except Exception:   # noqa: BLE001 -- the next call then compiles in its own thread and raises there
         pass
     finally:
         _compiled.set()
+
+
+os.register_at_fork(before=wait_for_kernels)

@@ -894,6 +894,7 @@ def test_inconsistent_lexicon_is_refused(lex):
         (dict(mwe_first=np.full_like(lex.mwe_first, 99)), "mwe_first"),
         (dict(params=lex.params[:N_PARAMS - 1]), "params"),
         (dict(role=lex.role[:-1]), "role"),
+        (dict(role=np.full_like(lex.role, 4)), "role holds 4"),   # roles are 2 bits in the window
         (dict(weights=lex.weights[:-1]), "weights"),
     ]
     for change, message in bad:
