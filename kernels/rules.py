@@ -400,9 +400,8 @@ def skip_plain_tokens(stream, lex, aspects, read_mentions, i, end, win, cur_mask
         if (lex.term_class[max(t, -1)] & CLASS_RULES) != 0:   # (-1: the unknown word's class, 0)
             break
         if read_mentions and t >= 0 and j >= next_mention:   # (any term: its mask is 0 if it is no aspect)
-            mention, next_mention = mention_at(stream, aspects, j, end)
-            cur_mask |= mention
-            n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
+            cur_mask, seen, n_seen, next_mention = read_mention(stream, aspects, j, end, cur_mask, seen, n_seen,
+                                                                slots, scratch, out_aspect)
         j += 1
     return j, window_after_plain(win, j - i), cur_mask, seen, n_seen, next_mention
 
@@ -504,10 +503,8 @@ def register_aspects(mention, seen, n_seen, slots, scratch, out_aspect):
             out_aspect[a_base + n_seen] = a
             n_seen += 1
             row = a_slots + ASPECT_SLOT_ROWS * aw * n_seen
-            for k in range(2 * aw):     # pre, post and total start zero (prev is assigned before it
-                scratch[row + k] = 0.0  # is read)
-            for k in range(aw):
-                scratch[row + 3 * aw + k] = 0.0
+            clear(scratch, row, 2 * aw)     # pre, post and total start zero (prev is assigned before
+            clear(scratch, row + 3 * aw, aw)  # it is read)
         new = new >> uint64(1)
         a += 1
     return n_seen, seen | mention
@@ -563,8 +560,7 @@ def end_scope(contrast, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, 
             for e in range(aw):
                 scratch[a_slots + aw + e] += scratch[a_cur + e]
             u_any = True
-        for e in range(aw):
-            scratch[a_cur + e] = 0.0
+        clear(scratch, a_cur, aw)
     if u_target == 0:           # the first scope with a mention sets the sentence's target
         u_target = target
     if cur_mask != 0:
@@ -572,16 +568,11 @@ def end_scope(contrast, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, 
     if contrast:
         # everything so far in the sentence now stands before the (last) contrast word
         if u_any and not u_mixed:
-            for e in range(aw):
-                scratch[a_slots + e] += scratch[a_slots + aw + e]
-                scratch[a_slots + aw + e] = 0.0
+            move_row(scratch, a_slots + aw, a_slots, aw)
         for k in range(1, n_seen + 1):
-            if ((touched >> uint64(min(k, 63))) & uint64(1)) == 0:   # (only when mixed)
-                continue
-            row = a_slots + ASPECT_SLOT_ROWS * aw * k
-            for e in range(aw):
-                scratch[row + e] += scratch[row + aw + e]
-                scratch[row + aw + e] = 0.0
+            if ((touched >> uint64(min(k, 63))) & uint64(1)) != 0:   # (only when mixed)
+                row = a_slots + ASPECT_SLOT_ROWS * aw * k
+                move_row(scratch, row + aw, row, aw)
     return u_target, u_any, u_mixed, touched, last_mask
 
 
@@ -674,12 +665,19 @@ def scope_mentions(stream, lex, aspects, p, last, end, cur_mask, seen, n_seen, s
     their slots: (cur_mask, seen, n_seen, the token after the last one read)."""
     while p <= last:
         if stream.term_ids[p] >= 0:
-            mention, p = mention_at(stream, aspects, p, end)
-            cur_mask |= mention
-            n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
+            cur_mask, seen, n_seen, p = read_mention(stream, aspects, p, end, cur_mask, seen, n_seen, slots,
+                                                     scratch, out_aspect)
         else:
             p += 1
     return cur_mask, seen, n_seen, p
+
+
+def read_mention(stream, aspects, p, end, cur_mask, seen, n_seen, slots, scratch, out_aspect):
+    """The mention at token ``p`` (a term) joins the scope's aspects (``cur_mask``) and its new aspects
+    get their slots: (cur_mask, seen, n_seen, the token after the mention)."""
+    mention, after = mention_at(stream, aspects, p, end)
+    n_seen, seen = register_aspects(mention, seen, n_seen, slots, scratch, out_aspect)
+    return cur_mask | mention, seen, n_seen, after
 
 
 def clear(scratch, start, n):   # scratch[start:start+n] = 0
@@ -687,9 +685,9 @@ def clear(scratch, start, n):   # scratch[start:start+n] = 0
         scratch[start + k] = 0.0
 
 
-def move_emotions(scratch, src, dst, n_emo):
-    """Add the emotion row at ``src`` to the one at ``dst``; ``src`` is left zero."""
-    for e in range(n_emo):
+def move_row(scratch, src, dst, n):
+    """Add the ``n`` values at ``src`` to those at ``dst``; ``src`` is left zero."""
+    for e in range(n):
         scratch[dst + e] += scratch[src + e]
         scratch[src + e] = 0.0
 
@@ -898,7 +896,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
             post_s = 0.0
             post_a = 0.0
             if sentence_emotions:
-                move_emotions(scratch, post, pre, n_emo)
+                move_row(scratch, post, pre, n_emo)
             has_contrast = True
 
         scope_end = unit_role == ROLE_CONTRAST or (rp.clause_scope and (unit_flags & FLAG_CLAUSE) != 0)
@@ -973,8 +971,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
 HELPERS = ("read_params", "match_expression", "read_unit", "mention_at", "empty_window", "window_after",
            "window_after_plain", "skip_plain_tokens", "mixed_case", "window_effect", "add_emotions",
            "register_aspects", "settle_aspects", "end_scope", "sentence_weights", "close_aspect_sentence",
-           "normalised", "aspect_dominant", "scope_mentions", "clear", "move_emotions", "weigh_sentence_emotions",
-           "add_sentence_emotions", "document_emotions", "aspect_scores")
+           "normalised", "aspect_dominant", "scope_mentions", "read_mention", "clear", "move_row",
+           "weigh_sentence_emotions", "add_sentence_emotions", "document_emotions", "aspect_scores")
 
 
 def for_target(compile_helper):
