@@ -187,8 +187,7 @@ def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
         out = out._replace(aspect=np.empty(n_out, np.int16), aspect_valence=np.empty(n_out, np.float32),
                            aspect_intensity=np.empty(n_out, np.float32),
                            aspect_emotion=np.empty(n_out, np.int16))
-    arguments = (stream, lexicon, aspects, readonly(doc_aspects))
-    kernel_out = out._replace(aspect_offsets=readonly(out.aspect_offsets))
+    arguments, kernel_out = _score_arguments(stream, lexicon, aspects, doc_aspects, out)
     n_scratch = scratch_size(n_emo, min(n_slots, MAX_ASPECTS))
     if compiled:
         _score_chunks(*arguments, kernel_out, n_scratch, chunk)
@@ -197,6 +196,12 @@ def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
         for d in range(n_docs):
             rules.score_document(d, *arguments, scratch, kernel_out)
     return out
+
+
+def _score_arguments(stream, lexicon, aspects, doc_aspects, out):
+    """The scoring pass's arguments before the scratch, and its outputs: the documents' aspect masks
+    and slot offsets as read-only arrays, as every caller passes them (one compiled signature)."""
+    return (stream, lexicon, aspects, readonly(doc_aspects)), out._replace(aspect_offsets=readonly(out.aspect_offsets))
 
 
 # ---- the first use ----------------------------------------------------------------------------------
@@ -246,14 +251,14 @@ def _kernels_ready(stream, lexicon, aspects) -> bool:
 
 def _kernel_signatures(stream, lexicon, aspects) -> tuple[tuple | None, tuple]:
     """The argument types :func:`_run` passes the aspect kernel (None: the lexicon has no aspects)
-    and the scoring kernel, from the types of this call's arrays."""
-    common = (numba.typeof(stream), numba.typeof(lexicon), numba.typeof(aspects))
-    size = numba.typeof(1)
-    out = _new_outputs(0, lexicon.weights.shape[1])
-    out = out._replace(aspect_offsets=readonly(out.aspect_offsets))
-    aspect_signature = (*common, numba.typeof(np.empty(0, np.uint64)), size) if aspects.aspect_mask.size else None
-    return aspect_signature, (*common, numba.typeof(readonly(np.empty(0, np.uint64))), numba.typeof(out), size,
-                              size)
+    and the scoring kernel, from the types of this call's arrays (the sizes are ints)."""
+    doc_aspects = np.empty(0, np.uint64)
+    arguments, kernel_out = _score_arguments(stream, lexicon, aspects, doc_aspects,
+                                             _new_outputs(0, lexicon.weights.shape[1]))
+    aspect_signature = None
+    if aspects.aspect_mask.size:
+        aspect_signature = tuple(numba.typeof(a) for a in (stream, lexicon, aspects, doc_aspects, 1))
+    return aspect_signature, tuple(numba.typeof(a) for a in (*arguments, kernel_out, 1, 1))
 
 
 def _compile_kernels(aspect_signature, score_signature) -> None:
