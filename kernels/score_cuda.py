@@ -71,12 +71,9 @@ if set(ScoreArrays._fields) != set(_DOC_OUT) | set(_SLOT_OUT) | {"aspect_offsets
     raise ImportError(f"score_cuda does not know every field of ScoreArrays{ScoreArrays._fields}")
 
 
-def _kernel_source(name: str, groups: tuple[str, ...], call: str, scratch: bool) -> str:
+def _kernel_source(name: str, groups: tuple[str, ...], extra: str, call: str, scratch: bool) -> str:
     params = [f"{group}_{field}" for group in groups for field in _GROUPS[group]._fields]
-    if "out" not in groups:
-        params.append("out_doc_aspects")
-    lines = [f"def {name}({', '.join(params)}, doc_aspects):" if "out" in groups
-             else f"def {name}({', '.join(params)}):"]
+    lines = [f"def {name}({', '.join(params)}, {extra}):"]
     if scratch:   # N_SCRATCH is a constant of the kernel's globals, so this is a fixed-size local array
         lines.append("    scratch = cuda.local.array(N_SCRATCH, float64)")
     for group in groups:
@@ -87,13 +84,17 @@ def _kernel_source(name: str, groups: tuple[str, ...], call: str, scratch: bool)
     return "\n".join(lines) + "\n"
 
 
-def _make_kernel(name: str, groups: tuple[str, ...], call: str, n_scratch: int | None):
-    compiled = rules.for_target(cuda.jit(device=True, inline="always"))
-    namespace = {"cuda": cuda, "float64": float64, "N_SCRATCH": max(n_scratch or 0, 1),
-                 "score_document": cuda.jit(device=True)(compiled.score_document),
-                 "document_aspects": cuda.jit(device=True)(compiled.document_aspects),
+# The rules as this target compiles them (helpers inlined), bound once for every kernel variant.
+_rules_for_cuda = rules.for_target(cuda.jit(device=True, inline="always"))
+_DEVICE_RULES = {"score_document": cuda.jit(device=True)(_rules_for_cuda.score_document),
+                 "document_aspects": cuda.jit(device=True)(_rules_for_cuda.document_aspects)}
+
+
+def _make_kernel(name: str, groups: tuple[str, ...], extra: str, call: str, n_scratch: int | None):
+    """A kernel taking the fields of ``groups`` flat and ``extra``, running ``call`` per document."""
+    namespace = {"cuda": cuda, "float64": float64, "N_SCRATCH": max(n_scratch or 0, 1), **_DEVICE_RULES,
                  **{cls.__name__: cls for cls in _GROUPS.values()}}
-    source = _kernel_source(name, groups, call, n_scratch is not None)
+    source = _kernel_source(name, groups, extra, call, n_scratch is not None)
     exec(compile(source, f"<score_cuda {name}>", "exec"), namespace)
     kernel = namespace[name]
     return cuda.jit(kernel), tuple(inspect.signature(kernel).parameters)
@@ -102,14 +103,14 @@ def _make_kernel(name: str, groups: tuple[str, ...], call: str, n_scratch: int |
 @functools.cache
 def _score_kernel(n_scratch: int):
     """The scoring kernel with a thread-local scratch of ``n_scratch`` float64 (one per size)."""
-    return _make_kernel("score_kernel", ("stream", "lex", "aspects", "out"),
+    return _make_kernel("score_kernel", ("stream", "lex", "aspects", "out"), "doc_aspects",
                         "score_document(d, stream, lex, aspects, doc_aspects, scratch, out)", n_scratch)
 
 
 @functools.cache
 def _aspect_kernel():
     """One thread per document: its aspect mask (``rules.document_aspects``)."""
-    return _make_kernel("aspect_kernel", ("stream", "lex", "aspects"),
+    return _make_kernel("aspect_kernel", ("stream", "lex", "aspects"), "out_doc_aspects",
                         "document_aspects(d, stream, lex, aspects, out_doc_aspects)", None)
 
 
