@@ -529,6 +529,39 @@ def test_large_table_with_and_without_prefilter():
         assert (got[1] >= 0).mean() > 0.5
 
 
+def test_memo_of_ascii_tokens_changes_nothing():
+    # an input of MEMO_MIN_BYTES or more is tokenized with a memo of ASCII tokens of 1..15 bytes;
+    # the ids and flags must be those of small inputs (no memo; checked against the reference
+    # above): the same words recur in every case, before every joiner and separator, as whole
+    # words and as stem matches, with colliding memo slots among thousands of words
+    rng = random.Random(5)
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    short = sorted({"".join(rng.choice(letters) for _ in range(rng.randint(1, 17)))
+                    for _ in range(20_000)})
+    # words that share their first 8 bytes and differ after them (many share a memo slot)
+    family = sorted({"customer" + "".join(rng.choice(letters) for _ in range(rng.randint(1, 7)))
+                     for _ in range(3000)})
+    pool = short[:4000] + family + ["frustrated", "don", "caf\u00e9", "4", "1", "GREAT", "happy"]
+    words = {w.encode(): i for i, w in enumerate(pool[::2])}
+    stems = {w.encode()[:3]: 50_000 + i for i, w in enumerate(short[1::40]) if len(w) > 3}
+    stems[b"frustrat"] = 49_999
+    cased = [str.lower, str.upper, str.title]
+    after = [" ", ", ", ". ", ",", ".", "'", "'s ", "!!! ", "? ", "\u2019t ", "\u00e9 ",
+             "\U0001F600", "\u00ad", "-", "4 ", ".5 ", ",000 ", "\n"]
+    docs = ["".join(rng.choice(cased)(rng.choice(pool)) + rng.choice(after)
+                    for _ in range(rng.randint(1, 30)))
+            for _ in range(4000)]
+    assert sum(len(d.encode()) for d in docs) >= tk.MEMO_MIN_BYTES
+    keys, tids, mask = make_table(words, stems)
+    whole = tk.tokenize(pa.array(docs), keys, tids, mask)
+    parts = [tk.tokenize(pa.array(docs[i:i + 50]), keys, tids, mask) for i in range(0, len(docs), 50)]
+    bases = np.cumsum([0] + [p[0][-1] for p in parts[:-1]])
+    offsets = np.concatenate([[0]] + [p[0][1:] + b for p, b in zip(parts, bases, strict=True)])
+    assert_csr_equal(whole, (offsets, np.concatenate([p[1] for p in parts]),
+                             np.concatenate([p[2] for p in parts])))
+    assert 0.3 < (whole[1] >= 0).mean() < 0.9
+
+
 def test_flag_bits_match_the_kernels():
     """The tokenizer writes the flags the kernels read: both modules define the bits, and must agree."""
     from emoscore import _tokenize

@@ -57,6 +57,9 @@ cdef extern from *:
     #define EMO_FNV_OFFSET 0xcbf29ce484222325ULL
     #define EMO_FNV_PRIME 0x100000001b3ULL
     #define EMO_STEM_TAG 0x9E3779B97F4A7C15ULL
+    #define EMO_ONES 0x0101010101010101ULL
+    #define EMO_HIGH 0x8080808080808080ULL
+    #define EMO_MEMO_MUL 0x9FB21C651E98DF25ULL
     """
     int emo_clz64(unsigned long long x) noexcept nogil
     int emo_ctz64(unsigned long long x) noexcept nogil
@@ -64,6 +67,10 @@ cdef extern from *:
     const uint64_t FNV_OFFSET "EMO_FNV_OFFSET"
     const uint64_t FNV_PRIME "EMO_FNV_PRIME"
     const uint64_t C_STEM_TAG "EMO_STEM_TAG"
+    # C constants (not module globals), so that the compiler folds them into the SWAR arithmetic
+    const uint64_t ONES "EMO_ONES"
+    const uint64_t HIGH "EMO_HIGH"
+    const uint64_t MEMO_MUL "EMO_MEMO_MUL"
 
 # ----------------------------------------------------------------------------------------------
 # Constants
@@ -96,9 +103,13 @@ cdef enum:
     K_SKIP = 5
 
 # ASCII tables (filled at import; read-only afterwards, so threads may share them).
+cdef enum:
+    J_DIGITS = 2
+
 cdef uint8_t WF[256]     # folded byte of an ASCII letter/digit, 0 for every other byte (>= 0x80 too)
 cdef uint8_t AEFF[256]   # flag effect of an ASCII separator on the token before it
-cdef uint8_t AJOIN[256]  # 1 for bytes that may continue a token after an ASCII run: ' . , >= 0x80
+cdef uint8_t AJOIN[256]  # bytes that may continue a token after an ASCII run: 1 for ' and >= 0x80,
+                         # J_DIGITS for . and , (they join only digits)
 
 
 cdef void _init_tables():
@@ -120,8 +131,8 @@ cdef void _init_tables():
     for b in (0x0A, 0x0B, 0x0C, 0x0D):   # line breaks
         AEFF[b] = F_SENT
     AJOIN[0x27] = 1
-    AJOIN[0x2E] = 1
-    AJOIN[0x2C] = 1
+    AJOIN[0x2E] = J_DIGITS
+    AJOIN[0x2C] = J_DIGITS
     for b in range(0x80, 0x100):
         AJOIN[b] = 1
 
@@ -129,10 +140,6 @@ _init_tables()
 
 
 # SWAR: eight bytes of text in one uint64 (byte k of the text in bits 8k..8k+7).
-cdef uint64_t ONES = 0x0101010101010101ULL
-cdef uint64_t HIGH = 0x8080808080808080ULL
-
-
 cdef inline uint64_t load_text8(const uint8_t* p, const uint8_t* end, const uint8_t* bufend) noexcept nogil:
     """The 8 bytes at p, those at or past end read as 0 (a separator). The load may run past end
     (within the buffer, up to bufend), so that it is one unaligned 8-byte load almost always."""
@@ -148,6 +155,13 @@ cdef inline uint64_t load_text8(const uint8_t* p, const uint8_t* end, const uint
     if avail < 8:
         w &= (1ULL << (8 * avail)) - 1
     return w
+
+
+cdef inline bint ends_ascii_run(uint8_t next, uint8_t last) noexcept nogil:
+    """True when a token whose last byte is the ASCII letter/digit `last` surely ends before the
+    byte `next` (token_cold would return at once); False when token_cold must decide."""
+    cdef uint8_t j = AJOIN[next]
+    return j == 0 or (j == J_DIGITS and <unsigned int>(last - 0x30) >= 10)
 
 
 cdef inline uint64_t ascii_alnum(uint64_t w) noexcept nogil:
@@ -414,6 +428,7 @@ cdef struct Table:
     int fshift            # 64 - log2(number of 64-bit filter words)
     int nslen             # with a filter: the stem lengths in stem_mask, longest first
     uint8_t slen[64]
+    MemoSlot* memo        # optional per-call memo of short ASCII tokens (NULL: none), see MemoSlot
 
 
 # A one-bit-per-item Bloom filter over the table's keys (about 64 bits per key, ~3% false
@@ -470,6 +485,32 @@ cdef uint64_t* build_filter(const uint64_t* keys, uint64_t cap, int* fshift) noe
             if k == (1 ^ C_STEM_TAG):
                 filter_add(filt, fshift[0], 0, smul)            # raw 0 -> 1 -> 1 ^ TAG
     return filt
+
+
+# A direct-mapped memo of the term ids of short ASCII tokens, per tokenize call (next to the
+# filter). Feedback repeats a small vocabulary, and a token of 1..15 ASCII letters/digits is fully
+# named by its folded bytes in two uint64 (lo nonzero; the bytes past the token 0), so a memo hit
+# gives the term id without the FNV-1a chain, the filter, the table probe and the stem candidates.
+# A miss looks up as before and overwrites the slot. It never changes a result: the id is a function
+# of the bytes.
+cdef struct MemoSlot:
+    uint64_t lo           # folded bytes 0..7 of the token (0: an empty slot)
+    uint64_t hi           # folded bytes 8..15
+    int32_t tid
+
+cdef enum:
+    MEMO_BITS = 15
+    C_MEMO_MIN_BYTES = 16 << MEMO_BITS       # tokenize keeps a memo for inputs of this many bytes
+MEMO_MIN_BYTES = C_MEMO_MIN_BYTES
+
+
+cdef inline uint64_t memo_index(uint64_t lo, uint64_t hi) noexcept nogil:
+    return ((lo + hi) * MEMO_MUL) >> (64 - MEMO_BITS)
+
+
+cdef inline uint64_t byte_mask(Py_ssize_t n) noexcept nogil:
+    """The low n bytes of a uint64 (0 <= n <= 8)."""
+    return ~0ULL >> (64 - 8 * n) if n != 0 else 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -857,10 +898,14 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
     cdef const uint64_t* filt = table.filt
     cdef int fshift = table.fshift
     cdef uint64_t wmul = FILTER_MUL[MIX_WORD]
-    cdef uint64_t h, key, slot, k, w, nonword, fw
+    cdef uint64_t h, key, slot, k, w, nonword, fw, nonword2
     cdef Py_ssize_t run
     cdef uint8_t b, fb, fl, e
     cdef int32_t tid
+    cdef MemoSlot* memo = table.memo
+    cdef MemoSlot* slotp = NULL
+    cdef uint64_t mlo = 0, mhi = 0, w2
+    cdef bint hit, remember
     st.end = end
     st.out = out
     st.table = table
@@ -894,64 +939,94 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
 
         # ---- a token starts at p --------------------------------------------------------------
         tstart = p
-        h = FNV_OFFSET
-        tl = 0
-        lastascii = NULL
         st.nx_up = 0
         st.nx_lo = 0
-        st.hs[0] = FNV_OFFSET
-        while True:
-            q = p
-            while True:                      # ASCII letters and digits, 8 bytes a step: the hot loop
-                if tl >= 64:                 # past 63 bytes (no more stem states): byte by byte
-                    while p < end:
-                        fb = WF[p[0]]
-                        if fb == 0:
-                            break
-                        h = (h ^ fb) * FNV_PRIME
-                        tl += 1
-                        if mode_t is Folding:
-                            if fbuf_push(out, fb):
+        hit = False
+        remember = False
+        w = load_text8(p, end, bufend)       # the first 8 bytes, for the memo and the ASCII loop
+        nonword = ~ascii_alnum(w) & HIGH
+        if mode_t is Plain:
+            if memo != NULL:                 # a short ASCII token seen before: its id from the memo
+                run = 0                      # 0: not 1..15 letters and digits
+                if nonword != 0:
+                    run = emo_ctz64(nonword) >> 3
+                    mlo = (w | (0x20 * ONES)) & byte_mask(run)
+                    mhi = 0
+                else:
+                    w2 = load_text8(p + 8, end, bufend)
+                    nonword2 = ~ascii_alnum(w2) & HIGH
+                    if nonword2 != 0:
+                        run = 8 + (emo_ctz64(nonword2) >> 3)
+                        mlo = w | (0x20 * ONES)
+                        mhi = (w2 | (0x20 * ONES)) & byte_mask(run - 8)
+                if run != 0 and (p + run >= end or ends_ascii_run(p[run], p[run - 1])):
+                    slotp = &memo[memo_index(mlo, mhi)]
+                    if slotp.lo == mlo and slotp.hi == mhi:
+                        hit = True
+                        tid = slotp.tid
+                        p += run
+                        lastascii = p - 1
+                    else:
+                        remember = True
+        if not hit:
+            h = FNV_OFFSET
+            tl = 0
+            lastascii = NULL
+            st.hs[0] = FNV_OFFSET
+            while True:
+                q = p
+                while True:                  # ASCII letters and digits, 8 bytes a step: the hot loop
+                    if tl >= 64:             # past 63 bytes (no more stem states): byte by byte
+                        while p < end:
+                            fb = WF[p[0]]
+                            if fb == 0:
+                                break
+                            h = (h ^ fb) * FNV_PRIME
+                            tl += 1
+                            if mode_t is Folding:
+                                if fbuf_push(out, fb):
+                                    return -1
+                            p += 1
+                        break
+                    run = 8 if nonword == 0 else emo_ctz64(nonword) >> 3
+                    fw = w | (0x20 * ONES)   # folded: A-Z lowered, digits unchanged
+                    fnv_steps8(h, fw, &st.hs[tl])
+                    h = st.hs[tl + run]
+                    if mode_t is Folding:
+                        for k in range(<uint64_t>run):
+                            if fbuf_push(out, <uint8_t>(fw >> (8 * k))):
                                 return -1
-                        p += 1
+                    tl += run
+                    p += run
+                    if run < 8:
+                        break
+                    w = load_text8(p, end, bufend)
+                    nonword = ~ascii_alnum(w) & HIGH
+                if p != q:
+                    lastascii = p - 1
+                if p >= end or (lastascii == p - 1 and ends_ascii_run(p[0], lastascii[0])):
                     break
+                st.h = h
+                st.tl = tl
+                st.lastascii = lastascii
+                p2 = token_cold(&st, p, mode)
+                if st.err:
+                    return -1
+                if p2 == p:
+                    break
+                p = p2
+                h = st.h
+                tl = st.tl
+                lastascii = st.lastascii
                 w = load_text8(p, end, bufend)
                 nonword = ~ascii_alnum(w) & HIGH
-                run = 8 if nonword == 0 else emo_ctz64(nonword) >> 3
-                fw = w | (0x20 * ONES)       # folded: A-Z lowered, digits unchanged
-                fnv_steps8(h, fw, &st.hs[tl])
-                h = st.hs[tl + run]
-                if mode_t is Folding:
-                    for k in range(<uint64_t>run):
-                        if fbuf_push(out, <uint8_t>(fw >> (8 * k))):
-                            return -1
-                tl += run
-                p += run
-                if run < 8:
-                    break
-            if p != q:
-                lastascii = p - 1
-            if p >= end or AJOIN[p[0]] == 0:
-                break
-            st.h = h
-            st.tl = tl
-            st.lastascii = lastascii
-            p2 = token_cold(&st, p, mode)
-            if st.err:
-                return -1
-            if p2 == p:
-                break
-            p = p2
-            h = st.h
-            tl = st.tl
-            lastascii = st.lastascii
 
         # ---- the token ends at p: CAPS, lookup, append ------------------------------------------
         fl = 0
         if lastascii == NULL or lastascii[0] < 0x61:
             fl = caps_cold(&st, tstart, p)
-        tid = -1
-        if mode_t is Plain:
+        if mode_t is Plain and not hit:
+            tid = -1
             key = h if h != 0 else 1
             if filt == NULL or filter_bit(filt, fshift, key, wmul):
                 slot = (key ^ (key >> 29)) & cmask
@@ -962,6 +1037,12 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
                     tid = probe_on(table, key, slot)
             if tid < 0 and smask != 0:
                 tid = stem_lookup(table, st.hs, tl)
+            if remember:
+                slotp.lo = mlo
+                slotp.hi = mhi
+                slotp.tid = tid
+        if mode_t is Folding:
+            tid = -1
         if cnt == cap:
             out.n = cnt
             if sink_grow(out):
@@ -1039,6 +1120,7 @@ def fold_tokens(text):
     tab.filt = NULL
     tab.fshift = 0
     tab.nslen = 0
+    tab.memo = NULL
     if sink_init(&out, 16, True):
         sink_free(&out)
         raise MemoryError()
@@ -1243,6 +1325,7 @@ def tokenize(array, table_keys, table_ids, stem_mask):
     tab.filt = NULL
     tab.fshift = 0
     tab.nslen = 0
+    tab.memo = NULL
 
     cdef Py_ssize_t length = len(array)
     cdef Py_ssize_t aoff = array.offset
@@ -1282,6 +1365,8 @@ def tokenize(array, table_keys, table_ids, stem_mask):
                     if (tab.stem_mask >> d) & 1:
                         tab.slen[tab.nslen] = <uint8_t>d
                         tab.nslen += 1
+            if data_len >= C_MEMO_MIN_BYTES:   # worth a memo (building it clears every slot)
+                tab.memo = <MemoSlot*>calloc(1 << MEMO_BITS, sizeof(MemoSlot))   # NULL: no memo
             for d in range(length):
                 row = aoff + d
                 if valid != NULL and not ((valid[row >> 3] >> (row & 7)) & 1):
@@ -1315,3 +1400,4 @@ def tokenize(array, table_keys, table_ids, stem_mask):
     finally:
         sink_free(&out)
         free(<void*>tab.filt)
+        free(tab.memo)
