@@ -157,6 +157,11 @@ cdef inline uint64_t load_text8(const uint8_t* p, const uint8_t* end, const uint
     return w
 
 
+cdef inline uint64_t fold8(uint64_t w) noexcept nogil:
+    """w's ASCII letters and digits folded: A-Z lowered, digits unchanged (other bytes garbled)."""
+    return w | (0x20 * ONES)
+
+
 cdef inline bint ends_ascii_run(uint8_t next, uint8_t last) noexcept nogil:
     """True when a token whose last byte is the ASCII letter/digit `last` surely ends before the
     byte `next` (token_cold would return at once); False when token_cold must decide."""
@@ -801,9 +806,8 @@ cdef const uint8_t* token_cold(Scan* st, const uint8_t* p, mode_t* mode) noexcep
     cdef uint8_t enc[4]
     cdef bint ok
     if b < 0x80:
-        if b != 0x27:                        # . and , join only ASCII digits
-            if st.lastascii == NULL or <unsigned int>(st.lastascii[0] - 0x30) >= 10:
-                return p
+        if b != 0x27 and (st.lastascii == NULL or ends_ascii_run(b, st.lastascii[0])):
+            return p                         # . and , join only ASCII digits
         joiner = b
         clen = 1
     else:
@@ -950,15 +954,15 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
                 run = 0                      # 0: not 1..15 letters and digits
                 if nonword != 0:
                     run = emo_ctz64(nonword) >> 3
-                    mlo = (w | (0x20 * ONES)) & byte_mask(run)
+                    mlo = fold8(w) & byte_mask(run)
                     mhi = 0
                 else:
                     w2 = load_text8(p + 8, end, bufend)
                     nonword2 = ~ascii_alnum(w2) & HIGH
                     if nonword2 != 0:
                         run = 8 + (emo_ctz64(nonword2) >> 3)
-                        mlo = w | (0x20 * ONES)
-                        mhi = (w2 | (0x20 * ONES)) & byte_mask(run - 8)
+                        mlo = fold8(w)
+                        mhi = fold8(w2) & byte_mask(run - 8)
                 if run != 0 and (p + run >= end or ends_ascii_run(p[run], p[run - 1])):
                     slotp = &memo[memo_index(mlo, mhi)]
                     if slotp.lo == mlo and slotp.hi == mhi:
@@ -989,7 +993,7 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
                             p += 1
                         break
                     run = 8 if nonword == 0 else emo_ctz64(nonword) >> 3
-                    fw = w | (0x20 * ONES)   # folded: A-Z lowered, digits unchanged
+                    fw = fold8(w)
                     fnv_steps8(h, fw, &st.hs[tl])
                     h = st.hs[tl + run]
                     if mode_t is Folding:
