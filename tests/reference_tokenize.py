@@ -9,8 +9,11 @@ Public functions
 ----------------
 ``reference_fold_tokens(text) -> list[bytes]``
     The folded UTF-8 bytes of each token of one document.
-``reference_tokenize(docs, words, stems) -> (doc_offsets, term_ids, flags)``
-    The CSR token stream of a list of documents, given the lexicon as two dicts.
+``reference_token_spans(text) -> list[tuple[int, int]]``
+    The byte span (start, end) of each token of one document in its UTF-8 text.
+``reference_tokenize(docs, words, stems, spans=False) -> (doc_offsets, term_ids, flags[, starts, ends])``
+    The CSR token stream of a list of documents, given the lexicon as two dicts (and, with
+    ``spans=True``, each token's byte span in its document, concatenated like the ids).
 
 How it works: a document (``str``, or ``bytes`` that may hold invalid UTF-8) becomes a list of
 characters; invalid bytes become lone surrogates via ``surrogateescape``, and every surrogate acts
@@ -18,6 +21,10 @@ as a plain separator. Skipped characters are removed first (they are "as if abse
 maximal runs of word characters, joined by apostrophes between word characters and by ``.``/``,``
 between ASCII digits; every emoji is a token of its own. The separators between one token and the
 next give the earlier token its flags.
+A token's byte span runs from the first byte of its first character to the last byte of its last
+character in the document's UTF-8 bytes (each character keeps its byte position from before the
+skipped ones are removed), so skipped characters inside a token are inside its span and those
+before or after it are not.
 """
 
 from __future__ import annotations
@@ -177,10 +184,24 @@ def fold_char(ch: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Tokenizing one document
 # ---------------------------------------------------------------------------------------------
-def _chars(text: str | bytes) -> list[str]:
+def _chars_at(text: str | bytes) -> list[tuple[str, int, int]]:
+    """(character, first byte, one past its last byte) of each character that is not skipped."""
+    errors = "surrogatepass"  # a lone surrogate in a str: 3 bytes, as fold_tokens encodes it
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = bytes(text).decode("utf-8", errors="surrogateescape")
-    return [ch for ch in text if not is_skipped(ch)]
+        errors = "surrogateescape"  # one invalid byte: one character
+    out = []
+    pos = 0
+    for ch in text:
+        size = len(ch.encode("utf-8", errors))
+        if not is_skipped(ch):
+            out.append((ch, pos, pos + size))
+        pos += size
+    return out
+
+
+def _chars(text: str | bytes) -> list[str]:
+    return [ch for ch, _, _ in _chars_at(text)]
 
 
 def _scan(text: str | bytes) -> list[tuple[bytes, bool, int, int, int]]:
@@ -231,6 +252,13 @@ def reference_fold_tokens(text: str | bytes) -> list[bytes]:
     return [tok for tok, *_ in tokens]
 
 
+def reference_token_spans(text: str | bytes) -> list[tuple[int, int]]:
+    """Byte span (start, end) of each token of ``text`` in its UTF-8 bytes."""
+    tokens, _ = _scan(text)
+    at = _chars_at(text)
+    return [(at[i][1], at[j - 1][2]) for *_, i, j in tokens]
+
+
 def _lookup(tok: bytes, words: Mapping[bytes, int], stems: Mapping[bytes, int]) -> int:
     if tok in words:
         return words[tok]
@@ -244,7 +272,8 @@ def reference_tokenize(
     docs: Iterable[str | bytes | None],
     words: Mapping[bytes, int],
     stems: Mapping[bytes, int] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    spans: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Reference CSR token stream of ``docs``.
 
     Parameters
@@ -257,20 +286,30 @@ def reference_tokenize(
     stems : mapping of bytes to int, optional
         Folded stem bytes (a ``frustrat*`` entry as ``b"frustrat"``) -> term id. Stems longer than
         63 bytes never match (the tokenizer's stem mask has 64 bits).
+    spans : bool, optional
+        Also return each token's byte span (``reference_token_spans`` of its document).
 
     Returns
     -------
     doc_offsets : int64[D+1], term_ids : int32[T], flags : uint8[T]
         As ``emoscore._tokenize.tokenize`` returns them.
+    starts : int64[T], ends : int64[T]
+        Only with ``spans=True``.
     """
     stems = {} if stems is None else stems
     offsets = [0]
     ids: list[int] = []
     flags: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
     for doc in docs:
         if doc is None:
             offsets.append(len(ids))
             continue
+        if spans:
+            for start, end in reference_token_spans(doc):
+                starts.append(start)
+                ends.append(end)
         tokens, chars = _scan(doc)
         for k, (tok, emoji, caps, _start, end) in enumerate(tokens):
             nxt = tokens[k + 1][3] if k + 1 < len(tokens) else len(chars)
@@ -296,8 +335,11 @@ def reference_tokenize(
             ids.append(_lookup(tok, words, stems))
             flags.append(f)
         offsets.append(len(ids))
-    return (
+    csr = (
         np.array(offsets, dtype=np.int64),
         np.array(ids, dtype=np.int32),
         np.array(flags, dtype=np.uint8),
     )
+    if spans:
+        return csr + (np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64))
+    return csr

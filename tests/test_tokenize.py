@@ -25,6 +25,7 @@ from reference_tokenize import (  # noqa: E402
     FLAG_SENT_END,
     QUEST_SHIFT,
     reference_fold_tokens,
+    reference_token_spans,
     reference_tokenize,
 )
 
@@ -65,24 +66,61 @@ def vocab(*terms: str) -> dict[bytes, int]:
 
 
 def run(arr, words, stems=None):
+    """tokenize(arr) with spans=False; also runs spans=True, which must give the same ids, flags and
+    offsets and spans that hold the tokens (check_spans)."""
+    got, _ = run_spans(arr, words, stems)
+    return got
+
+
+def run_spans(arr, words, stems=None):
+    """(tokenize(arr), (starts, ends) of tokenize(arr, spans=True)), checked as run says."""
     keys, tids, mask = make_table(words, stems)
-    return tk.tokenize(arr, keys, tids, mask)
+    got = tk.tokenize(arr, keys, tids, mask)
+    located = tk.tokenize(arr, keys, tids, mask, spans=True)
+    assert len(got) == 3 and len(located) == 5
+    assert_csr_equal(located[:3], got)
+    check_spans(arr, located)
+    return got, located[3:]
 
 
 def assert_csr_equal(got, exp):
-    names = ("doc_offsets", "term_ids", "flags")
-    dtypes = (np.int64, np.int32, np.uint8)
-    for name, g, e, dt in zip(names, got, exp, dtypes, strict=True):
+    names = ("doc_offsets", "term_ids", "flags", "starts", "ends")
+    dtypes = (np.int64, np.int32, np.uint8, np.int64, np.int64)
+    assert len(got) == len(exp)
+    for name, g, e, dt in zip(names, got, exp, dtypes, strict=False):
         assert isinstance(g, np.ndarray), name
         assert g.dtype == dt, (name, g.dtype)
         np.testing.assert_array_equal(g, e, err_msg=name)
 
 
+def doc_bytes_of(arr) -> list[bytes | None]:
+    """The UTF-8 bytes of each row of a string array (invalid UTF-8 included), None for nulls."""
+    return arr.view(pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary()).to_pylist()
+
+
+def check_spans(arr, located):
+    """The spans of tokenize(arr, spans=True) lie in their documents, in order, without overlap, and
+    each holds its token: the span's bytes, tokenized alone, are that one token (same folded bytes)."""
+    offs, _, _, starts, ends = located
+    assert starts.shape == ends.shape == located[1].shape
+    for d, text in enumerate(doc_bytes_of(arr)):
+        lo, hi = offs[d], offs[d + 1]
+        if text is None:
+            assert lo == hi
+            continue
+        s, e = starts[lo:hi].tolist(), ends[lo:hi].tolist()
+        assert all(0 <= a < b <= len(text) for a, b in zip(s, e, strict=True)), (text, s, e)
+        assert all(b <= a for b, a in zip(e, s[1:], strict=False)), (text, s, e)
+        toks = tk.fold_tokens(text)
+        assert [tk.fold_tokens(text[a:b]) for a, b in zip(s, e, strict=True)] == [[t] for t in toks], text
+
+
 def check_docs(docs, words, stems=None, large=False):
-    """tokenize(pa.array(docs)) == reference_tokenize(docs)."""
+    """tokenize(pa.array(docs)) == reference_tokenize(docs), spans included."""
     arr = pa.array(docs, type=pa.large_string() if large else pa.string())
-    got = run(arr, words, stems)
-    assert_csr_equal(got, reference_tokenize(docs, words, stems))
+    got, spans = run_spans(arr, words, stems)
+    exp = reference_tokenize(docs, words, stems, spans=True)
+    assert_csr_equal(got + spans, exp)
     return got
 
 
@@ -335,8 +373,9 @@ def test_sliced_arrays_with_nulls_every_offset():
             for length in (0, 1, 7, 9, 33 - off % 5):
                 sl = arr.slice(off, length)
                 assert sl.offset == off
-                got = run(sl, words)
-                assert_csr_equal(got, reference_tokenize(docs[off:off + length], words))
+                got, spans = run_spans(sl, words)
+                assert_csr_equal(got + spans,
+                                 reference_tokenize(docs[off:off + length], words, spans=True))
 
 
 def test_large_string_matches_string():
@@ -354,9 +393,9 @@ def test_invalid_utf8_from_buffers():
     for large in (False, True):
         for pad in (0, 3, 9):
             arr = binary_string_array(docs, large=large, pad_front=pad)
-            got = run(arr, words)
-            exp = reference_tokenize(docs, words)
-            assert_csr_equal(got, exp)
+            got, spans = run_spans(arr, words)
+            exp = reference_tokenize(docs, words, spans=True)
+            assert_csr_equal(got + spans, exp)
             assert got[1].tolist() == [0, 1, 2, -1, 4, -1, -1, -1, 3, 3]
             assert got[2].tolist()[:2] == [0, CAPS | SENT | excl(1)]
 
@@ -432,6 +471,69 @@ def test_threads_give_the_same_result():
 
 
 # ---------------------------------------------------------------------------------------------
+# tokenize(spans=True): byte spans of the tokens
+# ---------------------------------------------------------------------------------------------
+SPAN_CASES = [
+    ("Don't  stop!! 😀 café 1,000",
+     [(0, 5), (7, 11), (14, 18), (19, 24), (25, 30)]),
+    # a skipped code point inside a token is inside its span; skipped ones at its end are not
+    ("x’️y good👍🏽 co­op­ ❤️ 4.5.",
+     [(0, 8), (9, 13), (13, 17), (22, 28), (31, 34), (38, 41)]),
+    ("﻿ÉTÉ’S 你好。 #️⃣ 1️⃣",
+     [(3, 12), (13, 19), (31, 32)]),
+    ("'quoted' 4.a a.1 1.5.", [(1, 7), (9, 10), (11, 12), (13, 14), (15, 16), (17, 20)]),
+    ("", []),
+    (" !! ", []),
+]
+
+
+@pytest.mark.parametrize("text,expected", SPAN_CASES)
+def test_spans_explicit(text, expected):
+    keys, tids, mask = make_table(vocab("don't", "stop", "café", "1,000", "good", "x'y"))
+    for typ in (pa.string(), pa.large_string()):
+        arr = pa.array(["first doc", None, text, "last"], type=typ).slice(2, 1)
+        offs, ids, flags, starts, ends = tk.tokenize(arr, keys, tids, mask, spans=True)
+        assert starts.dtype == ends.dtype == np.int64
+        assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == expected
+        assert reference_token_spans(text) == expected
+        assert_csr_equal((offs, ids, flags), tk.tokenize(arr, keys, tids, mask))
+        raw = text.encode()
+        assert [tk.fold_tokens(raw[a:b]) for a, b in expected] == [[t] for t in tk.fold_tokens(text)]
+
+
+def test_spans_are_relative_to_each_document():
+    words = vocab("don't", "stop")
+    docs = ["Don't  stop!! 😀", None, "", "stop", "éé STOP"]
+    got, (starts, ends) = run_spans(pa.array(docs), words)
+    assert got[0].tolist() == [0, 3, 3, 3, 4, 6]
+    assert starts.tolist() == [0, 7, 14, 0, 0, 5]
+    assert ends.tolist() == [5, 11, 18, 4, 4, 9]
+    bad = binary_string_array([b"ab\xffcd\xc3\xa9", None, b"\xe2\x80\x99x\xed\xa0\x80y"], pad_front=5)
+    _, (starts, ends) = run_spans(bad, {})
+    assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == [(0, 2), (3, 7), (3, 4), (7, 8)]
+
+
+def test_spans_of_empty_and_null_arrays():
+    keys, tids, mask = make_table(vocab("a"))
+    for typ in (pa.string(), pa.large_string()):
+        for docs in ([], [None, None], ["", ""]):
+            offs, ids, flags, starts, ends = tk.tokenize(pa.array(docs, type=typ), keys, tids, mask,
+                                                         spans=True)
+            assert offs.tolist() == [0] * (len(docs) + 1)
+            assert ids.size == flags.size == starts.size == ends.size == 0
+            assert starts.dtype == ends.dtype == np.int64
+
+
+def test_spans_when_the_sink_grows():
+    # more tokens than the first guess of the output size (a quarter of the input bytes): the span
+    # arrays grow with the ids, both for word tokens and for emoji tokens
+    docs = ["a😀" * 3000 + " b" * 5000, "😀a" * 4000, "x y" * 7000]
+    words = vocab("a", "b", "😀")
+    got = check_docs(docs, words)
+    assert len(got[1]) > sum(len(d.encode()) for d in docs) // 4
+
+
+# ---------------------------------------------------------------------------------------------
 # property tests against the reference
 # ---------------------------------------------------------------------------------------------
 INTERESTING = list(
@@ -478,8 +580,8 @@ def test_random_text_matches_reference(data, docs, large, pad):
     words, stems = lexicon_from(data, all_toks)
     padded = ["pad!"] * (pad // 2) + [None] * (pad - pad // 2) + docs
     arr = pa.array(padded, type=pa.large_string() if large else pa.string()).slice(pad)
-    got = run(arr, words, stems)
-    assert_csr_equal(got, reference_tokenize(docs, words, stems))
+    got, spans = run_spans(arr, words, stems)
+    assert_csr_equal(got + spans, reference_tokenize(docs, words, stems, spans=True))
 
 
 byte_piece = st.one_of(
@@ -504,8 +606,8 @@ def test_random_bytes_match_reference(data, docs, large, pad):
     all_toks = [t for d in docs if d is not None for t in reference_fold_tokens(d)]
     words, stems = lexicon_from(data, all_toks)
     arr = binary_string_array(docs, large=large, pad_front=pad)
-    got = run(arr, words, stems)
-    assert_csr_equal(got, reference_tokenize(docs, words, stems))
+    got, spans = run_spans(arr, words, stems)
+    assert_csr_equal(got + spans, reference_tokenize(docs, words, stems, spans=True))
 
 
 def test_large_table_with_and_without_prefilter():
@@ -525,8 +627,10 @@ def test_large_table_with_and_without_prefilter():
     assert sum(len(d) for d in small) < len(keys) < sum(len(d) for d in big)
     for docs in (small, big):
         got = tk.tokenize(pa.array(docs), keys, tids, mask)
-        assert_csr_equal(got, reference_tokenize(docs, words, stems))
+        exp = reference_tokenize(docs, words, stems, spans=True)
+        assert_csr_equal(got, exp[:3])
         assert (got[1] >= 0).mean() > 0.5
+        assert_csr_equal(tk.tokenize(pa.array(docs), keys, tids, mask, spans=True), exp)
 
 
 def test_memo_of_ascii_tokens_changes_nothing():
@@ -560,6 +664,19 @@ def test_memo_of_ascii_tokens_changes_nothing():
     assert_csr_equal(whole, (offsets, np.concatenate([p[1] for p in parts]),
                              np.concatenate([p[2] for p in parts])))
     assert 0.3 < (whole[1] >= 0).mean() < 0.9
+    # spans=True keeps the memo (same ids from the memo and the lookups); its spans are those of
+    # the small inputs, checked against the reference on a sample of documents
+    located = tk.tokenize(pa.array(docs), keys, tids, mask, spans=True)
+    assert_csr_equal(located[:3], whole)
+    small = [tk.tokenize(pa.array(docs[i:i + 50]), keys, tids, mask, spans=True)
+             for i in range(0, len(docs), 50)]
+    for k in (3, 4):
+        np.testing.assert_array_equal(located[k], np.concatenate([p[k] for p in small]))
+    check_spans(pa.array(docs), located)
+    sample = docs[:200]
+    exp = reference_tokenize(sample, words, stems, spans=True)
+    n = len(exp[1])
+    assert_csr_equal((located[0][:len(sample) + 1],) + tuple(a[:n] for a in located[1:]), exp)
 
 
 def test_flag_bits_match_the_kernels():

@@ -3,9 +3,11 @@
 
 Public functions
 ----------------
-``tokenize(array, table_keys, table_ids, stem_mask)``
+``tokenize(array, table_keys, table_ids, stem_mask, spans=False)``
     Zero-copy scan of a ``pyarrow.StringArray`` / ``LargeStringArray`` (the GIL is released during the
-    scan) -> ``(doc_offsets int64[D+1], term_ids int32[T], flags uint8[T])``.
+    scan) -> ``(doc_offsets int64[D+1], term_ids int32[T], flags uint8[T])``; with ``spans=True``
+    also ``starts int64[T], ends int64[T]``, each token's byte span in its document's UTF-8 text
+    (a separate specialisation of the scanner: the default call runs the code it always ran).
 ``fold_tokens(text)``
     The folded UTF-8 bytes of each token of one text, exactly as ``tokenize`` hashes them (same scanner).
 ``fnv1a64(data)`` / ``stem_key(stem)``
@@ -530,9 +532,13 @@ cdef struct Sink:
     uint8_t* fbuf        # fold mode only: folded bytes of all tokens, concatenated
     Py_ssize_t flen
     Py_ssize_t fcap
+    # (last, so that the fields above keep their offsets in the default scanner's code)
+    int64_t* sstart      # span mode only: byte offset of each token's first byte in its document
+    int64_t* send        # span mode only: byte offset one past each token's last byte
+    Py_ssize_t scap      # span mode only: the span arrays' capacity (spans_grow brings it to cap)
 
 
-cdef int sink_init(Sink* out, Py_ssize_t cap, bint fold) noexcept nogil:
+cdef int sink_init(Sink* out, Py_ssize_t cap, bint fold, bint spans) noexcept nogil:
     if cap < 16:
         cap = 16
     out.n = 0
@@ -541,6 +547,9 @@ cdef int sink_init(Sink* out, Py_ssize_t cap, bint fold) noexcept nogil:
     out.fcap = 0
     out.ends = NULL
     out.fbuf = NULL
+    out.sstart = NULL
+    out.send = NULL
+    out.scap = 0
     out.ids = <int32_t*>malloc(cap * sizeof(int32_t))
     out.flags = <uint8_t*>malloc(cap * sizeof(uint8_t))
     if out.ids == NULL or out.flags == NULL:
@@ -551,6 +560,12 @@ cdef int sink_init(Sink* out, Py_ssize_t cap, bint fold) noexcept nogil:
         out.fbuf = <uint8_t*>malloc(out.fcap)
         if out.ends == NULL or out.fbuf == NULL:
             return -1
+    if spans:
+        out.sstart = <int64_t*>malloc(cap * sizeof(int64_t))
+        out.send = <int64_t*>malloc(cap * sizeof(int64_t))
+        if out.sstart == NULL or out.send == NULL:
+            return -1
+        out.scap = cap
     return 0
 
 
@@ -559,10 +574,14 @@ cdef void sink_free(Sink* out) noexcept nogil:
     free(out.flags)
     free(out.ends)
     free(out.fbuf)
+    free(out.sstart)
+    free(out.send)
     out.ids = NULL
     out.flags = NULL
     out.ends = NULL
     out.fbuf = NULL
+    out.sstart = NULL
+    out.send = NULL
 
 
 cdef int sink_grow(Sink* out) noexcept nogil:
@@ -585,6 +604,22 @@ cdef int sink_grow(Sink* out) noexcept nogil:
     return 0
 
 
+cdef int spans_grow(Sink* out) noexcept nogil:
+    """Grow the span arrays to out.cap (Locating mode, after each sink_grow: sink_grow itself stays
+    as small as it was, so that the compiler keeps inlining it into the default scanner)."""
+    cdef void* p
+    p = realloc(out.sstart, out.cap * sizeof(int64_t))
+    if p == NULL:
+        return -1
+    out.sstart = <int64_t*>p
+    p = realloc(out.send, out.cap * sizeof(int64_t))
+    if p == NULL:
+        return -1
+    out.send = <int64_t*>p
+    out.scap = out.cap
+    return 0
+
+
 cdef int fbuf_grow(Sink* out) noexcept nogil:
     cdef Py_ssize_t cap = out.fcap * 2
     cdef void* p = realloc(out.fbuf, cap)
@@ -596,13 +631,17 @@ cdef int fbuf_grow(Sink* out) noexcept nogil:
 
 
 # ----------------------------------------------------------------------------------------------
-# The scanner: one implementation, compiled twice by fused-type specialisation (Plain for tokenize,
-# Folding for fold_tokens, which also keeps the folded bytes). The hot path (ASCII letters, ASCII
+# The scanner: one implementation, compiled three times by fused-type specialisation (Plain for
+# tokenize, Locating for tokenize(spans=True): Plain plus each token's byte span, Folding for
+# fold_tokens, which also keeps the folded bytes and looks nothing up). The hot path (ASCII letters, ASCII
 # separators, lookup, append) is in scan_doc with its state in locals; the rarer cases (non-ASCII
 # characters, joiners, emoji, CAPS, probe collisions, stems, growth) are out-of-line functions
 # working on a Scan struct, so that the hot loop keeps its variables in registers.
 # ----------------------------------------------------------------------------------------------
 cdef struct Plain:
+    char _unused
+
+cdef struct Locating:
     char _unused
 
 cdef struct Folding:
@@ -611,6 +650,7 @@ cdef struct Folding:
 ctypedef fused mode_t:
     Plain
     Folding
+    Locating
 
 
 cdef struct Scan:
@@ -627,6 +667,10 @@ cdef struct Scan:
     int nx_lo                  # a non-ASCII lower-case letter was seen
     uint64_t hs[72]            # hs[L]: running hash after L bytes (L <= 63), for stems; the 8
                                # states past L = 63 are scratch for fnv_steps8
+    # Locating only
+    const uint8_t* doc         # the document's first byte (spans are relative to it)
+    const uint8_t* skip_from   # the latest run of skipped code points that token_cold passed over
+    const uint8_t* skip_to     # (a token that ends at skip_to ends before skip_from)
 
 
 cdef inline int fbuf_push(Sink* out, uint8_t byte) noexcept nogil:
@@ -782,12 +826,18 @@ cdef const uint8_t* between_cold(Scan* st, const uint8_t* p, mode_t* mode) noexc
             st_feed(st, p[k], mode)
         if st.err:
             return p
-        if mode_t is Plain:
+        if mode_t is not Folding:
             tid = table_get(st.table, st.h if st.h != 0 else 1)
             if tid < 0 and st.table.stem_mask != 0:
                 tid = stem_lookup(st.table, st.hs, st.tl)
         if append_cold(out, tid, F_EMOJI):
             st.err = 1
+        if mode_t is Locating:               # the emoji's span: its code point
+            if not st.err and out.scap < out.cap and spans_grow(out):
+                st.err = 1
+            if not st.err:
+                out.sstart[out.n - 1] = p - st.doc
+                out.send[out.n - 1] = p + clen - st.doc
     elif (code >> 8) != 0:
         apply_effect(out.flags, out.n, st.first, code >> 8)
     return p + clen
@@ -828,6 +878,10 @@ cdef const uint8_t* token_cold(Scan* st, const uint8_t* p, mode_t* mode) noexcep
             st.lastascii = NULL
             return p + clen
         if kind == K_SKIP:
+            if mode_t is Locating:
+                if st.skip_to != p:
+                    st.skip_from = p
+                st.skip_to = p + clen
             return p + clen
         if kind != K_APOS:
             return p
@@ -915,6 +969,10 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
     st.table = table
     st.first = first
     st.err = 0
+    if mode_t is Locating:
+        st.doc = s
+        st.skip_from = NULL
+        st.skip_to = NULL
     while True:
         # ---- between tokens -----------------------------------------------------------------
         while p < end:
@@ -949,7 +1007,7 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
         remember = False
         w = load_text8(p, end, bufend)       # the first 8 bytes, for the memo and the ASCII loop
         nonword = ~ascii_alnum(w) & HIGH
-        if mode_t is Plain:
+        if mode_t is not Folding:
             if memo != NULL:                 # a short ASCII token seen before: its id from the memo
                 run = 0                      # 0: not 1..15 letters and digits
                 if nonword != 0:
@@ -1029,7 +1087,7 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
         fl = 0
         if lastascii == NULL or lastascii[0] < 0x61:
             fl = caps_cold(&st, tstart, p)
-        if mode_t is Plain and not hit:
+        if mode_t is not Folding and not hit:
             tid = -1
             key = h if h != 0 else 1
             if filt == NULL or filter_bit(filt, fshift, key, wmul):
@@ -1051,6 +1109,9 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
             out.n = cnt
             if sink_grow(out):
                 return -1
+            if mode_t is Locating:
+                if spans_grow(out):
+                    return -1
             ids = out.ids
             flags = out.flags
             cap = out.cap
@@ -1058,6 +1119,9 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
         flags[cnt] = fl
         if mode_t is Folding:
             out.ends[cnt] = out.flen
+        if mode_t is Locating:
+            out.sstart[cnt] = tstart - s
+            out.send[cnt] = (p if p != st.skip_to else st.skip_from) - s   # less skipped ones at its end
         cnt += 1
 
     if cnt > first:
@@ -1125,7 +1189,7 @@ def fold_tokens(text):
     tab.fshift = 0
     tab.nslen = 0
     tab.memo = NULL
-    if sink_init(&out, 16, True):
+    if sink_init(&out, 16, True, False):
         sink_free(&out)
         raise MemoryError()
     try:
@@ -1271,7 +1335,48 @@ cdef class _BufView:
         return self.view.len if self.held else 0
 
 
-def tokenize(array, table_keys, table_ids, stem_mask):
+cdef int scan_rows_located(const uint8_t* valid, const uint8_t* offs, bint wide, Py_ssize_t aoff,
+                           Py_ssize_t length, const uint8_t* data, Py_ssize_t data_len,
+                           const Table* tab, Sink* out, int64_t* dv, Py_ssize_t* bad, int64_t* start,
+                           int64_t* end) noexcept nogil:
+    """tokenize(spans=True)'s loop over the rows aoff..aoff+length (the Locating scanner): as the
+    rows loop in tokenize, dv[d + 1] = out.n after row d; returns 0, or -1 (out of memory); a row
+    whose offsets leave the data buffer stops it with bad = its index (start/end: its offsets).
+    A copy of that loop (not one fused function for both), so that the default call's generated C
+    is unchanged. (GCC still compiles it a little differently: with a third scanner in the unit it
+    inlines fold_cp and append_cold no longer, see the commit that added spans.)"""
+    cdef Locating mode
+    cdef Py_ssize_t d, row
+    cdef int64_t a, b
+    cdef int32_t s32
+    cdef int rc
+    for d in range(length):
+        row = aoff + d
+        if valid != NULL and not ((valid[row >> 3] >> (row & 7)) & 1):
+            dv[d + 1] = out.n
+            continue
+        if wide:
+            memcpy(&a, offs + row * 8, 8)
+            memcpy(&b, offs + row * 8 + 8, 8)
+        else:
+            memcpy(&s32, offs + row * 4, 4)
+            a = s32
+            memcpy(&s32, offs + row * 4 + 4, 4)
+            b = s32
+        if a < 0 or b < a or b > data_len:
+            bad[0] = d
+            start[0] = a
+            end[0] = b
+            return 0
+        if b > a:
+            rc = scan_doc(data + a, b - a, data + data_len, tab, out, &mode)
+            if rc:
+                return rc
+        dv[d + 1] = out.n
+    return 0
+
+
+def tokenize(array, table_keys, table_ids, stem_mask, bint spans=False):
     """Tokenize an Arrow string array into a CSR token stream (see docs/internals.md, "Tokens").
 
     Zero-copy: the validity bitmap, offsets and data buffers are read in place through the buffer
@@ -1287,6 +1392,10 @@ def tokenize(array, table_keys, table_ids, stem_mask):
     table_ids : numpy.ndarray, int32[C]
     stem_mask : int
         uint64; bit L set when some stem is L bytes long (1 <= L <= 63).
+    spans : bool, default False
+        Also return each token's byte span. The default path is untouched by this option: spans
+        are recorded by a separate compiled specialisation of the scanner (``Locating``), which
+        gives the same ids, flags and offsets.
 
     Returns
     -------
@@ -1295,6 +1404,12 @@ def tokenize(array, table_keys, table_ids, stem_mask):
         -1 for a token not in the table.
     flags : numpy.ndarray, uint8[T]
         ``FLAG_*`` bits, ``!`` count in bits 4-5, ``?`` count in bits 6-7.
+    starts, ends : numpy.ndarray, int64[T]
+        Only with ``spans=True``: the byte offsets of each token's first byte and one past its last
+        byte, relative to the start of its document, so that ``text.encode()[starts[i]:ends[i]]`` is
+        the token as written (joiners inside it included). Skipped code points (U+FE0F, U+200D,
+        skin tones, ...) inside a token are inside its span, those at its ends are not; an emoji
+        token spans its code point.
 
     Raises
     ------
@@ -1357,7 +1472,7 @@ def tokenize(array, table_keys, table_ids, stem_mask):
     cdef int64_t start = 0, end = 0
     cdef int32_t s32
     cdef int rc = 0
-    if sink_init(&out, data_len // 4 + 16, False):
+    if sink_init(&out, data_len // 4 + 16, False, spans):
         sink_free(&out)
         raise MemoryError()
     try:
@@ -1371,27 +1486,31 @@ def tokenize(array, table_keys, table_ids, stem_mask):
                         tab.nslen += 1
             if data_len >= C_MEMO_MIN_BYTES:   # worth a memo (building it clears every slot)
                 tab.memo = <MemoSlot*>calloc(1 << MEMO_BITS, sizeof(MemoSlot))   # NULL: no memo
-            for d in range(length):
-                row = aoff + d
-                if valid != NULL and not ((valid[row >> 3] >> (row & 7)) & 1):
-                    dv[d + 1] = out.n
-                    continue
-                if wide:
-                    memcpy(&start, offs + row * 8, 8)
-                    memcpy(&end, offs + row * 8 + 8, 8)
-                else:
-                    memcpy(&s32, offs + row * 4, 4)
-                    start = s32
-                    memcpy(&s32, offs + row * 4 + 4, 4)
-                    end = s32
-                if start < 0 or end < start or end > data_len:
-                    bad = d
-                    break
-                if end > start:
-                    rc = scan_doc(data + start, end - start, data + data_len, &tab, &out, &mode)
-                    if rc:
+            if spans:
+                rc = scan_rows_located(valid, offs, wide, aoff, length, data, data_len, &tab, &out,
+                                       &dv[0], &bad, &start, &end)
+            else:
+                for d in range(length):
+                    row = aoff + d
+                    if valid != NULL and not ((valid[row >> 3] >> (row & 7)) & 1):
+                        dv[d + 1] = out.n
+                        continue
+                    if wide:
+                        memcpy(&start, offs + row * 8, 8)
+                        memcpy(&end, offs + row * 8 + 8, 8)
+                    else:
+                        memcpy(&s32, offs + row * 4, 4)
+                        start = s32
+                        memcpy(&s32, offs + row * 4 + 4, 4)
+                        end = s32
+                    if start < 0 or end < start or end > data_len:
+                        bad = d
                         break
-                dv[d + 1] = out.n
+                    if end > start:
+                        rc = scan_doc(data + start, end - start, data + data_len, &tab, &out, &mode)
+                        if rc:
+                            break
+                    dv[d + 1] = out.n
         if rc:
             raise MemoryError()
         if bad >= 0:
@@ -1400,6 +1519,10 @@ def tokenize(array, table_keys, table_ids, stem_mask):
                 f"({data_len} bytes)")
         term_ids = adopt_array(<void**>&out.ids, out.n, sizeof(int32_t), np.int32)
         flags = adopt_array(<void**>&out.flags, out.n, sizeof(uint8_t), np.uint8)
+        if spans:
+            starts = adopt_array(<void**>&out.sstart, out.n, sizeof(int64_t), np.int64)
+            ends = adopt_array(<void**>&out.send, out.n, sizeof(int64_t), np.int64)
+            return doc_offsets, term_ids, flags, starts, ends
         return doc_offsets, term_ids, flags
     finally:
         sink_free(&out)
