@@ -126,11 +126,28 @@ passes both to :func:`score_document`, which writes ``out.aspect`` (aspect id), 
 ``aspect_mask`` (aspects off) no aspect work is done.
 """
 
-import math
 from types import FunctionType, SimpleNamespace
 from typing import NamedTuple
 
-from numba import float32, float64, int64, uint64  # explicit widths on every target (CUDA's float() keeps float32)
+from numba import float64, int64, uint64  # explicit widths on every target (CUDA's float() keeps float32)
+
+from . import evidence_rules, normalise
+from .evidence_rules import (
+    RULE_BOOSTED,
+    RULE_CAPS,
+    RULE_CONTRAST,
+    RULE_CONTRAST_BEFORE,
+    RULE_DAMPENED,
+    RULE_EXPRESSION,
+    RULE_NEGATED,
+    RULE_WORD,
+    attribute_evidence,
+    close_evidence_sentence,
+    record_evidence,
+    record_unit,
+    weigh_evidence,
+)
+from .normalise import add_sentence_emotions, aspect_dominant, document_emotions, normalised, weigh_sentence_emotions
 
 # Rule constants travel in ``CompiledLexicon.params`` (float32[P]); a lexicon header may override them
 # with ``# param NAME: VALUE``. Emotion-valued params are stored as the emotion's index (-1 = none).
@@ -241,6 +258,12 @@ CLASS_MODIFIER = 4
 CLASS_CONTRAST = 8
 CLASS_EXPRESSION = 16   # the first word of an emotion expression
 CLASS_RULES = CLASS_SCORES | CLASS_NEGATOR | CLASS_MODIFIER | CLASS_CONTRAST | CLASS_EXPRESSION
+
+# Explanations (``Scorer(explain=True)``): :func:`for_target` with ``explain=True`` compiles the rules with
+# EXPLAIN set, and :func:`score_document` then records evidence in ``ev`` (``evidence_rules``); with EXPLAIN
+# False (every other build) those blocks are constant-false branches that Numba removes before typing, so
+# the scoring path is unchanged and ``ev`` may be None.
+EXPLAIN = False
 
 # Window slots hold term ids; this marks an empty slot or an unknown word. The roles of the 3 slots
 # are also kept as 2 bits each (slot 1 lowest), so a unit with no role word before it skips the
@@ -416,7 +439,9 @@ def mixed_case(flags, start, end):
 
 def window_effect(rp, modifier, win, unit_caps, mixed, v):
     """What the window does to a scoring unit of valence ``v``: (valence multiplier, emotion
-    multiplier, emotion transferred by negation, the emotion it goes to or -1)."""
+    multiplier, emotion transferred by negation, the emotion it goes to or -1, the RULE_* bits that
+    applied -- for explanations; the scoring path drops them)."""
+    applied = 0
     negated = False
     nearest = 0
     farthest = 0
@@ -448,8 +473,13 @@ def window_effect(rp, modifier, win, unit_caps, mixed, v):
                 wcaps = win.caps3
                 strength = rp.decay_3
             x = float64(modifier[wt])
+            if x > 0.0:
+                applied |= RULE_BOOSTED
+            elif x < 0.0:
+                applied |= RULE_DAMPENED
             if wcaps and mixed:
                 x *= 1.0 + rp.caps_boost
+                applied |= RULE_CAPS
             f = 1.0 + x * strength
             if negated and x > 0.0 and farthest > k:
                 if f > 0.0:
@@ -464,11 +494,13 @@ def window_effect(rp, modifier, win, unit_caps, mixed, v):
         if f < 0.0:
             f = 0.0
         mult *= f
+        applied |= RULE_CAPS
     valence_mult = mult
     emotion_mult = abs(mult)
     transfer = 0.0
     target = -1
     if negated:
+        applied |= RULE_NEGATED
         strength = 1.0
         if nearest == 2:
             strength = rp.decay_2
@@ -481,7 +513,7 @@ def window_effect(rp, modifier, win, unit_caps, mixed, v):
             target = rp.negated_positive
         elif v < 0.0:
             target = rp.negated_negative
-    return valence_mult, emotion_mult, transfer, target
+    return valence_mult, emotion_mult, transfer, target, applied
 
 
 def add_emotions(scratch, row, lex, t, emotion_mult, transfer, target, n_emo):
@@ -618,48 +650,6 @@ def close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pr
     return u_target
 
 
-def normalised(total_s, total_a, hits, rp):
-    """(valence, intensity) from a valence sum, an absolute sum and a hit count."""
-    val = 0.0
-    if total_s != 0.0:
-        if hits > 1.0 and rp.hits_power != 0.0:
-            total_s = total_s / math.pow(hits, rp.hits_power)
-        val = total_s / math.sqrt(total_s * total_s + rp.alpha)
-    inten = 0.0
-    if total_a != 0.0:
-        inten = total_a / math.sqrt(total_a * total_a + rp.alpha)
-    return val, inten
-
-
-def aspect_dominant(scratch, row, n_emo, rp):
-    """The dominant emotion of an aspect's emotion sums ``scratch[row:row+E]`` by the document rule
-    (the largest float32 intensity, the lowest index on ties), with one exp instead of E: the
-    intensity rises with the sum, so only sums that round to the same float32 as the largest one
-    can tie with it."""
-    x_max = 0.0
-    e_max = -1
-    for e in range(n_emo):
-        x = scratch[row + e]
-        if x > x_max:
-            x_max = x
-            e_max = e
-    best = -1
-    if e_max >= 0 and rp.gain > 0.0:
-        f_max = float64(float32(1.0 - math.exp(-rp.gain * x_max)))
-        if f_max > 0.0 and f_max >= rp.dominant_min:
-            best = e_max
-            if f_max >= 1.0:
-                bound = 17.0 / rp.gain          # 1 - exp(-y) rounds to 1.0f only for y > 25 ln 2
-            else:
-                bound = x_max - 2.4e-7 / (rp.gain * (1.0 - f_max))   # within a few ulp of f_max
-            for e in range(e_max):
-                x = scratch[row + e]
-                if x >= bound and float64(float32(1.0 - math.exp(-rp.gain * x))) == f_max:
-                    best = e
-                    break
-    return best
-
-
 def scope_mentions(stream, lex, aspects, p, last, end, cur_mask, seen, n_seen, slots, scratch, out_aspect):
     """The aspect mentions starting at tokens ``p..last`` join the scope's (``cur_mask``) and get
     their slots: (cur_mask, seen, n_seen, the token after the last one read)."""
@@ -692,50 +682,6 @@ def move_row(scratch, src, dst, n):
         scratch[src + e] = 0.0
 
 
-def weigh_sentence_emotions(scratch, pre, post, prev, n_emo, w_pre, w_post, emphasis):
-    """The sentence's emotion rows (before / after its last contrast word), weighted as the sentence,
-    into the previous-sentence row; they are left zero."""
-    for e in range(n_emo):
-        scratch[prev + e] = (scratch[pre + e] * abs(w_pre) + scratch[post + e] * abs(w_post)) * abs(emphasis)
-        scratch[pre + e] = 0.0
-        scratch[post + e] = 0.0
-
-
-def add_sentence_emotions(emotions, d, doc_emotions, scratch, row, n_emo, w):
-    """Add a sentence's emotion sums ``scratch[row:row+E]`` times ``w`` to document ``d``'s (the
-    first sentence's are assigned: ``doc_emotions`` is False)."""
-    for e in range(n_emo):
-        if doc_emotions:
-            emotions[e, d] += scratch[row + e] * w
-        else:
-            emotions[e, d] = scratch[row + e] * w
-
-
-def document_emotions(emotions, d, doc_emotions, last_emotions, scratch, prev, n_emo, rp):
-    """Document ``d``'s emotion intensities from its sums (column ``d`` when ``doc_emotions``, plus
-    the last sentence's row ``prev`` when ``last_emotions``), in place: its dominant emotion."""
-    best = -1
-    best_value = 0.0
-    for e in range(n_emo):
-        x = 0.0
-        if doc_emotions:
-            x = float64(emotions[e, d])
-        if last_emotions:
-            x += scratch[prev + e]
-        if x != 0.0:
-            x = 1.0 - math.exp(-rp.gain * x)
-            if x < 0.0:
-                x = 0.0
-        emotions[e, d] = x
-        stored = float64(emotions[e, d])   # compare what the caller sees (float32)
-        if stored > best_value:
-            best_value = stored
-            best = e
-    if best_value < rp.dominant_min:
-        best = -1
-    return best
-
-
 def aspect_scores(out, slots, n_seen, scratch, n_emo, rp):
     """Each aspect's outputs: the document formulas over its total sums."""
     for k in range(n_seen):
@@ -744,6 +690,23 @@ def aspect_scores(out, slots, n_seen, scratch, n_emo, rp):
         out.aspect_valence[slots.base + k] = a_val
         out.aspect_intensity[slots.base + k] = a_int
         out.aspect_emotion[slots.base + k] = aspect_dominant(scratch, row + 3, n_emo, rp)
+
+
+def record_rule_word(ev, lex, k, pre_end, i, last, t, role):
+    """Evidence element ``k`` for a rule word (tokens ``i..last``, term ``t``): no contribution, the rule
+    it applies: (the next element, where the elements before the sentence's last contrast word end)."""
+    applied = RULE_WORD | (RULE_EXPRESSION if last > i else 0)
+    if role == ROLE_NEGATOR:
+        applied |= RULE_NEGATED
+    elif role == ROLE_CONTRAST:
+        applied |= RULE_CONTRAST
+        pre_end = k + 1
+    elif lex.modifier[t] > 0.0:
+        applied |= RULE_BOOSTED
+    elif lex.modifier[t] < 0.0:
+        applied |= RULE_DAMPENED
+    record_evidence(ev, k, i, last, t, 0.0, 0.0, 0.0, -1, applied)
+    return k + 1, pre_end
 
 
 # ---- the rules of one document ----------------------------------------------------------------------
@@ -764,18 +727,25 @@ def document_aspects(d, stream, lex, aspects, out_doc_aspects):
     out_doc_aspects[d] = found
 
 
-def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
-    """Score document ``d`` of a CSR token stream into element ``d`` of the output arrays.
-
-    ``stream``, ``lex``, ``aspects``, ``out``: ``contract.TokenStream``, ``LexiconArrays``, ``AspectArrays``
-    (an empty ``aspect_mask``: aspects off) and ``ScoreArrays`` (``aspect_offsets`` is read: each document's
+# Performance: one exit, no exceptions (compile with error_model="numpy") and no allocation, so the CPU
+# kernel compiles score_document without reference counting (score_cpu.RULES_OPTIONS). An empty (or null)
+# document falls through every loop and scores all zeros.
+# Aspects are on when the lexicon has aspect data and the document mentions one. With one aspect, a
+# sentence's contributions go to it iff the sentence mentions it: scope rows only for several. A sentence
+# whose contributions all go to one target (the usual case) is "uniform": its scopes add into the first
+# two rows of slot 0 (kept only in case it stops being uniform) and it is settled from the document's own
+# sentence sums, once per aspect. A scope whose target differs makes the sentence "mixed": from then on
+# scopes add into the slots' rows.
+# Scratch rows: [0, E) before the last contrast word, [E, 2E) after it, [2E, 3E) the previous sentence
+# (kept until we know whether the next one opens with a contrast word). The emotion loops run only when
+# a row holds something: most sentences of a review score nothing.
+def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
+    """Score document ``d`` of a CSR token stream into element ``d`` of the output arrays: ``stream``,
+    ``lex``, ``aspects``, ``out`` are ``contract.TokenStream``, ``LexiconArrays``, ``AspectArrays`` (an
+    empty ``aspect_mask``: aspects off) and ``ScoreArrays`` (``aspect_offsets`` is read: each document's
     slots); ``doc_aspects`` u64[D] from :func:`document_aspects`; ``scratch`` float64[>= scratch_size(E,
-    aspects)], overwritten. Ids are trusted to be ``< N``.
-
-    Performance: one exit, no exceptions (compile with error_model="numpy") and no allocation, so the
-    CPU kernel compiles it without reference counting (score_cpu.RULES_OPTIONS). An empty (or null)
-    document falls through every loop and scores all zeros.
-    """
+    aspects)], overwritten; ids are trusted to be ``< N``. ``ev``: an ``evidence_rules.Evidence`` to
+    explain the scores in when compiled with EXPLAIN (:func:`for_target`), else unused (None)."""
     flags = stream.flags
     term_class = lex.term_class
     n_emo = lex.weights.shape[1]
@@ -784,8 +754,6 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     rp = read_params(lex.params)
     out.tokens[d] = max(end - start, 0)
 
-    # aspects: on when the lexicon has aspect data and the document mentions one. With one aspect, a
-    # sentence's contributions go to it iff the sentence mentions it: scope rows only for several.
     aspects_on = aspects.aspect_mask.shape[0] > 0 and doc_aspects[d] != 0
     several = aspects_on and (doc_aspects[d] & (doc_aspects[d] - uint64(1))) != 0
     aw = n_emo + 3
@@ -801,23 +769,14 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     cur_mask = uint64(0)        # aspects mentioned in the current scope
     last_mask = uint64(0)       # ... in the nearest preceding scope of the sentence that has one
     cur_any = False             # the current scope has contributions (row slots.cur)
-    # A sentence whose contributions all go to one target (the usual case) is "uniform": its scopes
-    # add into the first two rows of slot 0 (kept only in case it stops being uniform) and it is
-    # settled from the document's own sentence sums, once per aspect. A scope whose target differs
-    # makes the sentence "mixed": from then on scopes add into the slots' rows.
     u_target = uint64(0)        # target of the sentence so far (0: no mention yet)
-    u_any = False               # slot 0's rows hold something
-    u_mixed = False
+    u_any = u_mixed = False     # slot 0's rows hold something; the sentence is mixed
     prev_target = uint64(0)     # the previous sentence, if uniform with a mention
     sent_hits = prev_hits = 0   # hits before the current sentence, and of the previous one
     dropped = False             # some sentence with hits had no mention
-    touched = uint64(0)         # slots with sums in this (mixed) sentence (bit min(k, 63))
-    prev_touched = uint64(0)    # ... in the previous sentence
+    touched = prev_touched = uint64(0)  # slots with sums in this (mixed) sentence (bit min(k, 63)), the last
     next_mention = start        # tokens before this one are covered by a mention already
 
-    # scratch rows: [0, E) before the last contrast word, [E, 2E) after it, [2E, 3E) the previous
-    # sentence (kept until we know whether the next one opens with a contrast word). The emotion
-    # loops run only when a row holds something: most sentences of a review score nothing.
     pre, post, prev = 0, n_emo, 2 * n_emo
     clear(scratch, 0, 2 * n_emo)    # the sentence rows start (and are left) zero
     sentence_emotions = False       # the sentence rows hold something
@@ -829,13 +788,12 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     total_a = 0.0       # document absolute sum A (emotion sums accumulate in out.emotions[:, d])
     pre_s = pre_a = 0.0     # sentence sums before the last contrast word ...
     post_s = post_a = 0.0   # ... and after it (all of the sentence when it has none)
-    prev_s = 0.0        # the previous sentence, weighted, not yet added to the totals
-    prev_a = 0.0
-    has_prev = False
-    has_contrast = False
+    prev_s = prev_a = 0.0  # the previous sentence, weighted, not yet added to the totals
+    has_prev = has_contrast = False
     sentence_start = True
     win = empty_window()
     hits = 0
+    ev_n = ev_sentence = ev_pre_end = ev_scope = ev_prev = start   # EXPLAIN: elements (see evidence_rules)
 
     i = start
     while i < end:
@@ -862,6 +820,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
             w = 1.0
             if unit_role == ROLE_CONTRAST:
                 w = rp.contrast_before
+                if EXPLAIN:
+                    weigh_evidence(ev, ev_prev, ev_sentence, w, RULE_CONTRAST_BEFORE)
             total_s += prev_s * w
             total_a += prev_a * abs(w)
             if prev_emotions:
@@ -877,8 +837,11 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
         if t >= 0 and (term_class[t] & CLASS_SCORES) != 0:
             hits += 1
             v = float64(lex.valence[t])
-            valence_mult, emotion_mult, transfer, target = window_effect(rp, lex.modifier, win, unit_caps, mixed, v)
+            valence_mult, emotion_mult, transfer, target, applied = window_effect(rp, lex.modifier, win, unit_caps,
+                                                                                  mixed, v)
             c = v * valence_mult
+            if EXPLAIN:
+                ev_n = record_unit(ev, ev_n, i, last, t, c, emotion_mult, transfer, target, applied)
             post_s += c
             post_a += abs(c)
             add_emotions(scratch, post, lex, t, emotion_mult, transfer, target, n_emo)
@@ -898,6 +861,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
             if sentence_emotions:
                 move_row(scratch, post, pre, n_emo)
             has_contrast = True
+        if EXPLAIN and unit_role != ROLE_NONE:
+            ev_n, ev_pre_end = record_rule_word(ev, lex, ev_n, ev_pre_end, i, last, t, unit_role)
 
         scope_end = unit_role == ROLE_CONTRAST or (rp.clause_scope and (unit_flags & FLAG_CLAUSE) != 0)
         if scope_end:
@@ -912,14 +877,22 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
                 u_target, u_any, u_mixed, touched, last_mask = end_scope(
                     unit_role == ROLE_CONTRAST, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, touched,
                     n_seen, slots, scratch, out.aspect)
+                if EXPLAIN and u_mixed:     # the scope went to its target, now last_mask (uniform: below)
+                    attribute_evidence(ev, ev_scope, ev_n, last_mask)
             else:                       # one aspect: the sentence's target, once it mentions it
                 u_target |= cur_mask
             cur_any = False
             cur_mask = uint64(0)
+        if EXPLAIN and (sentence_end or scope_end):
+            ev_scope = ev_n
 
         # ---- end of sentence: contrast weights, emphasis; keep it as the previous sentence ------
         if sentence_end:
             w_pre, w_post, emphasis = sentence_weights(rp, has_contrast, unit_flags)
+            if EXPLAIN:
+                ev_prev, ev_sentence = close_evidence_sentence(ev, ev_sentence, ev_pre_end, ev_n, has_contrast, w_pre,
+                                                               w_post, emphasis, aspects_on, u_target)
+                ev_pre_end = ev_scope = ev_n
             prev_s = (pre_s * w_pre + post_s * w_post) * emphasis
             prev_a = (pre_a * abs(w_pre) + post_a * abs(w_post)) * abs(emphasis)
             prev_emotions = sentence_emotions
@@ -964,6 +937,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out):
     out.intensity[d] = inten
     out.dominant[d] = best
     out.hits[d] = hits
+    if EXPLAIN:
+        ev.count[d] = ev_n - start
 
 
 # ---- compiling the rules for a target -------------------------------------------------------------
@@ -972,14 +947,18 @@ HELPERS = ("read_params", "match_expression", "read_unit", "mention_at", "empty_
            "window_after_plain", "skip_plain_tokens", "mixed_case", "window_effect", "add_emotions",
            "register_aspects", "settle_aspects", "end_scope", "sentence_weights", "close_aspect_sentence",
            "normalised", "aspect_dominant", "scope_mentions", "read_mention", "clear", "move_row",
-           "weigh_sentence_emotions", "add_sentence_emotions", "document_emotions", "aspect_scores")
+           "weigh_sentence_emotions", "add_sentence_emotions", "document_emotions", "aspect_scores",
+           "record_rule_word", "record_evidence", "record_unit", "weigh_evidence", "attribute_evidence",
+           "close_evidence_sentence")
 
 
-def for_target(compile_helper):
+def for_target(compile_helper, *, explain=False):
     """:func:`score_document` and :func:`document_aspects` for one Numba target: plain functions (to
     compile with the target's decorator) whose helpers are ``compile_helper(helper)`` -- e.g.
-    ``numba.njit(inline="always")`` or ``cuda.jit(device=True, inline="always")``."""
-    namespace = dict(globals())
+    ``numba.njit(inline="always")`` or ``cuda.jit(device=True, inline="always")``; with ``explain``,
+    :func:`score_document` records evidence (EXPLAIN)."""
+    # the helpers' names, and those their bodies read, from the modules they come from
+    namespace = {**vars(normalise), **vars(evidence_rules), **globals(), "EXPLAIN": explain}
     for name in HELPERS:
         namespace[name] = compile_helper(_rebound(namespace[name], namespace))
     return SimpleNamespace(score_document=_rebound(score_document, namespace),

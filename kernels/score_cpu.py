@@ -18,15 +18,17 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from types import FunctionType
 
 import numba
 import numpy as np
 
-from . import rules
+from . import evidence_rules, normalise, rules
 from .contract import ScoreArrays, checked_stream, lexicon_arrays, readonly
+from .evidence_rules import Evidence
 from .rules import MAX_ASPECTS, scratch_size
 
-__all__ = ["ScoreArrays", "kernels_ready", "score_stream", "wait_for_kernels"]
+__all__ = ["Evidence", "ScoreArrays", "explain_stream", "kernels_ready", "score_stream", "wait_for_kernels"]
 
 # Upper bound of documents per chunk (score_stream aims at about 4 chunks per thread).
 _MAX_CHUNK = 4096
@@ -43,13 +45,18 @@ RULES_OPTIONS = {"nogil": True, "error_model": "numpy", "_nrt": False}
 rules_for_cpu = rules.for_target(numba.njit(inline="always", **RULES_OPTIONS))
 _score_document = numba.njit(inline="always", **RULES_OPTIONS)(rules_for_cpu.score_document)
 _document_aspects = numba.njit(inline="always", **RULES_OPTIONS)(rules_for_cpu.document_aspects)
+# The same rules recording explanations (rules.EXPLAIN): a kernel of its own, compiled on first use, so
+# scoring without them runs exactly the code above.
+_explain_document = numba.njit(inline="always", **RULES_OPTIONS)(
+    rules.for_target(numba.njit(inline="always", **RULES_OPTIONS), explain=True).score_document)
 
 
 # The document loops are compiled functions of their own, called once per chunk: a call passes the
-# named tuples' ~30 arrays as some 200 scalar arguments, too many to pay per document.
-def _score_range(lo, hi, stream, lex, aspects, doc_aspects, scratch, out):
+# named tuples' ~30 arrays as some 200 scalar arguments, too many to pay per document. ``ev``: None,
+# or the explain kernels' rules.Evidence.
+def _score_range(lo, hi, stream, lex, aspects, doc_aspects, scratch, out, ev):
     for d in range(lo, hi):
-        _score_document(d, stream, lex, aspects, doc_aspects, scratch, out)
+        _score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev)
 
 
 def _aspect_range(lo, hi, stream, lex, aspects, out_doc_aspects):
@@ -57,7 +64,7 @@ def _aspect_range(lo, hi, stream, lex, aspects, out_doc_aspects):
         _document_aspects(d, stream, lex, aspects, out_doc_aspects)
 
 
-def _score_chunks(stream, lex, aspects, doc_aspects, out, n_scratch, chunk):
+def _score_chunks(stream, lex, aspects, doc_aspects, out, ev, n_scratch, chunk):
     n_docs = out.valence.shape[0]
     n_chunks = (n_docs + chunk - 1) // chunk
     for c in numba.prange(n_chunks):
@@ -65,7 +72,7 @@ def _score_chunks(stream, lex, aspects, doc_aspects, out, n_scratch, chunk):
         # share of the chunks (each worker gets its own array: it is passed to a call, so never shared)
         scratch = np.empty(n_scratch, np.float64)
         lo = c * chunk
-        _score_range(lo, min(lo + chunk, n_docs), stream, lex, aspects, doc_aspects, scratch, out)
+        _score_range(lo, min(lo + chunk, n_docs), stream, lex, aspects, doc_aspects, scratch, out, ev)
 
 
 def _aspect_chunks(stream, lex, aspects, out_doc_aspects, chunk):
@@ -77,16 +84,33 @@ def _aspect_chunks(stream, lex, aspects, out_doc_aspects, chunk):
 
 
 def _source_digest() -> str:
+    """A digest of the rules' source: rules.py and the modules its helpers come from."""
+    digest = hashlib.sha256()
     try:
-        with open(rules.__file__, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()[:16]
+        for module in (rules, evidence_rules, normalise):
+            with open(module.__file__, "rb") as fh:
+                digest.update(fh.read())
     except (OSError, TypeError):
         return "unknown"
+    return digest.hexdigest()[:16]
 
 
-# Numba's on-disk cache checks the timestamp of *this* file only, so an edit to rules.py would leave
-# stale kernels in the cache. Naming the cache entry after a digest of rules.py's source gives every
-# version of the rules its own entry.
+def _with_globals(function, **names):
+    """A copy of ``function`` that reads ``names`` instead of its module's globals of those names."""
+    rebound = FunctionType(function.__code__, {**function.__globals__, **names}, function.__name__)
+    rebound.__qualname__ = function.__qualname__
+    return rebound
+
+
+# Numba's on-disk cache checks the timestamp of *this* file only, so an edit to the rules would leave
+# stale kernels in the cache. Naming the cache entry after a digest of the rules' source gives every
+# version of the rules its own entry. The explain loops are the same source over _explain_document.
+_explain_range = _with_globals(_score_range, _score_document=_explain_document)
+_explain_range.__qualname__ = f"_explain_range_{_source_digest()}"
+_explain_range = numba.njit(cache=True, **RULES_OPTIONS)(_explain_range)
+_explain_chunks = _with_globals(_score_chunks, _score_range=_explain_range)
+_explain_chunks.__qualname__ = f"_explain_chunks_{_source_digest()}"
+_explain_chunks = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")(_explain_chunks)
 _score_range.__qualname__ = f"_score_range_{_source_digest()}"
 _score_range = numba.njit(cache=True, **RULES_OPTIONS)(_score_range)
 _aspect_range.__qualname__ = f"_aspect_range_{_source_digest()}"
@@ -143,6 +167,25 @@ def score_stream(doc_offsets, term_ids, flags, lex) -> ScoreArrays:
     return _run(stream, lexicon, aspects, compiled=False)
 
 
+def explain_stream(doc_offsets, term_ids, flags, lex) -> tuple[ScoreArrays, Evidence]:
+    """:func:`score_stream`'s scores and, from the same pass of the rules, each document's evidence
+    (:class:`.rules.Evidence`: one element per scoring unit and per rule word, with its contributions).
+
+    Takes and checks what :func:`score_stream` does; always runs the compiled explain kernel (its first
+    use in a process compiles it, or loads it from Numba's cache).
+    """
+    lexicon, aspects = lexicon_arrays(lex)
+    stream = checked_stream(doc_offsets, term_ids, flags, lexicon.valence.shape[0])
+    n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
+    n_tokens = stream.term_ids.shape[0]
+    ev = Evidence(count=np.zeros(n_docs, np.int32), first=np.empty(n_tokens, np.int64),
+                  last=np.empty(n_tokens, np.int64), term=np.empty(n_tokens, np.int32),
+                  valence=np.empty(n_tokens, np.float64), emotion_mult=np.empty(n_tokens, np.float64),
+                  transfer=np.empty(n_tokens, np.float64), target=np.empty(n_tokens, np.int16),
+                  rules=np.empty(n_tokens, np.uint16), aspects=np.empty(n_tokens, np.uint64))
+    return _run(stream, lexicon, aspects, compiled=True, ev=ev), ev
+
+
 def _new_outputs(n_docs: int, n_emo: int) -> ScoreArrays:
     """The outputs of ``n_docs`` documents, before the aspect slots are counted."""
     return ScoreArrays(             # the kernel writes every element
@@ -160,8 +203,9 @@ def _new_outputs(n_docs: int, n_emo: int) -> ScoreArrays:
     )
 
 
-def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
-    """Allocate the outputs and run both passes, compiled or (``compiled=False``) interpreted."""
+def _run(stream, lexicon, aspects, *, compiled: bool, ev: Evidence | None = None) -> ScoreArrays:
+    """Allocate the outputs and run both passes, compiled or (``compiled=False``) interpreted; with
+    ``ev``, the explain kernel (compiled) records evidence there."""
     n_emo = lexicon.weights.shape[1]
     n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
     out = _new_outputs(n_docs, n_emo)
@@ -189,12 +233,14 @@ def _run(stream, lexicon, aspects, *, compiled: bool) -> ScoreArrays:
                            aspect_emotion=np.empty(n_out, np.int16))
     arguments, kernel_out = _score_arguments(stream, lexicon, aspects, doc_aspects, out)
     n_scratch = scratch_size(n_emo, min(n_slots, MAX_ASPECTS))
-    if compiled:
-        _score_chunks(*arguments, kernel_out, n_scratch, chunk)
+    if ev is not None:
+        _explain_chunks(*arguments, kernel_out, ev, n_scratch, chunk)
+    elif compiled:
+        _score_chunks(*arguments, kernel_out, None, n_scratch, chunk)
     else:
         scratch = np.empty(n_scratch, np.float64)
         for d in range(n_docs):
-            rules.score_document(d, *arguments, scratch, kernel_out)
+            rules.score_document(d, *arguments, scratch, kernel_out, None)
     return out
 
 
@@ -258,7 +304,7 @@ def _kernel_signatures(stream, lexicon, aspects) -> tuple[tuple | None, tuple]:
     aspect_signature = None
     if aspects.aspect_mask.size:
         aspect_signature = tuple(numba.typeof(a) for a in (stream, lexicon, aspects, doc_aspects, 1))
-    return aspect_signature, tuple(numba.typeof(a) for a in (*arguments, kernel_out, 1, 1))
+    return aspect_signature, tuple(numba.typeof(a) for a in (*arguments, kernel_out, None, 1, 1))
 
 
 def _compile_kernels(aspect_signature, score_signature) -> None:

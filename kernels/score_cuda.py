@@ -104,7 +104,7 @@ def _make_kernel(name: str, groups: tuple[str, ...], extra: str, call: str, n_sc
 def _score_kernel(n_scratch: int):
     """The scoring kernel with a thread-local scratch of ``n_scratch`` float64 (one per size)."""
     return _make_kernel("score_kernel", ("stream", "lex", "aspects", "out"), "doc_aspects",
-                        "score_document(d, stream, lex, aspects, doc_aspects, scratch, out)", n_scratch)
+                        "score_document(d, stream, lex, aspects, doc_aspects, scratch, out, None)", n_scratch)
 
 
 @functools.cache

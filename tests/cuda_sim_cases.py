@@ -129,6 +129,14 @@ def test_scorer_cuda_backend_equals_cpu_across_chunks_and_batches(monkeypatch):
     assert gpu.score(pa.array([], pa.string())).num_rows == 0
 
 
+def test_explaining_on_the_cuda_backend_is_the_cpu_explanation():
+    # documented fallback: explain=True scores on the CPU (the evidence is written in the same pass)
+    data = pa.table({"text": pa.chunked_array([texts(40, seed=3).slice(0, 25), texts(40, seed=3).slice(25)])})
+    explaining = Scorer(backend="cuda", explain=True)
+    assert explaining.backend == "cuda"
+    assert explaining.score(data).equals(Scorer(backend="cpu", explain=True).score(data))
+
+
 def test_bad_token_stream_is_refused_before_the_device():
     lex = Scorer(aspects=False).lexicon
     gpu = score_cuda.CudaScorer(lex)

@@ -946,7 +946,7 @@ def test_score_document_needs_no_reference_counting():
     lex = random_lexicon(rng, n_terms=20, n_emotions=5, n_mwe=8)
     add_random_aspects(rng, lex, 6)
     stream, lexicon, aspects, doc_aspects, out, scratch = kernel_arguments(lex, *random_stream(rng, lex, n_docs=5))
-    arguments = (0, stream, lexicon, aspects, doc_aspects, scratch, out)
+    arguments = (0, stream, lexicon, aspects, doc_aspects, scratch, out, None)
     signature = tuple(numba.typeof(a) for a in arguments)
     compiled = numba.njit(signature, **score_cpu.RULES_OPTIONS)(score_cpu.rules_for_cpu.score_document)
     ir = compiled.inspect_llvm(signature)
@@ -967,7 +967,7 @@ def test_rules_run_as_plain_python_like_the_kernel():
     offsets, ids, flags = random_stream(rng, lex, n_docs=150)
     stream, lexicon, aspects, doc_aspects, out, scratch = kernel_arguments(lex, offsets, ids, flags)
     for d in range(len(offsets) - 1):
-        rules.score_document(d, stream, lexicon, aspects, doc_aspects, scratch, out)
+        rules.score_document(d, stream, lexicon, aspects, doc_aspects, scratch, out, None)
     assert score_cpu.kernels_ready()   # (tests/conftest.py): the compiled kernel, not the interpreter again
     kernel = score_stream(offsets, ids, flags, lex)
     assert out.aspect_offsets[-1] > 0

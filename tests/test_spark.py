@@ -93,6 +93,16 @@ def test_score_equals_single_machine(frame, partitions):
     assert got.column("text").null_count > 0
 
 
+def test_score_explain_equals_single_machine(frame):
+    df = frame.limit(400).repartition(3)
+    reference = _reference(df)
+    got = es.score(df, explain=True).toArrow()
+    want = emoscore.Scorer(explain=True).score(reference)
+    assert got.column_names[-1] == "evidence"
+    assert_tables_equal(got, want)
+    assert sum(len(items) for items in got.column("evidence").to_pylist()) > 400
+
+
 def test_score_schema_follows_the_lexicon_taxonomy(spark):
     lexicon = emoscore.Lexicon.from_text(
         "#!emoscore-lexicon 1\n# emotions: delight gloom\nterm\tvalence\temotions\trole\n"

@@ -16,7 +16,8 @@ from .aspects import AspectLexicon
 from .backend import Backend
 from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, InputError
-from .kernels.score_cpu import score_stream
+from .evidence import evidence_column
+from .kernels.score_cpu import explain_stream, score_stream
 from .lexicon import CompiledLexicon, Lexicon
 from .lexicon.cache import load_compiled
 
@@ -70,6 +71,13 @@ class Scorer:
     threads : int, optional
         Threads used to tokenize and score one call; default: Numba's thread count
         (``NUMBA_NUM_THREADS``, normally the number of cores).
+    explain : bool
+        Add the ``evidence`` column (:data:`~emoscore.evidence.EVIDENCE_TYPE`): for each text, the
+        words, stems and expressions that scored and the rule words that acted on them, with their
+        spans, contributions, rules and aspects; the contributions add up to the scores (formulas
+        in :mod:`emoscore.evidence`). Off (default), nothing of it is computed. On the ``"cuda"``
+        backend an explaining scorer scores on the CPU: the evidence has a variable number of
+        elements per text, which the CPU kernel writes in the same pass as the scores.
     """
 
     def __init__(
@@ -79,6 +87,7 @@ class Scorer:
         aspects: bool | AspectLexicon | str | os.PathLike = True,
         backend: Backend = "cpu",
         threads: int | None = None,
+        explain: bool = False,
     ) -> None:
         resolved = _resolve_backend(backend)  # BackendError: unknown name, or "cuda" with no usable GPU
         # numba.config sets its NUMBA_* names at import (from the environment): its stubs do not list them
@@ -87,11 +96,14 @@ class Scorer:
             raise InputError(f"threads={threads!r} must be between 1 and NUMBA_NUM_THREADS={max_threads}")
         self.backend = resolved
         self.threads = threads
+        if not isinstance(explain, bool):
+            raise InputError(f"explain must be True or False, not {explain!r}")
+        self.explain = explain
         self.lexicon = _compile(lexicon, aspects)
         self._names = pa.array(list(self.lexicon.emotions) + ["neutral"], pa.string())
         self._aspect_names = pa.array(list(self.lexicon.aspects), pa.string())
         self._cuda = None
-        if resolved == "cuda":
+        if resolved == "cuda" and not explain:
             from .kernels.score_cuda import CudaScorer  # imports numba.cuda: only when asked for
 
             self._cuda = CudaScorer(self.lexicon)
@@ -109,7 +121,8 @@ class Scorer:
     @property
     def columns(self) -> tuple[str, ...]:
         """Names of every column that :meth:`score` adds."""
-        return SCORE_COLUMNS + self.emotions + (("aspects",) if self.lexicon.aspects else ())
+        return (SCORE_COLUMNS + self.emotions + (("aspects",) if self.lexicon.aspects else ())
+                + (("evidence",) if self.explain else ()))
 
     def score(self, data: ArrowData, *, text: str = "text") -> pa.Table | pa.RecordBatch:
         """Score every text of ``data``.
@@ -132,8 +145,9 @@ class Scorer:
             With aspects on, ``aspects`` is a :data:`ASPECTS_TYPE` list: one element per distinct
             aspect mentioned, in order of first mention, with the aspect's own ``valence``,
             dominant ``emotion`` (or ``"neutral"``) and ``intensity`` from the emotions attributed
-            to it (rules in ``kernels/rules.py``). A null text scores as neutral with zero tokens
-            and no aspects.
+            to it (rules in ``kernels/rules.py``). With ``explain=True``, ``evidence`` lists what
+            each score is made of (:data:`~emoscore.evidence.EVIDENCE_TYPE`). A null text scores as
+            neutral with zero tokens, no aspects and no evidence.
 
         Raises
         ------
@@ -174,17 +188,18 @@ class Scorer:
             batches = (self._tokenize([piece]) for piece in _slices(chunks, _CUDA_BATCH_DOCS))
             scores = self._cuda.run(batches, sum(len(chunk) for chunk in chunks))
             return self._arrays(scores)
-        doc_offsets, term_ids, flags = self._tokenize(chunks)
-        if self.threads is None:
-            scores = score_stream(doc_offsets, term_ids, flags, self.lexicon)
-        else:
-            previous = numba.get_num_threads()
+        stream = self._tokenize(chunks)
+        previous = numba.get_num_threads()
+        if self.threads is not None:
             numba.set_num_threads(self.threads)  # thread-local in Numba: other callers are unaffected
-            try:
-                scores = score_stream(doc_offsets, term_ids, flags, self.lexicon)
-            finally:
-                numba.set_num_threads(previous)
-        return self._arrays(scores)
+        try:
+            if not self.explain:
+                return self._arrays(score_stream(*stream, self.lexicon))
+            doc_offsets, term_ids, flags, starts, ends = stream
+            scores, evidence = explain_stream(doc_offsets, term_ids, flags, self.lexicon)
+        finally:
+            numba.set_num_threads(previous)
+        return self._arrays(scores) + [evidence_column(evidence, doc_offsets, starts, ends, chunks, self.lexicon)]
 
     def _arrays(self, scores) -> list[pa.Array]:
         """Kernel outputs (``ScoreArrays``) as the Arrow score columns, in :attr:`columns` order."""
@@ -213,11 +228,13 @@ class Scorer:
         )
         return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), items, type=ASPECTS_TYPE)
 
-    def _tokenize(self, chunks: list[pa.Array]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _tokenize(self, chunks: list[pa.Array]) -> tuple[np.ndarray, ...]:
+        """The token stream of ``chunks``: (doc_offsets, term_ids, flags), and the tokens' byte spans
+        (starts, ends) when explaining."""
         lex = self.lexicon
 
         def run(piece: pa.Array):
-            return tokenize(piece, lex.table_keys, lex.table_ids, lex.stem_mask)
+            return tokenize(piece, lex.table_keys, lex.table_ids, lex.stem_mask, spans=self.explain)
 
         if not chunks:
             chunks = [pa.array([], pa.string())]
@@ -313,20 +330,19 @@ def _slices(chunks: list[pa.Array], size: int):
         yield pa.array([], pa.string())
 
 
-def _concat_streams(streams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Join CSR token streams of consecutive document ranges into one."""
-    n_docs = sum(len(offsets) - 1 for offsets, _, _ in streams)
+def _concat_streams(streams) -> tuple[np.ndarray, ...]:
+    """Join CSR token streams of consecutive document ranges into one: (doc_offsets, then each
+    per-token array of the streams, concatenated)."""
+    n_docs = sum(len(stream[0]) - 1 for stream in streams)
     doc_offsets = np.empty(n_docs + 1, np.int64)
     doc_offsets[0] = 0
     row = token = 0
-    for offsets, ids, _ in streams:
+    for offsets, ids, *_ in streams:
         n = len(offsets) - 1
         np.add(offsets[1:], token, out=doc_offsets[row + 1 : row + 1 + n])
         row += n
         token += len(ids)
-    term_ids = np.concatenate([ids for _, ids, _ in streams])
-    flags = np.concatenate([f for _, _, f in streams])
-    return doc_offsets, term_ids, flags
+    return (doc_offsets, *(np.concatenate(arrays) for arrays in list(zip(*streams, strict=True))[1:]))
 
 
 def _score_fields(names: tuple[str, ...], arrays: list[pa.Array]) -> list[pa.Field]:

@@ -3,6 +3,7 @@
     emoscore score  [--input PATH] [--output PATH] [--input-format F] [--output-format F] ...
     emoscore kpi    [--by COLS] [--window day|week|month] [--state FILE] [--drivers TARGET] ...
     emoscore run    --kpi-out PATH [--alerts-out PATH] [--by COLS] ...   (score, KPIs and alerts in one pass)
+    emoscore explain [TEXT ...] [--json]   (why texts score as they do; records from stdin without TEXT)
     emoscore sample [--n N] [--seed S] [--output-format jsonl|arrow]
     emoscore warm   [--lexicon PATH] [--aspects PATH | --no-aspects]
     emoscore --version
@@ -30,6 +31,7 @@ from typing import BinaryIO, Protocol, cast
 from . import __version__, _early_stop
 from .runner import EXIT_TABLE, READERS, WRITERS, Abort, ExitStatus, Output, OutputFailure, Session, StopReading
 from .runner.arguments import add_lexicon_arguments, at_least
+from .runner.explain import ExplainCommand
 from .runner.kpi import KpiCommand, RunCommand
 from .runner.score import ScoreCommand
 from .runner.session import signal_status
@@ -152,6 +154,7 @@ class WarmCommand:
         scored = {fmt: f"{out}/scored.{fmt}" for fmt in inputs}
         jobs = [["score", "-i", path, "-o", scored[fmt], *lexicon_args] for fmt, path in inputs.items()]
         jobs.append(["score", "-i", inputs["jsonl"], "-o", f"{out}/plain.jsonl", "--no-aspects", *lexicon_args])
+        jobs.append(["score", "-i", inputs["jsonl"], "-o", f"{out}/explained.jsonl", "--explain", *lexicon_args])
         for fmt, path in scored.items():
             jobs.append(["kpi", "-i", path, "--by", "touchpoint,channel", "--window", "week", "-o",
                          f"{out}/kpi-{fmt}.jsonl"])
@@ -213,8 +216,8 @@ class WarmCommand:
 
 #: The subcommands, by name, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command] = {
-    command.name: command for command in (ScoreCommand(), KpiCommand(), RunCommand(), SampleCommand(),
-                                          WarmCommand())
+    command.name: command for command in (ScoreCommand(), ExplainCommand(), KpiCommand(), RunCommand(),
+                                          SampleCommand(), WarmCommand())
 }
 
 

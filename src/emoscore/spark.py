@@ -159,7 +159,8 @@ def score(
     lexicon : Lexicon, CompiledLexicon or path, optional
         As for :class:`~emoscore.Scorer`; compiled once on the driver and broadcast.
     **options
-        Other :class:`~emoscore.Scorer` arguments (``aspects``, ``backend``, ``threads``). Without
+        Other :class:`~emoscore.Scorer` arguments (``aspects``, ``backend``, ``threads``, ``explain``: the
+        ``evidence`` column, an array of structs in Spark). Without
         ``threads`` each task scores with ``spark.task.cpus`` threads.
 
     Returns

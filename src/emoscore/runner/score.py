@@ -95,18 +95,22 @@ class ScoreCommand:
         add_output_arguments(parser)
         add_run_arguments(parser)
         add_lexicon_arguments(parser)
+        parser.add_argument("--explain", action="store_true",
+                            help="add the 'evidence' field: the words, expressions and rules behind each score "
+                                 "(JSONL: a JSON array; Arrow, Parquet: a list column; CSV: JSON text)")
 
     def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
             stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
         return run_score(args, session, stdin=stdin, stdout=stdout)
 
 
-def make_scorer(lexicon: str | None, aspects: bool = True, aspect_lexicon: str | None = None):
+def make_scorer(lexicon: str | None, aspects: bool = True, aspect_lexicon: str | None = None, *,
+                explain: bool = False):
     from ..api import Scorer
     from ..errors import EmoscoreError
 
     try:
-        return Scorer(lexicon, aspects=(aspect_lexicon or True) if aspects else False)
+        return Scorer(lexicon, aspects=(aspect_lexicon or True) if aspects else False, explain=explain)
     except (EmoscoreError, OSError) as exc:
         named = (("lexicon", lexicon), ("aspect lexicon", aspect_lexicon))
         what = " and ".join(f"{kind} {path}" for kind, path in named if path)
@@ -244,7 +248,7 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
         check_paths(args, stdin=stdin, stdout=stdout)  # before anything is opened: no file hurts another
         out_format = output_format(args)
         session.open_sink(args.errors)
-        scoring = Scoring(make_scorer(args.lexicon, args.aspects, args.aspect_lexicon))
+        scoring = Scoring(make_scorer(args.lexicon, args.aspects, args.aspect_lexicon, explain=args.explain))
         source = open_input(
             args.input, session, input_format=args.input_format, text_field=args.text,
             delimiter=args.delimiter, stdin=stdin,
