@@ -6,7 +6,7 @@
 
 Sections (``--only``, default all):
 
-- ``scoring``: docs/s and MB/s of ``Scorer.score`` at each thread count (and with aspects off, when
+- ``scoring``: docs/s and MB/s of ``Scorer.score`` at each thread count (and with aspects off or explain on, when
   the Scorer has them) against VADER, NRCLex's lexicon lookup and pyarrow's tokenize-only kernels
   (``utf8_lower`` + ``utf8_split_whitespace``) on the same generated documents.
 - ``kpi``: rows/s of ``KpiAggregator.update`` (+ ``result``) against polars and DuckDB computing the
@@ -73,6 +73,7 @@ TARGETS = {
     "kernel_vs_floor_time": ("scoring", "kernel_vs_floor_time", "<=", 2.5),
     "aspects_on_vs_off_time": ("scoring", "aspects_on_vs_off_time", "<=", 1.2),
     "tokenizer_vs_baseline_mb": ("scoring", "tokenizer_vs_baseline_mb", ">=", 2.0),
+    "explain_on_vs_off_time": ("scoring", "explain_on_vs_off_time", "<=", 2.0),
     "kpi_1t_vs_polars": ("kpi", "kpi_1t_vs_polars", ">=", 10.0),
     "coldstart_cold_first_line_s": ("coldstart", "coldstart_cold_first_line_s", "<=", 5.0),
     "coldstart_warm_first_line_s": ("coldstart", "coldstart_warm_first_line_s", "<=", 1.0),
@@ -152,6 +153,12 @@ def has_aspects() -> bool:
     from emoscore import Scorer
 
     return "aspects" in inspect.signature(Scorer).parameters
+
+
+def has_explain() -> bool:
+    from emoscore import Scorer
+
+    return "explain" in inspect.signature(Scorer).parameters
 
 
 def machine() -> dict:
@@ -238,9 +245,9 @@ def scoring_row(name, system, n_threads, docs, tokens, seconds, mb) -> dict:
             "ns_per_token": 1e9 * seconds / tokens}
 
 
-def stage_rows(name, texts, on, off, baseline, repeats) -> list[dict]:
+def stage_rows(name, texts, on, off, explaining, baseline, repeats) -> list[dict]:
     """One input set's one-thread rows, each the fastest of ``repeats`` runs: end to end (aspects on
-    and off), the tokenizer (and its c07d71f baseline), the kernel alone on the pre-tokenized stream
+    and off, explanations on), the tokenizer (and its c07d71f baseline), the kernel alone on the pre-tokenized stream
     (aspects on and off), the floor kernel on the same stream, pyarrow's tokenize-only kernels."""
     from emoscore import _tokenize
     from emoscore.kernels.score_cpu import score_stream
@@ -255,6 +262,7 @@ def stage_rows(name, texts, on, off, baseline, repeats) -> list[dict]:
     timed = {
         "emoscore": functools.partial(on.score, texts),
         "emoscore aspects off": off and functools.partial(off.score, texts),
+        "emoscore explain": explaining and functools.partial(explaining.score, texts),
         "tokenizer": tokenizer(_tokenize, on.lexicon),
         "baseline tokenizer": baseline and tokenizer(baseline, on.lexicon),
         "kernel": functools.partial(score_stream, *stream, on.lexicon),
@@ -321,6 +329,9 @@ def section_scoring(args) -> dict:
     off = Scorer(threads=1, aspects=False) if has_aspects() else None
     if off is None:
         skipped.append("emoscore aspects off, kernel aspects off: this Scorer has no aspects option")
+    explaining = Scorer(threads=1, explain=True) if has_explain() else None
+    if explaining is None:
+        skipped.append("emoscore explain: this Scorer has no explain option")
     baseline, why = baseline_tokenizer()
     if why:
         skipped.append(why)
@@ -330,7 +341,7 @@ def section_scoring(args) -> dict:
     pa.set_cpu_count(1)  # one CPU for pyarrow's kernels too (emoscore's threads are its own)
     try:
         for name, texts in sets.items():
-            rows += stage_rows(name, texts, on, off, baseline, args.repeats)
+            rows += stage_rows(name, texts, on, off, explaining, baseline, args.repeats)
             if name == "generated":
                 rows += generated_only_rows(texts, rows[-1]["tokens"], threads, args, skipped)
     finally:
@@ -353,6 +364,7 @@ def section_scoring(args) -> dict:
         "kernel_vs_floor_time": set_ratio(rows, "kernel", "floor kernel", "seconds"),
         "aspects_on_vs_off_time": set_ratio(rows, "emoscore", "emoscore aspects off", "seconds"),
         "kernel_aspects_on_vs_off_time": set_ratio(rows, "kernel", "kernel aspects off", "seconds"),
+        "explain_on_vs_off_time": set_ratio(rows, "emoscore explain", "emoscore", "seconds"),
         "tokenizer_vs_baseline_mb": set_ratio(rows, "tokenizer", "baseline tokenizer", "mb_per_s"),
     }
     anchor_docs = min(args.anchor_docs, args.docs)

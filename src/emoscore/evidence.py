@@ -207,22 +207,25 @@ def _code_point_spans(byte_spans: np.ndarray, list_offsets: np.ndarray, chunks: 
     doc = 0
     for chunk in chunks:
         n_docs = len(chunk)
-        ascii_only = pc.sum(pc.utf8_length(chunk)).as_py() == pc.sum(pc.binary_length(chunk)).as_py()
-        if not ascii_only:
+        wide = pc.fill_null(pc.not_equal(pc.utf8_length(chunk), pc.binary_length(chunk)), False)
+        if pc.any(wide).as_py():    # some document has a character of several bytes
             width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
             value_offsets = np.frombuffer(chunk.buffers()[1], width)[chunk.offset:chunk.offset + n_docs + 1]
             _count_code_points(np.frombuffer(chunk.buffers()[2], np.uint8), value_offsets.astype(np.int64),
-                               list_offsets[doc:doc + n_docs + 1], out)
+                               list_offsets[doc:doc + n_docs + 1], wide.to_numpy(zero_copy_only=False), out)
         doc += n_docs
     return out
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _count_code_points(data, value_offsets, list_offsets, spans):   # pragma: no cover - compiled
-    """In place: each byte offset of ``spans`` (document d's pairs from ``list_offsets[d]``) as the number
-    of code points before it in its document (UTF-8: the bytes that are not continuation bytes); a
-    document's offsets never decrease, so one walk per document."""
+def _count_code_points(data, value_offsets, list_offsets, wide, spans):   # pragma: no cover - compiled
+    """In place: each byte offset of ``spans`` (document d's pairs from ``list_offsets[d]``) of the
+    documents with a character of several bytes (``wide[d]``) as the number of code points before it in
+    its document (UTF-8: the bytes that are not continuation bytes); a document's offsets never
+    decrease, so one walk per document."""
     for d in numba.prange(value_offsets.shape[0] - 1):
+        if not wide[d]:
+            continue
         base = value_offsets[d]
         pos = 0
         cp = 0
