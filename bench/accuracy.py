@@ -6,7 +6,11 @@ Valence sets (VADER's human-rated Amazon and movie review snippets, `id<TAB>mean
 of the document valence against the human mean, and 3-class macro-F1 (human: positive if mean >= 0.5,
 negative if <= -0.5, else neutral; system: positive if valence >= 0.05, negative if <= -0.05).
 GoEmotions dev (single-label rows, mapped to Ekman's six + neutral): macro-F1 and accuracy of the
-dominant emotion. Other labelled sets in the same formats can be evaluated with ``--data-dir``, and
+dominant emotion. CX sentences (``bench/data/cx_sentences.tsv``, written and labelled by the project:
+delivery, billing, refunds, support, apps, thanks, sarcasm, negation, greetings, questions, urgency,
+identity words): 3-class macro-F1 and accuracy of the polarity and accuracy of the dominant emotion in emoscore's
+taxonomy (NRCLex: its own eight emotions; neutral when none), with ``--by-category`` per category.
+Other labelled sets in the same formats can be evaluated with ``--data-dir``, and
 another lexicon file (a candidate built to a different path, or your own) with ``--lexicon``.
 """
 
@@ -25,6 +29,7 @@ import pyarrow as pa
 from emoscore import Scorer
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CX_SENTENCES = Path(__file__).resolve().parent / "data" / "cx_sentences.tsv"
 VALENCE_SETS = {
     "amazon": "vader/amazonReviewSnippets_GroundTruth.txt",
     "movie": "vader/movieReviewSnippets_GroundTruth.txt",
@@ -83,6 +88,20 @@ def load_goemotions(directory: Path, limit: int | None) -> tuple[list[str], list
     return texts, gold
 
 
+def load_cx_sentences(path: Path, limit: int | None) -> list[tuple[str, str, str, str]]:
+    """(text, polarity, emotion, category) rows of the CX sentence set."""
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("#") or line.startswith("text\t") or not line.strip():
+                continue
+            text, polarity, emotion, category = line.rstrip("\n").split("\t")
+            rows.append((text, polarity, emotion, category))
+            if limit and len(rows) >= limit:
+                break
+    return rows
+
+
 # --- metrics ------------------------------------------------------------------------------------
 
 
@@ -118,8 +137,11 @@ class Emoscore:
     def valence(self, texts: list[str]) -> np.ndarray:
         return self.scorer.score(pa.array(texts)).column("valence").to_numpy()
 
+    def emotion(self, texts: list[str]) -> list[str]:
+        return self.scorer.score(pa.array(texts)).column("emotion").to_pylist()
+
     def ekman(self, texts: list[str]) -> list[str]:
-        return [TO_EKMAN.get(e, "neutral") for e in self.scorer.score(pa.array(texts)).column("emotion").to_pylist()]
+        return [TO_EKMAN.get(e, "neutral") for e in self.emotion(texts)]
 
 
 class Vader:
@@ -133,7 +155,7 @@ class Vader:
     def valence(self, texts: list[str]) -> np.ndarray:
         return np.array([self.analyzer.polarity_scores(t)["compound"] for t in texts])
 
-    ekman = None  # VADER scores valence only
+    ekman = emotion = None  # VADER scores valence only
 
 
 class NrcLookup:
@@ -158,12 +180,15 @@ class NrcLookup:
             out.append((pos - neg) / (pos + neg) if pos + neg else 0.0)
         return np.array(out)
 
-    def ekman(self, texts: list[str]) -> list[str]:
+    def emotion(self, texts: list[str]) -> list[str]:
         out = []
         for text in texts:
             raw = {k: v for k, v in self._scores(text).items() if k in TO_EKMAN}
-            out.append(TO_EKMAN[max(sorted(raw), key=raw.get)] if raw else "neutral")
+            out.append(max(sorted(raw), key=raw.get) if raw else "neutral")
         return out
+
+    def ekman(self, texts: list[str]) -> list[str]:
+        return [TO_EKMAN[e] for e in self.emotion(texts)]
 
 
 def available_systems(lexicon: Path | None = None) -> tuple[list, list[str]]:
@@ -179,7 +204,30 @@ def available_systems(lexicon: Path | None = None) -> tuple[list, list[str]]:
 # --- report -------------------------------------------------------------------------------------
 
 
-def evaluate(data_dir: Path, limit: int | None, lexicon: Path | None = None) -> dict:
+def evaluate_cx(systems: list, limit: int | None, by_category: bool) -> dict[str, dict]:
+    """The CX sentence set as a whole and, with ``by_category``, per category."""
+    rows = load_cx_sentences(CX_SENTENCES, limit)
+    groups = {"cx_sentences": rows}
+    if by_category:
+        for category in sorted({r[3] for r in rows}):
+            groups[f"cx/{category}"] = [r for r in rows if r[3] == category]
+    sets = {}
+    for name, group in groups.items():
+        texts = [r[0] for r in group]
+        results = {}
+        for system in systems:
+            gold, polarity = [r[1] for r in group], three_class(system.valence(texts), 0.05)
+            metrics = {"macro_f1": macro_f1(gold, polarity, ("positive", "neutral", "negative")),
+                       "polarity_acc": float(np.mean([g == p for g, p in zip(gold, polarity, strict=True)]))}
+            if system.emotion is not None:
+                metrics["emotion_acc"] = float(np.mean([r[2] == e for r, e in
+                                                        zip(group, system.emotion(texts), strict=True)]))
+            results[system.name] = metrics
+        sets[name] = {"n": len(group), "systems": results}
+    return sets
+
+
+def evaluate(data_dir: Path, limit: int | None, lexicon: Path | None = None, by_category: bool = False) -> dict:
     systems, skipped = available_systems(lexicon)
     report: dict = {"data_dir": str(data_dir), "limit": limit, "lexicon": str(lexicon) if lexicon else "default",
                     "skipped": skipped, "sets": {}}
@@ -213,6 +261,7 @@ def evaluate(data_dir: Path, limit: int | None, lexicon: Path | None = None) -> 
         report["sets"]["goemotions_dev_ekman"] = {"n": len(texts), "systems": rows}
     else:
         report["skipped"].append(f"goemotions ({goemotions} missing)")
+    report["sets"].update(evaluate_cx(systems, limit, by_category))
     return report
 
 
@@ -234,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="evaluate only the first N rows of each set (smoke runs)")
     parser.add_argument("--json", type=Path, help="also write the report to this file")
     parser.add_argument("--lexicon", type=Path, help="score emoscore with this lexicon file (default: the bundled one)")
+    parser.add_argument("--by-category", action="store_true", help="also report each category of the CX sentences")
     args = parser.parse_args(argv)
-    report = evaluate(args.data_dir, args.limit, args.lexicon)
+    report = evaluate(args.data_dir, args.limit, args.lexicon, args.by_category)
     print_table(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
