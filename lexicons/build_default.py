@@ -169,13 +169,17 @@ s t d ll m re ve o y u ur im ive id youre dont doesnt didnt isnt wasnt cant wont
 """.split())
 # Stop words that may still carry emotion weights: question words (curiosity, confusion).
 GE_EMOTION_STOP_WORDS = frozenset("what why how who where when which whom whose".split())
-# Words that never get a learned value: GoEmotions' placeholders for masked names and religions
+# Words that never get a valence or emotion weights from VADER or GoEmotions (the seed may still write an
+# expression that fixes a sense: "straight answer"): GoEmotions' placeholders for masked names and religions
 # ([NAME], [RELIGION]), and words naming groups of people (gender, sexuality, ethnicity, nationality,
 # religion, politics, age, disability), so that the product never scores a text as more negative,
 # angry or fearful because it mentions who someone is -- whatever the training comments associate
-# with them.
-GE_EXCLUDED = frozenset("""
+# with them. Nor do greetings, salutations and the names of service channels: they open or address
+# messages of every feeling ("hey team, this is unacceptable"), so what the comments teach about them is
+# only who writes them.
+NO_SENTIMENT_WORDS = frozenset("""
 name religion
+hey hi hello hiya howdy dear greetings morning afternoon evening team folks everyone support helpdesk
 man men woman women male males female females boy boys girl girls guy guys gal gals lady ladies gentleman
 gentlemen husband wife mom dad mother father son daughter brother sister kid kids child children baby
 gay gays lesbian lesbians bisexual bi queer trans transgender lgbt lgbtq straight
@@ -183,6 +187,8 @@ black blacks white whites asian asians african africans hispanic hispanics latin
 mexican mexicans arab arabs jewish jew jews muslim muslims islam islamic christian christians catholic
 catholics hindu hindus sikh sikhs buddhist buddhists atheist atheists mormon mormons
 american americans british english french german germans irish italian chinese japanese korean indian
+nigerian pakistani polish turkish iranian israeli palestinian ukrainian spanish dutch brazilian filipino
+vietnamese
 indians russian russians canadian canadians european europeans immigrant immigrants refugee refugees
 native natives minority minorities race racial ethnic
 liberal liberals conservative conservatives democrat democrats republican republicans left right
@@ -219,8 +225,10 @@ class Sources:
 
 
 def vader_layer(src: Sources, below: Lexicon) -> Lexicon:
-    """VADER's word valences (emoticons the tokenizer cannot read are skipped by the loader)."""
-    return Lexicon.from_vader(src.vader / "vader_lexicon.txt", emotions=TAXONOMY)
+    """VADER's word valences (emoticons the tokenizer cannot read are skipped by the loader), less
+    NO_SENTIMENT_WORDS."""
+    vader = Lexicon.from_vader(src.vader / "vader_lexicon.txt", emotions=TAXONOMY)
+    return Lexicon([e for e in vader if e.term not in NO_SENTIMENT_WORDS], emotions=TAXONOMY)
 
 
 def emoji_layer(src: Sources, below: Lexicon) -> Lexicon:
@@ -385,7 +393,7 @@ class _GoEmotions:
         valences alone). Minimising the squared error plus ``lambda * (v - prior)^2`` (times c^2) moves
         a word away from its VADER valence only as far as the comments' evidence carries it; then a
         VADER word keeps the smaller of the two in magnitude (GE_MAX_SHIFT). Words the seed lists keep
-        their curated valence and are not returned; nor are stop words, rule words and GE_EXCLUDED.
+        their curated valence and are not returned; nor are stop words, rule words and NO_SENTIMENT_WORDS.
         Returns the learned valence of every other VADER word and emoji used in at least GE_MIN_DF
         comments, and of every other content word that comes out at least GE_MIN_NEW_VALENCE strong.
         """
@@ -436,7 +444,7 @@ class _GoEmotions:
         valence = u / scale
         out = {}
         for w, word in enumerate(self.words):
-            if (self.df[w] < GE_MIN_DF or self.role[w] or word in STOP_WORDS or word in GE_EXCLUDED
+            if (self.df[w] < GE_MIN_DF or self.role[w] or word in STOP_WORDS or word in NO_SENTIMENT_WORDS
                     or word in self.curated):
                 continue
             v = float(valence[w])
@@ -621,7 +629,7 @@ def _valence(entry: Entry | None) -> float:
 
 def _is_content_word(word: str) -> bool:
     """A word of letters (apostrophes inside allowed), or an emoji; not a number, not a stop word."""
-    if word in STOP_WORDS or word in GE_EXCLUDED:
+    if word in STOP_WORDS or word in NO_SENTIMENT_WORDS:
         return False
     if word.replace("'", "").isalpha():
         return len(word) > 1

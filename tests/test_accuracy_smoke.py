@@ -18,7 +18,7 @@ import pytest
 from shared_data import require
 
 REPO = Path(__file__).resolve().parents[1]
-SETS = ("amazon", "movie", "goemotions_dev_ekman")
+SETS = ("amazon", "movie", "goemotions_dev_ekman", "cx_sentences")
 pytestmark = pytest.mark.slow
 
 
@@ -56,6 +56,7 @@ def test_report_runs_on_200_rows_and_numbers_are_in_range(tmp_path, capsys, data
     for name in ("amazon", "movie"):
         assert set(report["sets"][name]["systems"]["emoscore"]) == {"pearson_r", "macro_f1"}
     assert set(report["sets"]["goemotions_dev_ekman"]["systems"]["emoscore"]) == {"macro_f1", "accuracy"}
+    assert set(report["sets"]["cx_sentences"]["systems"]["emoscore"]) == {"macro_f1", "polarity_acc", "emotion_acc"}
     table = capsys.readouterr().out
     assert table.splitlines()[0].split()[:5] == ["set", "n", "system", "metric", "value"]
     for name in SETS:
