@@ -16,13 +16,15 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError
+from .params import (
+    N_PARAMS,
+)
 from .rules import (
     CLASS_CONTRAST,
     CLASS_EXPRESSION,
     CLASS_MODIFIER,
     CLASS_NEGATOR,
     CLASS_SCORES,
-    N_PARAMS,
     ROLE_CONTRAST,
     ROLE_MODIFIER,
     ROLE_NEGATOR,

@@ -69,14 +69,14 @@ def record_unit(ev, k, i, last, t, c, emotion_mult, transfer, target, applied):
     return k + 1
 
 
-def weigh_evidence(ev, lo, hi, w, applied):
+def weigh_evidence(ev, lo, hi, w, w_emotions, applied):
     """The scoring units among elements ``lo..hi-1`` weighted as their sentence's sums are: valence by ``w``,
-    emotions by ``|w|``; ``applied`` joins their rules."""
+    emotions by ``w_emotions``; ``applied`` joins their rules."""
     for k in range(lo, hi):
         if (ev.rules[k] & RULE_WORD) == 0:
             ev.valence[k] *= w
-            ev.emotion_mult[k] *= abs(w)
-            ev.transfer[k] *= abs(w)
+            ev.emotion_mult[k] *= w_emotions
+            ev.transfer[k] *= w_emotions
             ev.rules[k] |= applied
 
 
@@ -95,9 +95,9 @@ def close_evidence_sentence(ev, first, pre_end, end, has_contrast, w_pre, w_post
     if emphasis != 1.0:
         applied = RULE_EMPHASIS
     if has_contrast:
-        weigh_evidence(ev, first, pre_end, w_pre * emphasis, applied | RULE_CONTRAST_BEFORE)
+        weigh_evidence(ev, first, pre_end, w_pre * emphasis, abs(w_pre * emphasis), applied | RULE_CONTRAST_BEFORE)
         applied |= RULE_CONTRAST_AFTER
-    weigh_evidence(ev, pre_end, end, w_post * emphasis, applied)
+    weigh_evidence(ev, pre_end, end, w_post * emphasis, abs(w_post * emphasis), applied)
     if aspects_on:
         attribute_evidence(ev, first, end, target)
     return first, end

@@ -12,7 +12,7 @@ functions each kernel compiles. They take the arrays as named tuples (``contract
 The rules (this is the product's behaviour; ``tests/reference_score.py`` restates it in plain Python)
 ======================================================================================================
 
-Parameters are named as in :data:`PARAM_NAMES` and read from ``params`` (float32) by index ``P_*``.
+Parameters are named as in ``params.PARAM_NAMES`` and read from ``params`` (float32) by index ``P_*``.
 
 **Units.** A document is read left to right as a sequence of *units*. At each token whose term id
 ``t >= 0`` has multi-word candidates (``mwe_first[t]:mwe_first[t+1]``, stored longest first), the
@@ -40,7 +40,11 @@ negator), its emotion weights by ``|1 + (negated_emotion_scale - 1) * s|``, and 
 ``|negated_transfer * s * v| / 4`` (times the other multipliers) to emotion
 ``negated_positive_emotion`` when ``v > 0`` ("not happy" -> frustration) or
 ``negated_negative_emotion`` when ``v < 0`` ("no problems", "not bad" -> satisfaction); an index
-outside ``[0, E)`` (-1 = none) transfers nothing.
+outside ``[0, E)`` (-1 = none) transfers nothing. A negator also reaches past the window: a scoring
+unit with no negator in its window is negated, with strength ``decay_3`` (and every booster in its
+window softened), when its scope holds an odd number of negators since its last scoring unit and the
+last of them is at most ``negation_reach`` units back ("I don't think the staff was good", "not an
+airline I would call reliable"; ``negation_reach`` <= 3: the window only).
 
 **Modifiers.** A booster (``modifier > 0``) or dampener (``< 0``) at window position k multiplies the
 unit by ``max(0, 1 + x * s_k)``, where ``x`` is its modifier, times ``1 + caps_boost`` when the
@@ -62,6 +66,9 @@ the emphasis of its last token: ``1 + excl_boost * n!`` and, when ``n? >= 2``, b
 A sentence whose first unit is a contrast word ("Fast delivery. However, the refund took weeks.")
 also re-weights the sentence before it, as a whole, by ``contrast_before`` (its own contributions
 are all "after" the contrast word already). Only the immediately preceding sentence is re-weighted.
+A sentence that is one negator unit ("No.", "Never!") answering a sentence that ends with ``?``
+negates that sentence as a whole: its valence by ``negation_scale``, its emotions by
+``|negated_emotion_scale|`` ("Did we enjoy the flight? No.").
 
 **Outputs.** Signed totals: ``S`` = sum of the sentences' valence contributions, ``A`` = sum of their
 absolute values, ``X[e]`` = sum of the emotion contributions. (The valence multipliers apply to
@@ -110,7 +117,7 @@ with contributions but no mention falls back to the aspects of the nearest *prec
 same sentence that has a mention; when no earlier scope of the sentence has one, to the first
 *following* scope of the sentence that has one; when the sentence has no mention at all, to no
 aspect (the document scores still count it). The contrast weights, the sentence emphasis and the
-re-weighting of a sentence followed by one opening with a contrast word apply to each contribution
+re-weighting of a sentence by the next (a contrast word, a "no" answer) apply to each contribution
 exactly as for the document (by the position of the contributing unit, not of the mention).
 
 **Per-aspect outputs** (from the aspect's sums ``S_a``, ``A_a``, ``X_a[e]`` and its hit count, with
@@ -131,7 +138,7 @@ from typing import NamedTuple
 
 from numba import float64, int64, uint64  # explicit widths on every target (CUDA's float() keeps float32)
 
-from . import evidence_rules, normalise
+from . import evidence_rules, normalise, params
 from .evidence_rules import (
     RULE_BOOSTED,
     RULE_CAPS,
@@ -148,69 +155,7 @@ from .evidence_rules import (
     weigh_evidence,
 )
 from .normalise import add_sentence_emotions, aspect_dominant, document_emotions, normalised, weigh_sentence_emotions
-
-# Rule constants travel in ``CompiledLexicon.params`` (float32[P]); a lexicon header may override them
-# with ``# param NAME: VALUE``. Emotion-valued params are stored as the emotion's index (-1 = none).
-P_NEGATION_SCALE = 0           # valence multiplier of a negated term (VADER's N_SCALAR)
-P_NEGATED_EMOTION_SCALE = 1    # emotion-weight multiplier of a negated term
-P_NEGATED_TRANSFER = 2         # share of |valence| / 4 of a negated term given to the target emotion
-P_NEGATED_POSITIVE_EMOTION = 3  # emotion that "not happy" expresses (index, -1 = none)
-P_NEGATED_NEGATIVE_EMOTION = 4  # emotion that "no problems" expresses (index, -1 = none)
-P_DECAY_2 = 5                  # booster/negator strength two words back
-P_DECAY_3 = 6                  # ... three words back
-P_CAPS_BOOST = 7               # relative boost of an ALL CAPS term in mixed-case text
-P_EXCL_BOOST = 8               # relative boost of a sentence per "!" (at most 3)
-P_QUEST_BOOST = 9              # relative boost of a sentence per "?" when there are two or more
-P_CONTRAST_BEFORE = 10         # weight of a sentence's words before "but"
-P_CONTRAST_AFTER = 11          # ... and after it
-P_VALENCE_ALPHA = 12           # valence = S / sqrt(S^2 + alpha), as VADER's compound
-P_EMOTION_GAIN = 13            # emotion = 1 - exp(-gain * weighted sum)
-P_DOMINANT_MIN = 14            # below this top intensity the dominant emotion is "neutral"
-P_CLAUSE_SCOPE = 15            # non-zero: "," ";" ":" end negation and modifier scope
-P_VALENCE_HITS_POWER = 16      # S is divided by hits ** power before normalising (0 = VADER's sum)
-N_PARAMS = 17
-
-PARAM_NAMES = (
-    "negation_scale",
-    "negated_emotion_scale",
-    "negated_transfer",
-    "negated_positive_emotion",
-    "negated_negative_emotion",
-    "decay_2",
-    "decay_3",
-    "caps_boost",
-    "excl_boost",
-    "quest_boost",
-    "contrast_before",
-    "contrast_after",
-    "valence_alpha",
-    "emotion_gain",
-    "dominant_min",
-    "clause_scope",
-    "valence_hits_power",
-)
-EMOTION_PARAMS = frozenset({"negated_positive_emotion", "negated_negative_emotion"})
-
-# Defaults; emotion-valued ones are names, resolved against the lexicon's taxonomy (absent -> -1).
-DEFAULT_PARAMS = {
-    "negation_scale": -0.74,
-    "negated_emotion_scale": 0.3,
-    "negated_transfer": 0.5,
-    "negated_positive_emotion": "frustration",
-    "negated_negative_emotion": "satisfaction",
-    "decay_2": 0.95,
-    "decay_3": 0.9,
-    "caps_boost": 0.35,
-    "excl_boost": 0.15,
-    "quest_boost": 0.1,
-    "contrast_before": 0.5,
-    "contrast_after": 1.5,
-    "valence_alpha": 15.0,
-    "emotion_gain": 1.0,
-    "dominant_min": 0.1,
-    "clause_scope": 1.0,
-    "valence_hits_power": 0.0,
-}
+from .params import read_params
 
 # Token flag bits (see docs/internals.md); the tokenizer defines the same values.
 FLAG_CAPS = 1
@@ -282,6 +227,7 @@ class Window(NamedTuple):
     caps2: bool
     caps3: bool
     roles: int      # ROLE_* of each, 2 bits per unit (unit 1 lowest)
+    since_negator: int  # units since the scope's last negator (read only when it has one)
 
 
 class AspectSlots(NamedTuple):
@@ -294,46 +240,9 @@ class AspectSlots(NamedTuple):
     width: int      # row width: valence sum, hits, absolute sum, E emotion sums
 
 
-class RuleParams(NamedTuple):
-    """The params a document's rules read, decoded once per document (see :data:`PARAM_NAMES`)."""
-
-    negation_scale: float
-    negated_emotion_scale: float
-    negated_transfer: float
-    negated_positive: int
-    negated_negative: int
-    decay_2: float
-    decay_3: float
-    caps_boost: float
-    excl_boost: float
-    quest_boost: float
-    contrast_before: float
-    contrast_after: float
-    alpha: float
-    gain: float
-    dominant_min: float
-    clause_scope: bool
-    hits_power: float
-
-
 # ---- helpers: one step of the rules each, named as in tests/reference_score.py ---------------------
 # Plain functions: the CPU kernel compiles them with numba.njit(inline="always") and the GPU kernel with
 # cuda.jit(device=True, inline="always") (see for_target), so they cost no call.
-
-
-def read_params(params):
-    """The lexicon's params as float64 (emotion-valued ones as ints), ``alpha`` clamped at 0."""
-    alpha = float64(params[P_VALENCE_ALPHA])
-    if alpha < 0.0:
-        alpha = 0.0
-    return RuleParams(float64(params[P_NEGATION_SCALE]), float64(params[P_NEGATED_EMOTION_SCALE]),
-                      float64(params[P_NEGATED_TRANSFER]), int(params[P_NEGATED_POSITIVE_EMOTION]),
-                      int(params[P_NEGATED_NEGATIVE_EMOTION]), float64(params[P_DECAY_2]),
-                      float64(params[P_DECAY_3]), float64(params[P_CAPS_BOOST]), float64(params[P_EXCL_BOOST]),
-                      float64(params[P_QUEST_BOOST]), float64(params[P_CONTRAST_BEFORE]),
-                      float64(params[P_CONTRAST_AFTER]), alpha, float64(params[P_EMOTION_GAIN]),
-                      float64(params[P_DOMINANT_MIN]), params[P_CLAUSE_SCOPE] != 0,
-                      float64(params[P_VALENCE_HITS_POWER]))
 
 
 def match_expression(term_ids, flags, p, end, first, parts, words, next_words, t):
@@ -389,23 +298,28 @@ def mention_at(stream, aspects, p, end):
 
 def empty_window():
     """The window at the start of a scope."""
-    return Window(_NO_TERM, _NO_TERM, _NO_TERM, False, False, False, 0)
+    return Window(_NO_TERM, _NO_TERM, _NO_TERM, False, False, False, 0, 0)
 
 
 def window_after(win, t, caps, role):
     """The window once the unit (term ``t``, ALL CAPS ``caps``, ``role``) joins it."""
+    since = win.since_negator + 1
+    if role == ROLE_NEGATOR:
+        since = 0
     return Window(int64(t), win.term1, win.term2, caps, win.caps1, win.caps2,
-                  ((win.roles << 2) | int64(role)) & _ROLE_BITS)
+                  ((win.roles << 2) | int64(role)) & _ROLE_BITS, since)
 
 
 def window_after_plain(win, n):
     """The window after ``n`` units that have no role (their terms and caps are never read)."""
+    since = win.since_negator + n
     if n >= 3:
-        return empty_window()
+        return Window(_NO_TERM, _NO_TERM, _NO_TERM, False, False, False, 0, since)
     if n == 2:
-        return Window(_NO_TERM, _NO_TERM, win.term1, False, False, win.caps1, (win.roles << 4) & _ROLE_BITS)
+        return Window(_NO_TERM, _NO_TERM, win.term1, False, False, win.caps1, (win.roles << 4) & _ROLE_BITS, since)
     if n == 1:
-        return Window(_NO_TERM, win.term1, win.term2, False, win.caps1, win.caps2, (win.roles << 2) & _ROLE_BITS)
+        return Window(_NO_TERM, win.term1, win.term2, False, win.caps1, win.caps2, (win.roles << 2) & _ROLE_BITS,
+                      since)
     return win
 
 
@@ -437,10 +351,11 @@ def mixed_case(flags, start, end):
     return False
 
 
-def window_effect(rp, modifier, win, unit_caps, mixed, v):
-    """What the window does to a scoring unit of valence ``v``: (valence multiplier, emotion
-    multiplier, emotion transferred by negation, the emotion it goes to or -1, the RULE_* bits that
-    applied -- for explanations; the scoring path drops them)."""
+def window_effect(rp, modifier, win, unit_caps, mixed, v, far_negated):
+    """What the window does to a scoring unit of valence ``v`` (``far_negated``: the scope holds an odd
+    number of negators since its last scoring unit, the last one ``win.since_negator`` units back):
+    (valence multiplier, emotion multiplier, emotion transferred by negation, the emotion it goes to or
+    -1, the RULE_* bits that applied -- for explanations; the scoring path drops them)."""
     applied = 0
     negated = False
     nearest = 0
@@ -457,6 +372,10 @@ def window_effect(rp, modifier, win, unit_caps, mixed, v):
                     nearest = k
                 farthest = k
         negated = (n_neg % 2) == 1
+    if far_negated and nearest == 0 and win.since_negator < rp.negation_reach:   # one beyond the window
+        negated = True
+        nearest = farthest = 4
+    if role_bits != 0:
         # modifiers in the window
         for k in range(1, 4):
             if ((role_bits >> (2 * k - 2)) & 3) != ROLE_MODIFIER:
@@ -504,7 +423,7 @@ def window_effect(rp, modifier, win, unit_caps, mixed, v):
         strength = 1.0
         if nearest == 2:
             strength = rp.decay_2
-        elif nearest == 3:
+        elif nearest >= 3:
             strength = rp.decay_3
         valence_mult = mult * (1.0 + (rp.negation_scale - 1.0) * strength)
         emotion_mult = abs(mult * (1.0 + (rp.negated_emotion_scale - 1.0) * strength))
@@ -542,10 +461,11 @@ def register_aspects(mention, seen, n_seen, slots, scratch, out_aspect):
     return n_seen, seen | mention
 
 
-def settle_aspects(w, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched, n_seen, slots,
-                   prev, n_emo, scratch, out_aspect):
-    """Add the previous sentence, weighted ``w``, to the totals of the aspects it went to: a uniform
-    sentence's own sums to its target's aspects, a mixed one's per-aspect rows to theirs."""
+def settle_aspects(w, w_emotions, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched, n_seen,
+                   slots, prev, n_emo, scratch, out_aspect):
+    """Add the previous sentence, weighted ``w`` (its emotions ``w_emotions``), to the totals of the aspects
+    it went to: a uniform sentence's own sums to its target's aspects, a mixed one's per-aspect rows to
+    theirs."""
     a_base, a_slots, aw = slots.base, slots.first, slots.width
     for k in range(1, n_seen + 1):
         row = a_slots + ASPECT_SLOT_ROWS * aw * k + 2 * aw
@@ -555,12 +475,13 @@ def settle_aspects(w, prev_s, prev_a, prev_hits, prev_emotions, prev_target, pre
             scratch[row + aw + 2] += prev_a * abs(w)
             if prev_emotions:
                 for e in range(n_emo):
-                    scratch[row + aw + 3 + e] += scratch[prev + e] * abs(w)
+                    scratch[row + aw + 3 + e] += scratch[prev + e] * w_emotions
         elif ((prev_touched >> uint64(min(k, 63))) & uint64(1)) != 0:
             scratch[row + aw] += scratch[row] * w
             scratch[row + aw + 1] += scratch[row + 1]
-            for e in range(2, aw):
-                scratch[row + aw + e] += scratch[row + e] * abs(w)
+            scratch[row + aw + 2] += scratch[row + 2] * abs(w)
+            for e in range(3, aw):
+                scratch[row + aw + e] += scratch[row + e] * w_emotions
 
 
 def end_scope(contrast, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, touched, n_seen, slots, scratch,
@@ -621,6 +542,17 @@ def sentence_weights(rp, has_contrast, unit_flags):
     if n_quest >= 2:
         emphasis *= 1.0 + rp.quest_boost * n_quest
     return w_pre, w_post, emphasis
+
+
+def sentence_weights_after(rp, role, question, alone):
+    """How the previous sentence counts, given the first unit of the next (its ``role``; ``alone``: the
+    unit is the whole sentence): (valence weight, emotion weight, RULE_* applied). A contrast word weighs
+    it by ``contrast_before``; a lone negator answering a question ("Did we enjoy it? No.") negates it."""
+    if role == ROLE_CONTRAST:
+        return rp.contrast_before, abs(rp.contrast_before), RULE_CONTRAST_BEFORE
+    if role == ROLE_NEGATOR and question and alone:
+        return rp.negation_scale, abs(rp.negated_emotion_scale), RULE_NEGATED
+    return 1.0, 1.0, 0
 
 
 def close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pre, w_post, emphasis, scratch):
@@ -758,14 +690,12 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
     several = aspects_on and (doc_aspects[d] & (doc_aspects[d] - uint64(1))) != 0
     aw = n_emo + 3
     slots = AspectSlots(0, 0, SCRATCH_ROWS * n_emo, SCRATCH_ROWS * n_emo + aw, aw)
-    read_mentions = False
+    read_mentions = aspects_on
     if aspects_on:
         slots = AspectSlots(out.aspect_offsets[d], out.aspect_offsets[d + 1], slots.cur, slots.first, aw)
-        read_mentions = True
     if several:
         clear(scratch, slots.cur, 3 * aw)
-    n_seen = 0                  # slots used (aspects registered so far)
-    seen = uint64(0)
+    n_seen, seen = 0, uint64(0)  # slots used, and the aspects registered so far
     cur_mask = uint64(0)        # aspects mentioned in the current scope
     last_mask = uint64(0)       # ... in the nearest preceding scope of the sentence that has one
     cur_any = False             # the current scope has contributions (row slots.cur)
@@ -779,17 +709,15 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
 
     pre, post, prev = 0, n_emo, 2 * n_emo
     clear(scratch, 0, 2 * n_emo)    # the sentence rows start (and are left) zero
-    sentence_emotions = False       # the sentence rows hold something
-    prev_emotions = False           # the previous-sentence row holds something
-    doc_emotions = False            # out.emotions[:, d] holds the document's sums
+    # the sentence rows hold something; the previous-sentence row does; out.emotions[:, d] holds the sums
+    sentence_emotions = prev_emotions = doc_emotions = False
     mixed = mixed_case(flags, start, end)
 
-    total_s = 0.0       # document valence sum S
-    total_a = 0.0       # document absolute sum A (emotion sums accumulate in out.emotions[:, d])
+    total_s = total_a = 0.0     # document sums S and A (emotion sums accumulate in out.emotions[:, d])
     pre_s = pre_a = 0.0     # sentence sums before the last contrast word ...
     post_s = post_a = 0.0   # ... and after it (all of the sentence when it has none)
     prev_s = prev_a = 0.0  # the previous sentence, weighted, not yet added to the totals
-    has_prev = has_contrast = False
+    has_prev = has_contrast = prev_question = far_negated = False   # (far_negated: see window_effect)
     sentence_start = True
     win = empty_window()
     hits = 0
@@ -817,19 +745,18 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
 
         # ---- a new sentence: settle the previous one -------------------------------------------
         if sentence_start and has_prev:
-            w = 1.0
-            if unit_role == ROLE_CONTRAST:
-                w = rp.contrast_before
-                if EXPLAIN:
-                    weigh_evidence(ev, ev_prev, ev_sentence, w, RULE_CONTRAST_BEFORE)
+            w, w_emotions, weighed_by = sentence_weights_after(rp, unit_role, prev_question,
+                                                               (unit_flags & FLAG_SENT_END) != 0 or last + 1 >= end)
+            if EXPLAIN and weighed_by != 0:
+                weigh_evidence(ev, ev_prev, ev_sentence, w, w_emotions, weighed_by)
             total_s += prev_s * w
             total_a += prev_a * abs(w)
             if prev_emotions:
-                add_sentence_emotions(out.emotions, d, doc_emotions, scratch, prev, n_emo, abs(w))
+                add_sentence_emotions(out.emotions, d, doc_emotions, scratch, prev, n_emo, w_emotions)
                 doc_emotions = True
             if aspects_on and (prev_target | prev_touched) != 0:   # its aspects', weighted alike
-                settle_aspects(w, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched, n_seen,
-                               slots, prev, n_emo, scratch, out.aspect)
+                settle_aspects(w, w_emotions, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched,
+                               n_seen, slots, prev, n_emo, scratch, out.aspect)
             has_prev = False
         sentence_start = False
 
@@ -838,7 +765,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
             hits += 1
             v = float64(lex.valence[t])
             valence_mult, emotion_mult, transfer, target, applied = window_effect(rp, lex.modifier, win, unit_caps,
-                                                                                  mixed, v)
+                                                                                  mixed, v, far_negated)
+            far_negated = False
             c = v * valence_mult
             if EXPLAIN:
                 ev_n = record_unit(ev, ev_n, i, last, t, c, emotion_mult, transfer, target, applied)
@@ -861,12 +789,15 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
             if sentence_emotions:
                 move_row(scratch, post, pre, n_emo)
             has_contrast = True
+        elif unit_role == ROLE_NEGATOR:
+            far_negated = not far_negated
         if EXPLAIN and unit_role != ROLE_NONE:
             ev_n, ev_pre_end = record_rule_word(ev, lex, ev_n, ev_pre_end, i, last, t, unit_role)
 
         scope_end = unit_role == ROLE_CONTRAST or (rp.clause_scope and (unit_flags & FLAG_CLAUSE) != 0)
         if scope_end:
             win = empty_window()
+            far_negated = False
         else:
             win = window_after(win, t, unit_caps, unit_role)
         i = last + 1
@@ -912,7 +843,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
             sentence_emotions = False
             has_prev = True
             pre_s = pre_a = post_s = post_a = 0.0
-            has_contrast = False
+            has_contrast = far_negated = False
+            prev_question = ((unit_flags >> QUEST_SHIFT) & 3) != 0
             sentence_start = True
             win = empty_window()
 
@@ -923,7 +855,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
     best = document_emotions(out.emotions, d, doc_emotions, has_prev and prev_emotions, scratch, prev, n_emo, rp)
     if aspects_on:
         if has_prev and (prev_target | prev_touched) != 0:   # the last sentence (weight 1)
-            settle_aspects(1.0, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched, n_seen,
+            settle_aspects(1.0, 1.0, prev_s, prev_a, prev_hits, prev_emotions, prev_target, prev_touched, n_seen,
                            slots, prev, n_emo, scratch, out.aspect)
         if n_seen == 1 and not dropped and not doc_emotions:
             # One aspect that every contribution went to, with the emotion sums of the last sentence
@@ -933,9 +865,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
             out.aspect_emotion[slots.base] = best
         else:
             aspect_scores(out, slots, n_seen, scratch, n_emo, rp)
-    out.valence[d] = val
-    out.intensity[d] = inten
-    out.dominant[d] = best
+    out.valence[d], out.intensity[d], out.dominant[d] = val, inten, best
     out.hits[d] = hits
     if EXPLAIN:
         ev.count[d] = ev_n - start
@@ -945,7 +875,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
 
 HELPERS = ("read_params", "match_expression", "read_unit", "mention_at", "empty_window", "window_after",
            "window_after_plain", "skip_plain_tokens", "mixed_case", "window_effect", "add_emotions",
-           "register_aspects", "settle_aspects", "end_scope", "sentence_weights", "close_aspect_sentence",
+           "register_aspects", "settle_aspects", "end_scope", "sentence_weights", "sentence_weights_after",
+           "close_aspect_sentence",
            "normalised", "aspect_dominant", "scope_mentions", "read_mention", "clear", "move_row",
            "weigh_sentence_emotions", "add_sentence_emotions", "document_emotions", "aspect_scores",
            "record_rule_word", "record_evidence", "record_unit", "weigh_evidence", "attribute_evidence",
@@ -958,7 +889,7 @@ def for_target(compile_helper, *, explain=False):
     ``numba.njit(inline="always")`` or ``cuda.jit(device=True, inline="always")``; with ``explain``,
     :func:`score_document` records evidence (EXPLAIN)."""
     # the helpers' names, and those their bodies read, from the modules they come from
-    namespace = {**vars(normalise), **vars(evidence_rules), **globals(), "EXPLAIN": explain}
+    namespace = {**vars(params), **vars(normalise), **vars(evidence_rules), **globals(), "EXPLAIN": explain}
     for name in HELPERS:
         namespace[name] = compile_helper(_rebound(namespace[name], namespace))
     return SimpleNamespace(score_document=_rebound(score_document, namespace),

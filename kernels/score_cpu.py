@@ -23,7 +23,7 @@ from types import FunctionType
 import numba
 import numpy as np
 
-from . import evidence_rules, normalise, rules
+from . import evidence_rules, normalise, params, rules
 from .contract import ScoreArrays, checked_stream, lexicon_arrays, readonly
 from .evidence_rules import Evidence
 from .rules import MAX_ASPECTS, scratch_size
@@ -87,7 +87,7 @@ def _source_digest() -> str:
     """A digest of the rules' source: rules.py and the modules its helpers come from."""
     digest = hashlib.sha256()
     try:
-        for module in (rules, evidence_rules, normalise):
+        for module in (rules, params, evidence_rules, normalise):
             with open(module.__file__, "rb") as fh:
                 digest.update(fh.read())
     except (OSError, TypeError):

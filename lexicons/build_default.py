@@ -45,6 +45,7 @@ import numpy as np
 import pyarrow as pa
 
 from emoscore import _tokenize
+from emoscore.kernels import params as rule_params
 from emoscore.kernels import rules
 from emoscore.lexicon import Entry, Lexicon
 
@@ -58,8 +59,8 @@ SEED = HERE / "cx_seed.tsv"
 # Written into the header as '# param' lines (so they hold whatever the defaults in kernels/rules.py
 # become). Tuned by lexicons/tune_params.py on the development sets only: the valence parameters on
 # VADER's Amazon and movie review snippets (mean Pearson r of the two), dominant_min on GoEmotions
-# dev.tsv (Ekman + neutral macro-F1); the negated emotion ones by hand on GoEmotions dev and the CX
-# sentences (bench/data). Those that the search left at their default are listed too.
+# dev.tsv (Ekman + neutral macro-F1); the negated emotion ones and negation_reach by hand on all the
+# development sets and the CX sentences (bench/data). Those that the search left at their default are listed too.
 PARAMS: dict[str, float] = {
     "valence_alpha": 10.0,
     "valence_hits_power": 0.5,
@@ -71,6 +72,7 @@ PARAMS: dict[str, float] = {
     "dominant_min": 0.15,
     "negated_emotion_scale": 0.0,
     "negated_transfer": 1.0,
+    "negation_reach": 6.0,
 }
 
 # --- emoji ---------------------------------------------------------------------------------------
@@ -463,7 +465,7 @@ class _GoEmotions:
 
     def _design(self):
         """The sparse design matrix (rows, cols, values): each token's rule multiplier, summed."""
-        p = dict(rules.DEFAULT_PARAMS)
+        p = dict(rule_params.DEFAULT_PARAMS)
         p.update(PARAMS)
         rows, cols, values = [], [], []
         for d in range(len(self.labels)):

@@ -91,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         predicted = [report.TO_EKMAN.get(e, "neutral") for e in emotions]
         return report.macro_f1(ge_gold, predicted, report.EKMAN)
 
-    from emoscore.kernels import rules
+    from emoscore.kernels.params import DEFAULT_PARAMS
 
-    params = {name: rules.DEFAULT_PARAMS[name] for grid in (VALENCE_GRID, EMOTION_GRID) for name in grid}
+    params = {name: DEFAULT_PARAMS[name] for grid in (VALENCE_GRID, EMOTION_GRID) for name in grid}
     for grid, objective, label in ((VALENCE_GRID, valence_objective, "mean Pearson r (amazon, movie)"),
                                    (EMOTION_GRID, emotion_objective, "GoEmotions dev Ekman macro-F1")):
         print(f"# {label}")

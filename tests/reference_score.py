@@ -9,9 +9,11 @@ draw on paper:
    matched first, longest candidate first, never across a sentence or clause end);
 2. ``sentences(units)`` -- the units cut at sentence ends;
 3. per sentence, every scoring unit's contribution, computed from the list of the (at most 3) units
-   before it in its scope; then the sentence's contrast weights (by position relative to its last
-   contrast word) and its emphasis (``!``/``?`` of its last token);
-4. sentence weights for a sentence followed by one that opens with a contrast word;
+   before it in its scope (and the scope's negators since its last scoring unit); then the sentence's
+   contrast weights (by position relative to its last contrast word) and its emphasis (``!``/``?`` of
+   its last token);
+4. sentence weights for a sentence followed by one that opens with a contrast word, or by a lone
+   negator answering it, a question;
 5. the normalisations;
 6. aspects (when the lexicon has aspect arrays): ``aspect_mentions`` lists the mentions (greedy,
    left to right, longest aspect expression first, apart from the emotion units); each sentence is
@@ -35,12 +37,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from emoscore.kernels.rules import (
-    EXCL_SHIFT,
-    FLAG_CAPS,
-    FLAG_CLAUSE,
-    FLAG_EMOJI,
-    FLAG_SENT_END,
+from emoscore.kernels.params import (
     P_CAPS_BOOST,
     P_CLAUSE_SCOPE,
     P_CONTRAST_AFTER,
@@ -54,10 +51,18 @@ from emoscore.kernels.rules import (
     P_NEGATED_NEGATIVE_EMOTION,
     P_NEGATED_POSITIVE_EMOTION,
     P_NEGATED_TRANSFER,
+    P_NEGATION_REACH,
     P_NEGATION_SCALE,
     P_QUEST_BOOST,
     P_VALENCE_ALPHA,
     P_VALENCE_HITS_POWER,
+)
+from emoscore.kernels.rules import (
+    EXCL_SHIFT,
+    FLAG_CAPS,
+    FLAG_CLAUSE,
+    FLAG_EMOJI,
+    FLAG_SENT_END,
     QUEST_SHIFT,
     ROLE_CONTRAST,
     ROLE_MODIFIER,
@@ -170,19 +175,22 @@ def sentences(unit_list):
 
 
 def _strength(k, p):
-    """Strength of a rule word k units back (1 = just before)."""
-    return {1: 1.0, 2: p[P_DECAY_2], 3: p[P_DECAY_3]}[k]
+    """Strength of a rule word k units back (1 = just before; 4: a negator beyond the window)."""
+    return {1: 1.0, 2: p[P_DECAY_2], 3: p[P_DECAY_3], 4: p[P_DECAY_3]}[k]
 
 
-def _contribution(unit, window, mixed, lex):
+def _contribution(unit, window, mixed, lex, far_negators=0):
     """(valence contribution, list of emotion contributions) of one scoring unit.
 
-    ``window`` holds the units before it in its scope, nearest last.
+    ``window`` holds the units before it in its scope, nearest last; ``far_negators`` counts the
+    negators of the scope since its last scoring unit when they reach it (0 otherwise).
     """
     p = lex.params
     v = lex.valence[unit.term]
     back = list(reversed(window[-3:]))                 # back[0] is 1 unit back
     negator_distances = [k + 1 for k, u in enumerate(back) if lex.role_of(u.term) == ROLE_NEGATOR]
+    if not negator_distances and far_negators % 2 == 1:
+        negator_distances = [4]                        # reaching past the window, as strong as 3 back
     negated = len(negator_distances) % 2 == 1
 
     multiplier = 1.0
@@ -223,13 +231,20 @@ def _sentence(sentence, mixed, lex):
     p = lex.params
     scored = []      # (position in the sentence, valence contribution, emotion contributions)
     window = []
+    far_negators = []    # positions of the scope's negators since its last scoring unit (reach: the
+                         # number of them when the last is at most negation_reach units back)
     for j, unit in enumerate(sentence):
         if lex.scores(unit.term):
-            scored.append((j,) + _contribution(unit, window, mixed, lex))
+            reach = len(far_negators) if far_negators and j - far_negators[-1] <= p[P_NEGATION_REACH] else 0
+            scored.append((j,) + _contribution(unit, window, mixed, lex, reach))
+            far_negators = []
+        elif lex.role_of(unit.term) == ROLE_NEGATOR:
+            far_negators.append(j)
         ends_scope = lex.role_of(unit.term) == ROLE_CONTRAST or (
             p[P_CLAUSE_SCOPE] != 0 and unit.flags & FLAG_CLAUSE)
         if ends_scope:
             window = []
+            far_negators = []
         else:
             window.append(unit)
 
@@ -255,6 +270,23 @@ def _sentence(sentence, mixed, lex):
         weighted.append((j, c * weight * emphasis, abs(c) * abs(weight) * abs(emphasis),
                          [x * abs(weight) * abs(emphasis) for x in ce]))
     return signed, absolute, emotions, len(scored), weighted
+
+
+def _sentence_weights(parts, n, lex):
+    """(valence weight, emotion weight) of sentence ``n`` as a whole, set by the sentence after it: one
+    opening with a contrast word weighs it by ``contrast_before``; one that is a single negator
+    answering it, a question ("Did we enjoy the flight? No."), negates it: its valence by
+    ``negation_scale``, its emotions by ``|negated_emotion_scale|``."""
+    p = lex.params
+    if n + 1 >= len(parts):
+        return 1.0, 1.0
+    following = parts[n + 1]
+    if lex.role_of(following[0].term) == ROLE_CONTRAST:
+        return p[P_CONTRAST_BEFORE], abs(p[P_CONTRAST_BEFORE])
+    question = (parts[n][-1].flags >> QUEST_SHIFT) & 3
+    if question and len(following) == 1 and lex.role_of(following[0].term) == ROLE_NEGATOR:
+        return p[P_NEGATION_SCALE], abs(p[P_NEGATED_EMOTION_SCALE])
+    return 1.0, 1.0
 
 
 def aspect_mentions(ids, flags, lex):
@@ -323,9 +355,7 @@ def _aspects(ids, flags, parts, results, lex):
     sums = {a: [0.0, 0.0, 0, [0.0] * lex.n_emotions] for a in order}
     for n, sentence in enumerate(parts):
         scopes = _scopes(sentence, lex)
-        followed_by_contrast = (n + 1 < len(parts)
-                                and lex.role_of(parts[n + 1][0].term) == ROLE_CONTRAST)
-        w = p[P_CONTRAST_BEFORE] if followed_by_contrast else 1.0
+        w, w_emotions = _sentence_weights(parts, n, lex)
         with_mention = sorted(s for (m, s) in scope_mask if m == n)
         for j, c, ca, ce in results[n][4]:
             s = scopes[j]
@@ -343,7 +373,7 @@ def _aspects(ids, flags, parts, results, lex):
                     total[0] += c * w
                     total[1] += ca * abs(w)
                     total[2] += 1
-                    total[3] = [x + y * abs(w) for x, y in zip(total[3], ce, strict=True)]
+                    total[3] = [x + y * w_emotions for x, y in zip(total[3], ce, strict=True)]
     alpha = max(p[P_VALENCE_ALPHA], 0.0)
     out = []
     for a in order:
@@ -378,13 +408,11 @@ def score_document(ids, flags, lex) -> DocScore:
     total_a = 0.0
     totals = [0.0] * n_emo
     for n, (signed, absolute, emotions, _, _) in enumerate(results):
-        followed_by_contrast = (n + 1 < len(parts)
-                                and lex.role_of(parts[n + 1][0].term) == ROLE_CONTRAST)
-        w = p[P_CONTRAST_BEFORE] if followed_by_contrast else 1.0
+        w, w_emotions = _sentence_weights(parts, n, lex)
         total_s += signed * w
         total_a += absolute * abs(w)
         for e in range(n_emo):
-            totals[e] += emotions[e] * abs(w)
+            totals[e] += emotions[e] * w_emotions
 
     alpha = max(p[P_VALENCE_ALPHA], 0.0)
     hits = sum(r[3] for r in results)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 import reference_score
 from emoscore import Scorer
 from emoscore.evidence import EVIDENCE_TYPE
+from emoscore.kernels import params as rule_params
 from emoscore.kernels import rules
 from emoscore.kernels.score_cpu import explain_stream, score_stream
 from test_kernels import FIELDS, lexicon_and_stream, random_lexicon, random_stream
@@ -40,8 +41,8 @@ def document_sums(ev, lex, start, count):
 
 
 def normalised(total_s, total_a, hits, params):
-    power = float(params[rules.P_VALENCE_HITS_POWER])
-    alpha = max(float(params[rules.P_VALENCE_ALPHA]), 0.0)
+    power = float(params[rule_params.P_VALENCE_HITS_POWER])
+    alpha = max(float(params[rule_params.P_VALENCE_ALPHA]), 0.0)
     if hits > 1 and power != 0:
         total_s = total_s / hits ** power
     val = total_s / math.sqrt(total_s ** 2 + alpha) if total_s != 0 else 0.0
@@ -55,7 +56,7 @@ def assert_evidence_is_the_score(offsets, ids, flags, lex):
     for name in FIELDS + ("aspect_offsets", "aspect", "aspect_valence", "aspect_intensity", "aspect_emotion"):
         np.testing.assert_array_equal(getattr(scores, name), getattr(plain, name), err_msg=name)
     params = np.asarray(lex.params)
-    gain = float(params[rules.P_EMOTION_GAIN])
+    gain = float(params[rule_params.P_EMOTION_GAIN])
     for d in range(len(offsets) - 1):
         start, count = int(offsets[d]), int(ev.count[d])
         assert 0 <= count <= offsets[d + 1] - offsets[d]
@@ -106,13 +107,14 @@ def explain(scorer, text):
 
 def test_evidence_matches_the_plain_python_reference(explainer):
     texts = ["Not happy with the new pricing", "The delivery was fast but the refund took three weeks!!",
-             "I was NOT impressed. However, the staff were very kind.", "Great, another delay. Just what I needed."]
+             "I was NOT impressed. However, the staff were very kind.", "Great, another delay. Just what I needed.",
+             "I don't think the staff was good at all", "Did we enjoy the flight? No. The seats were great."]
     table = explainer.score(pa.table({"text": texts}))
     lex = explainer.lexicon
     from emoscore._tokenize import tokenize
     offsets, ids, flags = tokenize(pa.array(texts), lex.table_keys, lex.table_ids, lex.stem_mask)
     ref = reference_score.score_stream(offsets, ids, flags, lex)
-    gain = float(lex.params[rules.P_EMOTION_GAIN])
+    gain = float(lex.params[rule_params.P_EMOTION_GAIN])
     for d, elements in enumerate(table.column("evidence").to_pylist()):
         total = sum(x["valence"] for x in elements)
         absolute = sum(abs(x["valence"]) for x in elements)
@@ -136,6 +138,16 @@ def test_negation_shows_the_negator_acting_on_the_word(explainer):
     assert words["not"]["rules"] == ["negated"] and words["not"]["valence"] == 0 and words["not"]["emotions"] == []
     assert "negated" in words["happy"]["rules"] and words["happy"]["valence"] < 0
     assert [x["term"] for x in elements][:2] == ["not", "happy"]
+
+
+def test_negation_past_neutral_words_and_a_no_answer_are_explained(explainer):
+    _, elements = explain(explainer, "I don't think the staff was good at all")
+    assert "negated" in by_term(elements)["good"]["rules"] and by_term(elements)["good"]["valence"] < 0
+    _, elements = explain(explainer, "Did we enjoy the flight? No.")
+    words = by_term(elements)
+    assert words["no"]["rules"] == ["negated"] and words["no"]["valence"] == 0
+    assert "negated" in words["enjoy"]["rules"] and words["enjoy"]["valence"] < 0
+    assert words["enjoy"]["emotions"] == []     # the default lexicon's negated emotions keep nothing
 
 
 def test_boosters_dampeners_caps_emphasis_and_expressions_are_named(explainer):

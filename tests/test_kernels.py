@@ -24,18 +24,21 @@ from hypothesis import strategies as st
 
 import reference_score
 from emoscore.errors import InputError
+from emoscore.kernels import params as rule_params
 from emoscore.kernels import rules, score_cpu
 from emoscore.kernels.contract import ScoreArrays, checked_stream, lexicon_arrays, next_words
-from emoscore.kernels.rules import (
+from emoscore.kernels.params import (
     DEFAULT_PARAMS,
     EMOTION_PARAMS,
+    N_PARAMS,
+    PARAM_NAMES,
+)
+from emoscore.kernels.rules import (
     EXCL_SHIFT,
     FLAG_CAPS,
     FLAG_CLAUSE,
     FLAG_EMOJI,
     FLAG_SENT_END,
-    N_PARAMS,
-    PARAM_NAMES,
     QUEST_SHIFT,
     ROLE_CONTRAST,
     ROLE_MODIFIER,
@@ -354,9 +357,30 @@ def test_negation_window_and_decay(impl, lex):
     assert d1["valence"] == approx(compound(1.9 * -0.74))
     assert d2["valence"] == approx(compound(1.9 * (1 - 1.74 * 0.95)))
     assert d3["valence"] == approx(compound(1.9 * (1 - 1.74 * 0.9)))
-    assert d4["valence"] == approx(compound(1.9))                   # 4 words back: out of reach
+    assert d4["valence"] == approx(compound(1.9 * (1 - 1.74 * 0.9)))  # 4 back: reached, as strong as 3
     assert d1["valence"] < d2["valence"] < d3["valence"] < 0
     assert d3["frustration"] == approx(emo(0.5 * 0.9 * 1.9 / 4))
+
+
+def test_negation_reaches_past_neutral_words_to_the_first_scoring_unit(impl, lex):
+    far = 1.9 * (1 - 1.74 * 0.9)
+    reached = rows(impl, lex, ["I don't think the staff was good at all",   # 5 units on
+                               "not the staff at the hotel good",           # 6: negation_reach
+                               "not the staff at that hotel was good",      # 7: out of reach
+                               "not the staff at that hotel, good",         # a clause ends the scope
+                               "not bad and the staff was good",            # "bad" took the negator
+                               "not. the staff was good",                   # so does a sentence end
+                               "not but the staff was good",                # and a contrast word
+                               "never not the staff was good",              # two negators cancel
+                               "not the staff was very good"])              # its window's booster softens
+    assert reached[0]["valence"] == approx(compound(far)) and reached[1]["valence"] == approx(compound(far))
+    assert reached[0]["frustration"] == approx(emo(0.5 * 0.9 * 1.9 / 4))
+    for row in reached[2:4] + reached[5:8]:
+        assert row["valence"] == approx(compound(1.9 * (1.5 if row is reached[6] else 1.0)))
+    assert reached[4]["valence"] == approx(compound(-2.5 * -0.74 + 1.9))
+    assert reached[8]["valence"] == approx(compound(far / 1.293))
+    window_only = cx_lexicon(negation_reach=3.0)
+    assert one(impl, window_only, "I don't think the staff was good")["valence"] == approx(compound(1.9))
 
 
 def test_double_negation_cancels(impl, lex):
@@ -506,6 +530,17 @@ def test_sentence_initial_contrast_reweights_previous_sentence(impl, lex):
     # only the sentence just before is re-weighted; emphasis stays with its sentence
     row = one(impl, lex, "good! fast. however slow")
     assert row["valence"] == approx(compound(1.9 * 1.15 + 0.5 * 1.5 + 1.5 * -1.2))
+
+
+def test_a_lone_negator_answering_a_question_negates_it(impl, lex):
+    answered, exclaimed, yes, told, longer = rows(impl, lex, ["Was it good? No.", "was it good?! never!",
+                                                              "Was it good? Yes.", "It was good. No.",
+                                                              "Was it good? No, it was ok."])
+    assert answered["valence"] == approx(compound(1.9 * -0.74))
+    assert answered["joy"] == approx(emo(0.6 * 0.3)) and answered["satisfaction"] == approx(emo(0.5 * 0.3))
+    assert exclaimed["valence"] == approx(compound(1.9 * 1.15 * -0.74))   # its "!" emphasis stays
+    for plain in (yes, told, longer):                                # no answer, no question, not alone
+        assert plain["valence"] == approx(compound(1.9)) and plain["joy"] == approx(emo(0.6))
 
 
 def test_contrast_ends_negation_scope(impl, lex):
@@ -729,7 +764,7 @@ def test_kernel_matches_reference_seeded(seed):
     offsets, ids, flags = random_stream(rng, lex, n_docs=int(rng.integers(1, 400)))
     assert_same(score_stream(offsets, ids, flags, lex),
                 reference_score.score_stream(offsets, ids, flags, lex),
-                float(lex.params[rules.P_DOMINANT_MIN]))
+                float(lex.params[rule_params.P_DOMINANT_MIN]))
 
 
 def test_kernel_matches_reference_many_chunks():
@@ -742,7 +777,7 @@ def test_kernel_matches_reference_many_chunks():
     flags = np.concatenate([np.zeros(5, np.uint8), flags])
     assert_same(score_stream(offsets, ids, flags, lex),
                 reference_score.score_stream(offsets, ids, flags, lex),
-                float(lex.params[rules.P_DOMINANT_MIN]))
+                float(lex.params[rule_params.P_DOMINANT_MIN]))
 
 
 @st.composite
@@ -810,7 +845,7 @@ def test_kernel_matches_reference_hypothesis(case):
     lex, offsets, ids, flags = case
     assert_same(score_stream(offsets, ids, flags, lex),
                 reference_score.score_stream(offsets, ids, flags, lex),
-                float(lex.params[rules.P_DOMINANT_MIN]))
+                float(lex.params[rule_params.P_DOMINANT_MIN]))
 
 
 # --- the wrapper: dtypes, read-only input, one compiled signature, threads, errors ---------------------

@@ -16,6 +16,7 @@ import pytest
 
 from emoscore import LexiconError
 from emoscore._tokenize import STEM_TAG, fnv1a64, fold_tokens, stem_key, tokenize
+from emoscore.kernels import params as rule_params
 from emoscore.kernels import rules
 from emoscore.lexicon import CompiledLexicon, Entry, Lexicon
 from shared_data import require
@@ -541,8 +542,8 @@ def test_compiled_arrays_are_read_only_contiguous_and_typed():
 
 def test_params_defaults_and_header_overrides():
     compiled = Lexicon.from_text(TINY).compile()
-    assert compiled.params.shape == (rules.N_PARAMS,)
-    for i, name in enumerate(rules.PARAM_NAMES):
+    assert compiled.params.shape == (rule_params.N_PARAMS,)
+    for i, name in enumerate(rule_params.PARAM_NAMES):
         if name == "negation_scale":
             expected = -0.5
         elif name == "negated_positive_emotion":
@@ -550,13 +551,13 @@ def test_params_defaults_and_header_overrides():
         elif name == "negated_negative_emotion":
             expected = -1  # none
         else:
-            expected = rules.DEFAULT_PARAMS[name]
+            expected = rule_params.DEFAULT_PARAMS[name]
         assert compiled.params[i] == np.float32(expected), name
     # default emotion-valued params resolve by name, -1 when the taxonomy lacks the emotion
     plain = Lexicon(emotions=("frustration", "joy", "satisfaction")).compile().params
-    assert plain[rules.PARAM_NAMES.index("negated_positive_emotion")] == 0
-    assert plain[rules.PARAM_NAMES.index("negated_negative_emotion")] == 2
-    assert Lexicon(emotions=("joy",)).compile().params[rules.PARAM_NAMES.index("negated_negative_emotion")] == -1
+    assert plain[rule_params.PARAM_NAMES.index("negated_positive_emotion")] == 0
+    assert plain[rule_params.PARAM_NAMES.index("negated_negative_emotion")] == 2
+    assert Lexicon(emotions=("joy",)).compile().params[rule_params.PARAM_NAMES.index("negated_negative_emotion")] == -1
 
 
 def test_fingerprint_is_stable_and_tracks_content():

@@ -26,6 +26,7 @@ from .. import _tokenize
 from .. import aspects as aspects_module
 from ..aspects import AspectLexicon
 from ..kernels import contract, rules
+from ..kernels import params as rule_params
 from . import _terms, compiler, entry, model
 from ._terms import PathLike, decode
 from .compiler import ARRAY_DTYPES, CompiledLexicon
@@ -54,11 +55,11 @@ def cache_dir() -> str:
 
 #: The modules whose code turns lexicon files into compiled arrays (the cache key digests their files):
 #: term keys and the shared reader, Entry's checks, the Lexicon and its text format, the compiler,
-#: this cache (the stored form), the aspect lexicon, the rule constants, the read-only contract and the
-#: tokenizer's folding, hashing and table building (the built extension). A new module that takes part
-#: belongs here (tests/test_lexicon_cache.py checks the lexicon package's own).
-COMPILER_MODULES = (_terms, entry, model, compiler, sys.modules[__name__], aspects_module, rules, contract,
-                    _tokenize)
+#: this cache (the stored form), the aspect lexicon, the rule constants and parameters, the read-only
+#: contract and the tokenizer's folding, hashing and table building (the built extension). A new module
+#: that takes part belongs here (tests/test_lexicon_cache.py checks the lexicon package's own).
+COMPILER_MODULES = (_terms, entry, model, compiler, sys.modules[__name__], aspects_module, rules, rule_params,
+                    contract, _tokenize)
 
 
 @functools.cache

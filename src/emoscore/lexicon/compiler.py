@@ -16,6 +16,7 @@ import numpy as np
 
 from .._tokenize import build_table, fnv1a64, stem_key
 from ..errors import LexiconError
+from ..kernels import params as rule_params
 from ..kernels import rules
 from ..kernels.contract import readonly
 from ._terms import MAX_STEM_BYTES, MWE, STEM, WORD
@@ -269,9 +270,9 @@ def compile_lexicon(lexicon: Compilable, aspect_lexicon: AspectLexicon | None = 
     mwe_first, mwe_parts, mwe_words, mwe_term = _expressions_csr(
         [(tuple(word_ids[w] for w in parts), n_single + m) for m, parts in enumerate(mwes)], n, np.int32)
 
-    params = np.zeros(rules.N_PARAMS, np.float32)
+    params = np.zeros(rule_params.N_PARAMS, np.float32)
     for name, value in lexicon.resolved_params().items():
-        params[rules.PARAM_NAMES.index(name)] = value
+        params[rule_params.PARAM_NAMES.index(name)] = value
 
     arrays: dict[str, np.ndarray] = {
         "valence": valence,

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import cast
 
 from ..errors import LexiconError
-from ..kernels import rules
+from ..kernels import params as rule_params
 from . import loaders
 from ._terms import (
     BadValue,
@@ -60,7 +60,7 @@ class Lexicon(TermTable):
     emotions : iterable of str
         The emotion taxonomy, in column order (may be empty: valence only).
     params : mapping, optional
-        Overrides of ``kernels.rules.DEFAULT_PARAMS`` by name; emotion-valued ones take an emotion of
+        Overrides of ``kernels.rule_params.DEFAULT_PARAMS`` by name; emotion-valued ones take an emotion of
         the taxonomy or ``None``.
     name : str
         A short name.
@@ -176,9 +176,9 @@ class Lexicon(TermTable):
     def resolved_params(self) -> dict[str, float]:
         """Every rule parameter as a number: defaults, overridden, emotions as their index (-1 = none)."""
         resolved = {}
-        for name in rules.PARAM_NAMES:
-            value = self._params[name] if name in self._params else rules.DEFAULT_PARAMS[name]
-            if name in rules.EMOTION_PARAMS:
+        for name in rule_params.PARAM_NAMES:
+            value = self._params[name] if name in self._params else rule_params.DEFAULT_PARAMS[name]
+            if name in rule_params.EMOTION_PARAMS:
                 resolved[name] = float(self._emotions.index(value)) if value in self._emotions else -1.0
             else:
                 resolved[name] = float(cast(float, value))  # a number: _check_param made sure
@@ -267,10 +267,10 @@ class Lexicon(TermTable):
         lines.append(f"# emotions: {' '.join(self._emotions)}".rstrip())
         lines += [f"# source: {source}" for source in self._sources]
         lines += [f"# licence: {licence}" for licence in self._licences]
-        for name in rules.PARAM_NAMES:
+        for name in rule_params.PARAM_NAMES:
             if name in self._params:
                 value = self._params[name]
-                if name in rules.EMOTION_PARAMS:
+                if name in rule_params.EMOTION_PARAMS:
                     text = "none" if value is None else value
                 else:
                     text = format_number(cast(float, value))  # a number: _check_param made sure
@@ -335,9 +335,9 @@ def _check_taxonomy(emotions: tuple[str, ...]) -> None:
 
 
 def _check_param(name: str, value: ParamValue, emotions: tuple[str, ...]) -> ParamValue:
-    if name not in rules.PARAM_NAMES:
-        raise BadValue(f"unknown param, expected one of {', '.join(rules.PARAM_NAMES)} ({name!r})")
-    if name in rules.EMOTION_PARAMS:
+    if name not in rule_params.PARAM_NAMES:
+        raise BadValue(f"unknown param, expected one of {', '.join(rule_params.PARAM_NAMES)} ({name!r})")
+    if name in rule_params.EMOTION_PARAMS:
         if value is None or value == "none":
             return None
         if value not in emotions:
