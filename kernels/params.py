@@ -27,7 +27,7 @@ P_EMOTION_GAIN = 13            # emotion = 1 - exp(-gain * weighted sum)
 P_DOMINANT_MIN = 14            # below this top intensity the dominant emotion is "neutral"
 P_CLAUSE_SCOPE = 15            # non-zero: "," ";" ":" end negation and modifier scope
 P_VALENCE_HITS_POWER = 16      # S is divided by hits ** power before normalising (0 = VADER's sum)
-P_NEGATION_REACH = 17          # a negator reaches the first scoring unit at most this many units on
+P_NEGATION_REACH = 17          # a negator reaches the first scoring unit at most this many tokens on
 N_PARAMS = 18
 
 PARAM_NAMES = (

@@ -43,8 +43,8 @@ negator), its emotion weights by ``|1 + (negated_emotion_scale - 1) * s|``, and 
 outside ``[0, E)`` (-1 = none) transfers nothing. A negator also reaches past the window: a scoring
 unit with no negator in its window is negated, with strength ``decay_3`` (and every booster in its
 window softened), when its scope holds an odd number of negators since its last scoring unit and the
-last of them is at most ``negation_reach`` units back ("I don't think the staff was good", "not an
-airline I would call reliable"; ``negation_reach`` <= 3: the window only).
+unit starts at most ``negation_reach`` tokens after the last of them ("I don't think the staff was
+good", "not an airline I would call reliable"; ``negation_reach`` <= 3: the window only).
 
 **Modifiers.** A booster (``modifier > 0``) or dampener (``< 0``) at window position k multiplies the
 unit by ``max(0, 1 + x * s_k)``, where ``x`` is its modifier, times ``1 + caps_boost`` when the
@@ -227,7 +227,6 @@ class Window(NamedTuple):
     caps2: bool
     caps3: bool
     roles: int      # ROLE_* of each, 2 bits per unit (unit 1 lowest)
-    since_negator: int  # units since the scope's last negator (read only when it has one)
 
 
 class AspectSlots(NamedTuple):
@@ -298,28 +297,23 @@ def mention_at(stream, aspects, p, end):
 
 def empty_window():
     """The window at the start of a scope."""
-    return Window(_NO_TERM, _NO_TERM, _NO_TERM, False, False, False, 0, 0)
+    return Window(_NO_TERM, _NO_TERM, _NO_TERM, False, False, False, 0)
 
 
 def window_after(win, t, caps, role):
     """The window once the unit (term ``t``, ALL CAPS ``caps``, ``role``) joins it."""
-    since = win.since_negator + 1
-    if role == ROLE_NEGATOR:
-        since = 0
     return Window(int64(t), win.term1, win.term2, caps, win.caps1, win.caps2,
-                  ((win.roles << 2) | int64(role)) & _ROLE_BITS, since)
+                  ((win.roles << 2) | int64(role)) & _ROLE_BITS)
 
 
 def window_after_plain(win, n):
     """The window after ``n`` units that have no role (their terms and caps are never read)."""
-    since = win.since_negator + n
     if n >= 3:
-        return Window(_NO_TERM, _NO_TERM, _NO_TERM, False, False, False, 0, since)
+        return empty_window()
     if n == 2:
-        return Window(_NO_TERM, _NO_TERM, win.term1, False, False, win.caps1, (win.roles << 4) & _ROLE_BITS, since)
+        return Window(_NO_TERM, _NO_TERM, win.term1, False, False, win.caps1, (win.roles << 4) & _ROLE_BITS)
     if n == 1:
-        return Window(_NO_TERM, win.term1, win.term2, False, win.caps1, win.caps2, (win.roles << 2) & _ROLE_BITS,
-                      since)
+        return Window(_NO_TERM, win.term1, win.term2, False, win.caps1, win.caps2, (win.roles << 2) & _ROLE_BITS)
     return win
 
 
@@ -353,7 +347,7 @@ def mixed_case(flags, start, end):
 
 def window_effect(rp, modifier, win, unit_caps, mixed, v, far_negated):
     """What the window does to a scoring unit of valence ``v`` (``far_negated``: the scope holds an odd
-    number of negators since its last scoring unit, the last one ``win.since_negator`` units back):
+    number of negators since its last scoring unit, the last of them within reach):
     (valence multiplier, emotion multiplier, emotion transferred by negation, the emotion it goes to or
     -1, the RULE_* bits that applied -- for explanations; the scoring path drops them)."""
     applied = 0
@@ -372,7 +366,7 @@ def window_effect(rp, modifier, win, unit_caps, mixed, v, far_negated):
                     nearest = k
                 farthest = k
         negated = (n_neg % 2) == 1
-    if far_negated and nearest == 0 and win.since_negator < rp.negation_reach:   # one beyond the window
+    if far_negated and nearest == 0:    # no negator in the window: one beyond it reaches this unit
         negated = True
         nearest = farthest = 4
     if role_bits != 0:
@@ -718,6 +712,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
     post_s = post_a = 0.0   # ... and after it (all of the sentence when it has none)
     prev_s = prev_a = 0.0  # the previous sentence, weighted, not yet added to the totals
     has_prev = has_contrast = prev_question = far_negated = False   # (far_negated: see window_effect)
+    negator_end = start     # the last token of the scope's last negator
     sentence_start = True
     win = empty_window()
     hits = 0
@@ -764,8 +759,8 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
         if t >= 0 and (term_class[t] & CLASS_SCORES) != 0:
             hits += 1
             v = float64(lex.valence[t])
-            valence_mult, emotion_mult, transfer, target, applied = window_effect(rp, lex.modifier, win, unit_caps,
-                                                                                  mixed, v, far_negated)
+            valence_mult, emotion_mult, transfer, target, applied = window_effect(
+                rp, lex.modifier, win, unit_caps, mixed, v, far_negated and i - negator_end <= rp.negation_reach)
             far_negated = False
             c = v * valence_mult
             if EXPLAIN:
@@ -791,6 +786,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
             has_contrast = True
         elif unit_role == ROLE_NEGATOR:
             far_negated = not far_negated
+            negator_end = last
         if EXPLAIN and unit_role != ROLE_NONE:
             ev_n, ev_pre_end = record_rule_word(ev, lex, ev_n, ev_pre_end, i, last, t, unit_role)
 

@@ -231,15 +231,15 @@ def _sentence(sentence, mixed, lex):
     p = lex.params
     scored = []      # (position in the sentence, valence contribution, emotion contributions)
     window = []
-    far_negators = []    # positions of the scope's negators since its last scoring unit (reach: the
-                         # number of them when the last is at most negation_reach units back)
+    far_negators = []    # last tokens of the scope's negators since its last scoring unit (reach: the
+                         # number of them when the unit starts at most negation_reach tokens after the last)
     for j, unit in enumerate(sentence):
         if lex.scores(unit.term):
-            reach = len(far_negators) if far_negators and j - far_negators[-1] <= p[P_NEGATION_REACH] else 0
-            scored.append((j,) + _contribution(unit, window, mixed, lex, reach))
+            near = far_negators and unit.start - far_negators[-1] <= p[P_NEGATION_REACH]
+            scored.append((j,) + _contribution(unit, window, mixed, lex, len(far_negators) if near else 0))
             far_negators = []
         elif lex.role_of(unit.term) == ROLE_NEGATOR:
-            far_negators.append(j)
+            far_negators.append(sentence[j + 1].start - 1 if j + 1 < len(sentence) else unit.start)
         ends_scope = lex.role_of(unit.term) == ROLE_CONTRAST or (
             p[P_CLAUSE_SCOPE] != 0 and unit.flags & FLAG_CLAUSE)
         if ends_scope:
