@@ -21,11 +21,13 @@ from .params import (
 )
 from .rules import (
     CLASS_CONTRAST,
+    CLASS_EXPECTATION,
     CLASS_EXPRESSION,
     CLASS_MODIFIER,
     CLASS_NEGATOR,
     CLASS_SCORES,
     ROLE_CONTRAST,
+    ROLE_EXPECTATION,
     ROLE_MODIFIER,
     ROLE_NEGATOR,
     ROLE_NONE,
@@ -112,7 +114,8 @@ class AspectArrays(NamedTuple):
     amwe_next: np.ndarray    #: uint64[N], second words of each term's aspect expressions (see next_words)
 
 
-_ROLE_CLASS = {ROLE_NEGATOR: CLASS_NEGATOR, ROLE_MODIFIER: CLASS_MODIFIER, ROLE_CONTRAST: CLASS_CONTRAST}
+_ROLE_CLASS = {ROLE_NEGATOR: CLASS_NEGATOR, ROLE_MODIFIER: CLASS_MODIFIER, ROLE_CONTRAST: CLASS_CONTRAST,
+               ROLE_EXPECTATION: CLASS_EXPECTATION}
 
 
 def next_words(first, parts, words) -> np.ndarray:
@@ -193,7 +196,7 @@ def lexicon_arrays(lex) -> tuple[LexiconArrays, AspectArrays]:
     if params.shape[0] < N_PARAMS:
         raise InputError(f"lexicon params must have at least {N_PARAMS} entries, got {params.shape[0]}")
     # index ranges the kernel relies on (small arrays: M + N, not the token stream)
-    for name, array, low, high in (("role", role, ROLE_NONE, ROLE_CONTRAST), ("mwe_first", mwe_first, 0, n_mwe),
+    for name, array, low, high in (("role", role, ROLE_NONE, ROLE_EXPECTATION), ("mwe_first", mwe_first, 0, n_mwe),
                                    ("mwe_term", mwe_term, 0, n_terms - 1),
                                    ("mwe_parts", mwe_parts, 0, mwe_words.shape[0]),
                                    ("mwe_words", mwe_words, 0, n_terms - 1)):

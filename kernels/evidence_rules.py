@@ -22,8 +22,9 @@ RULE_CAPS = 32              # ALL CAPS in mixed-case text (the unit or a modifie
 RULE_EMPHASIS = 64          # its sentence ends with emphasis (! or ??)
 RULE_EXPRESSION = 128       # a multi-word expression
 RULE_CONTRAST = 256         # a contrast word
+RULE_EXPECTATION = 512      # an expectation that the sentence's last contrast word denies / an expectation word
 RULE_NAMES = ("negated", "boosted", "dampened", "contrast_before", "contrast_after", "caps", "emphasis",
-              "expression", "contrast")
+              "expression", "contrast", "expectation")
 RULE_WORD = 1 << 15         # a rule word (no contribution); not a name
 
 
@@ -87,7 +88,8 @@ def attribute_evidence(ev, lo, hi, mask):
             ev.aspects[k] = mask
 
 
-def close_evidence_sentence(ev, first, pre_end, end, has_contrast, w_pre, w_post, emphasis, aspects_on, target):
+def close_evidence_sentence(ev, first, pre_end, end, has_contrast, w_pre, w_pre_emotions, w_post, emphasis, aspects_on,
+                            target):
     """At a sentence's end (its elements ``first..end-1``, those before its last contrast word ending at
     ``pre_end``): its contrast weights and emphasis, and its uniform part's aspects (``target``) for what
     has none yet: (the previous sentence's first element, the next one's first element)."""
@@ -95,7 +97,9 @@ def close_evidence_sentence(ev, first, pre_end, end, has_contrast, w_pre, w_post
     if emphasis != 1.0:
         applied = RULE_EMPHASIS
     if has_contrast:
-        weigh_evidence(ev, first, pre_end, w_pre * emphasis, abs(w_pre * emphasis), applied | RULE_CONTRAST_BEFORE)
+        denied = RULE_EXPECTATION if abs(w_pre) != w_pre_emotions else 0
+        weigh_evidence(ev, first, pre_end, w_pre * emphasis, w_pre_emotions * abs(emphasis),
+                       applied | RULE_CONTRAST_BEFORE | denied)
         applied |= RULE_CONTRAST_AFTER
     weigh_evidence(ev, pre_end, end, w_post * emphasis, abs(w_post * emphasis), applied)
     if aspects_on:

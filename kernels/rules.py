@@ -60,7 +60,12 @@ lower case.)
 **Sentences: contrast and emphasis.** Contributions are summed per sentence (a sentence ends at a
 token flagged ``SENT_END`` or at the end of the document). If the sentence contains a contrast word,
 the contributions before its *last* contrast word are multiplied by ``contrast_before`` and those after
-it by ``contrast_after`` ("good but slow" leans negative). The whole sentence is then multiplied by
+it by ``contrast_after`` ("good but slow" leans negative); when an *expectation* word (role
+``expectation``: "expected", "thought", "hoped") stands before one of its contrast words, the contrast
+denies what was expected: the contributions before the last contrast word are weighted ``contrast_before
+* negation_scale`` and their emotions ``|contrast_before * negated_emotion_scale|`` ("I thought the
+service would be great, but it was not" is negative, "I expected it to be awful, but it was fine" is
+positive). The whole sentence is then multiplied by
 the emphasis of its last token: ``1 + excl_boost * n!`` and, when ``n? >= 2``, by
 ``1 + quest_boost * n?`` (``n!``, ``n?`` saturate at 3).
 A sentence whose first unit is a contrast word ("Fast delivery. However, the refund took weeks.")
@@ -145,6 +150,7 @@ from .evidence_rules import (
     RULE_CONTRAST,
     RULE_CONTRAST_BEFORE,
     RULE_DAMPENED,
+    RULE_EXPECTATION,
     RULE_EXPRESSION,
     RULE_NEGATED,
     RULE_WORD,
@@ -170,6 +176,7 @@ ROLE_NONE = 0
 ROLE_NEGATOR = 1
 ROLE_MODIFIER = 2
 ROLE_CONTRAST = 3
+ROLE_EXPECTATION = 4
 
 # score_document needs a float64 scratch array of at least SCRATCH_ROWS * E elements (E emotions):
 # the per-sentence emotion sums before / after the contrast word and of the previous sentence.
@@ -202,7 +209,8 @@ CLASS_NEGATOR = 2
 CLASS_MODIFIER = 4
 CLASS_CONTRAST = 8
 CLASS_EXPRESSION = 16   # the first word of an emotion expression
-CLASS_RULES = CLASS_SCORES | CLASS_NEGATOR | CLASS_MODIFIER | CLASS_CONTRAST | CLASS_EXPRESSION
+CLASS_EXPECTATION = 32
+CLASS_RULES = CLASS_SCORES | CLASS_NEGATOR | CLASS_MODIFIER | CLASS_CONTRAST | CLASS_EXPRESSION | CLASS_EXPECTATION
 
 # Explanations (``Scorer(explain=True)``): :func:`for_target` with ``explain=True`` compiles the rules with
 # EXPLAIN set, and :func:`score_document` then records evidence in ``ev`` (``evidence_rules``); with EXPLAIN
@@ -211,10 +219,10 @@ CLASS_RULES = CLASS_SCORES | CLASS_NEGATOR | CLASS_MODIFIER | CLASS_CONTRAST | C
 EXPLAIN = False
 
 # Window slots hold term ids; this marks an empty slot or an unknown word. The roles of the 3 slots
-# are also kept as 2 bits each (slot 1 lowest), so a unit with no role word before it skips the
+# are also kept as 3 bits each (slot 1 lowest), so a unit with no role word before it skips the
 # window scan.
 _NO_TERM = -1
-_ROLE_BITS = 63
+_ROLE_BITS = 511
 
 
 class Window(NamedTuple):
@@ -226,7 +234,7 @@ class Window(NamedTuple):
     caps1: bool     # ALL CAPS
     caps2: bool
     caps3: bool
-    roles: int      # ROLE_* of each, 2 bits per unit (unit 1 lowest)
+    roles: int      # ROLE_* of each, 3 bits per unit (unit 1 lowest)
 
 
 class AspectSlots(NamedTuple):
@@ -303,7 +311,7 @@ def empty_window():
 def window_after(win, t, caps, role):
     """The window once the unit (term ``t``, ALL CAPS ``caps``, ``role``) joins it."""
     return Window(int64(t), win.term1, win.term2, caps, win.caps1, win.caps2,
-                  ((win.roles << 2) | int64(role)) & _ROLE_BITS)
+                  ((win.roles << 3) | int64(role)) & _ROLE_BITS)
 
 
 def window_after_plain(win, n):
@@ -311,9 +319,9 @@ def window_after_plain(win, n):
     if n >= 3:
         return empty_window()
     if n == 2:
-        return Window(_NO_TERM, _NO_TERM, win.term1, False, False, win.caps1, (win.roles << 4) & _ROLE_BITS)
+        return Window(_NO_TERM, _NO_TERM, win.term1, False, False, win.caps1, (win.roles << 6) & _ROLE_BITS)
     if n == 1:
-        return Window(_NO_TERM, win.term1, win.term2, False, win.caps1, win.caps2, (win.roles << 2) & _ROLE_BITS)
+        return Window(_NO_TERM, win.term1, win.term2, False, win.caps1, win.caps2, (win.roles << 3) & _ROLE_BITS)
     return win
 
 
@@ -360,7 +368,7 @@ def window_effect(rp, modifier, win, unit_caps, mixed, v, far_negated):
         # negators in the window: parity decides, the nearest one sets the strength
         n_neg = 0
         for k in range(1, 4):
-            if ((role_bits >> (2 * k - 2)) & 3) == ROLE_NEGATOR:
+            if ((role_bits >> (3 * k - 3)) & 7) == ROLE_NEGATOR:
                 n_neg += 1
                 if nearest == 0:
                     nearest = k
@@ -372,7 +380,7 @@ def window_effect(rp, modifier, win, unit_caps, mixed, v, far_negated):
     if role_bits != 0:
         # modifiers in the window
         for k in range(1, 4):
-            if ((role_bits >> (2 * k - 2)) & 3) != ROLE_MODIFIER:
+            if ((role_bits >> (3 * k - 3)) & 7) != ROLE_MODIFIER:
                 continue
             wt = win.term1
             wcaps = win.caps1
@@ -523,19 +531,24 @@ def end_scope(contrast, cur_mask, last_mask, cur_any, u_target, u_any, u_mixed, 
     return u_target, u_any, u_mixed, touched, last_mask
 
 
-def sentence_weights(rp, has_contrast, unit_flags):
-    """A sentence's contrast weights and emphasis: (before its last contrast word, after it, emphasis)."""
-    w_pre = 0.0
+def sentence_weights(rp, has_contrast, expected, unit_flags):
+    """A sentence's contrast weights and emphasis: (before its last contrast word, for its emotions, after
+    it, emphasis). ``expected``: an expectation word stands before a contrast word, which denies it."""
+    w_pre = w_pre_emotions = 0.0
     w_post = 1.0
     if has_contrast:
         w_pre = rp.contrast_before
+        w_pre_emotions = abs(w_pre)
         w_post = rp.contrast_after
+        if expected:
+            w_pre *= rp.negation_scale
+            w_pre_emotions *= abs(rp.negated_emotion_scale)
     n_excl = (unit_flags >> EXCL_SHIFT) & 3
     n_quest = (unit_flags >> QUEST_SHIFT) & 3
     emphasis = 1.0 + rp.excl_boost * n_excl
     if n_quest >= 2:
         emphasis *= 1.0 + rp.quest_boost * n_quest
-    return w_pre, w_post, emphasis
+    return w_pre, w_pre_emotions, w_post, emphasis
 
 
 def sentence_weights_after(rp, role, question, alone):
@@ -549,7 +562,8 @@ def sentence_weights_after(rp, role, question, alone):
     return 1.0, 1.0, 0
 
 
-def close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pre, w_post, emphasis, scratch):
+def close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pre, w_pre_emotions, w_post, emphasis,
+                          scratch):
     """At the end of a sentence: a mixed one's per-aspect rows, weighted as the sentence, into each
     aspect's prev row; the uniform rows cleared: the target the sentence settles to as a whole
     (uniform: from the document's sentence sums), or 0."""
@@ -565,8 +579,8 @@ def close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pr
         scratch[row + 1] = 0.0
         scratch[row + aw + 1] = 0.0
         for e in range(2, aw):
-            scratch[row + 2 * aw + e] = (scratch[row + e] * abs(w_pre)
-                                         + scratch[row + aw + e] * abs(w_post)) * abs(emphasis)
+            w = abs(w_pre) if e == 2 else w_pre_emotions
+            scratch[row + 2 * aw + e] = (scratch[row + e] * w + scratch[row + aw + e] * abs(w_post)) * abs(emphasis)
             scratch[row + e] = 0.0
             scratch[row + aw + e] = 0.0
     if u_any:
@@ -627,6 +641,8 @@ def record_rule_word(ev, lex, k, pre_end, i, last, t, role):
     elif role == ROLE_CONTRAST:
         applied |= RULE_CONTRAST
         pre_end = k + 1
+    elif role == ROLE_EXPECTATION:
+        applied |= RULE_EXPECTATION
     elif lex.modifier[t] > 0.0:
         applied |= RULE_BOOSTED
     elif lex.modifier[t] < 0.0:
@@ -712,6 +728,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
     post_s = post_a = 0.0   # ... and after it (all of the sentence when it has none)
     prev_s = prev_a = 0.0  # the previous sentence, weighted, not yet added to the totals
     has_prev = has_contrast = prev_question = far_negated = False   # (far_negated: see window_effect)
+    expecting = expected = False    # the sentence has an expectation word; one before a contrast word
     negator_end = start     # the last token of the scope's last negator
     sentence_start = True
     win = empty_window()
@@ -777,16 +794,16 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
                 cur_any = True
         elif unit_role == ROLE_CONTRAST:
             # everything so far in the sentence now stands before the (last) contrast word
-            pre_s += post_s
-            pre_a += post_a
-            post_s = 0.0
-            post_a = 0.0
+            pre_s, pre_a, post_s, post_a = pre_s + post_s, pre_a + post_a, 0.0, 0.0
             if sentence_emotions:
                 move_row(scratch, post, pre, n_emo)
             has_contrast = True
+            expected = expected or expecting
         elif unit_role == ROLE_NEGATOR:
             far_negated = not far_negated
             negator_end = last
+        elif unit_role == ROLE_EXPECTATION:
+            expecting = True
         if EXPLAIN and unit_role != ROLE_NONE:
             ev_n, ev_pre_end = record_rule_word(ev, lex, ev_n, ev_pre_end, i, last, t, unit_role)
 
@@ -815,31 +832,30 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
 
         # ---- end of sentence: contrast weights, emphasis; keep it as the previous sentence ------
         if sentence_end:
-            w_pre, w_post, emphasis = sentence_weights(rp, has_contrast, unit_flags)
+            w_pre, w_pre_emotions, w_post, emphasis = sentence_weights(rp, has_contrast, expected, unit_flags)
             if EXPLAIN:
                 ev_prev, ev_sentence = close_evidence_sentence(ev, ev_sentence, ev_pre_end, ev_n, has_contrast, w_pre,
-                                                               w_post, emphasis, aspects_on, u_target)
+                                                               w_pre_emotions, w_post, emphasis, aspects_on, u_target)
                 ev_pre_end = ev_scope = ev_n
             prev_s = (pre_s * w_pre + post_s * w_post) * emphasis
             prev_a = (pre_a * abs(w_pre) + post_a * abs(w_post)) * abs(emphasis)
             prev_emotions = sentence_emotions
             if sentence_emotions:
-                weigh_sentence_emotions(scratch, pre, post, prev, n_emo, w_pre, w_post, emphasis)
+                weigh_sentence_emotions(scratch, pre, post, prev, n_emo, w_pre_emotions, w_post, emphasis)
             if aspects_on:
                 read_mentions = True
-                prev_target = close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pre, w_post,
-                                                    emphasis, scratch)
+                prev_target = close_aspect_sentence(touched, u_any, u_mixed, u_target, n_seen, slots, w_pre,
+                                                    w_pre_emotions, w_post, emphasis, scratch)
                 if not u_mixed and u_target == 0 and hits > sent_hits:
                     dropped = True      # (no mention in the sentence: its contributions go nowhere)
-                prev_hits = hits - sent_hits
-                sent_hits = hits
+                prev_hits, sent_hits = hits - sent_hits, hits
                 prev_touched = touched
                 touched = u_target = last_mask = uint64(0)
                 u_any = u_mixed = False
             sentence_emotions = False
             has_prev = True
             pre_s = pre_a = post_s = post_a = 0.0
-            has_contrast = far_negated = False
+            has_contrast = far_negated = expecting = expected = False
             prev_question = ((unit_flags >> QUEST_SHIFT) & 3) != 0
             sentence_start = True
             win = empty_window()

@@ -47,7 +47,7 @@ import pyarrow as pa
 from emoscore import _tokenize
 from emoscore.kernels import params as rule_params
 from emoscore.kernels import rules
-from emoscore.lexicon import Entry, Lexicon
+from emoscore.lexicon import ROLES, Entry, Lexicon
 
 HERE = Path(__file__).resolve().parent
 TAXONOMY = (
@@ -375,7 +375,8 @@ class _GoEmotions:
         self.role = np.zeros(n_words, np.uint8)
         self.modifier = np.zeros(n_words, np.float64)
         codes = {"negator": rules.ROLE_NEGATOR, "booster": rules.ROLE_MODIFIER,
-                 "dampener": rules.ROLE_MODIFIER, "contrast": rules.ROLE_CONTRAST}
+                 "dampener": rules.ROLE_MODIFIER, "contrast": rules.ROLE_CONTRAST,
+                 "expectation": rules.ROLE_EXPECTATION}
         for entry in seed:
             if entry.role and entry.kind == "word":
                 word = vocab.get(_tokenize.fold_tokens(entry.term)[0])
@@ -653,7 +654,7 @@ def _shows_feeling(text: str) -> bool:
 
 def _order(entry: Entry) -> tuple:
     """Rule words first (by role), then every other entry by its folded spelling."""
-    roles = (None, "negator", "booster", "dampener", "contrast")
+    roles = (None, *ROLES)
     group = 0 if entry.role else 1
     return (group, roles.index(entry.role), entry.term.casefold(), entry.term)
 
@@ -703,8 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     compiled = default.compile()
     kinds = {kind: sum(e.kind == kind for e in default) for kind in ("word", "stem", "mwe")}
-    roles = {role: sum(e.role == role for e in default) for role in ("negator", "booster", "dampener",
-                                                                      "contrast")}
+    roles = {role: sum(e.role == role for e in default) for role in ROLES}
     print(
         f"wrote {args.out}: {len(default)} entries ({kinds}), rule words {roles}, layers {counts}, "
         f"{compiled.n_terms} compiled terms, fingerprint {compiled.fingerprint[:16]}",

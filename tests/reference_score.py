@@ -10,8 +10,8 @@ draw on paper:
 2. ``sentences(units)`` -- the units cut at sentence ends;
 3. per sentence, every scoring unit's contribution, computed from the list of the (at most 3) units
    before it in its scope (and the scope's negators since its last scoring unit); then the sentence's
-   contrast weights (by position relative to its last contrast word) and its emphasis (``!``/``?`` of
-   its last token);
+   contrast weights (by position relative to its last contrast word, denying an expectation before it)
+   and its emphasis (``!``/``?`` of its last token);
 4. sentence weights for a sentence followed by one that opens with a contrast word, or by a lone
    negator answering it, a question;
 5. the normalisations;
@@ -65,6 +65,7 @@ from emoscore.kernels.rules import (
     FLAG_SENT_END,
     QUEST_SHIFT,
     ROLE_CONTRAST,
+    ROLE_EXPECTATION,
     ROLE_MODIFIER,
     ROLE_NEGATOR,
     ROLE_NONE,
@@ -249,6 +250,8 @@ def _sentence(sentence, mixed, lex):
             window.append(unit)
 
     contrasts = [j for j, u in enumerate(sentence) if lex.role_of(u.term) == ROLE_CONTRAST]
+    # an expectation word before a contrast word: the contrast denies what was expected
+    denied = bool(contrasts) and any(lex.role_of(u.term) == ROLE_EXPECTATION for u in sentence[:contrasts[-1]])
     last_flags = sentence[-1].flags
     emphasis = 1.0 + p[P_EXCL_BOOST] * ((last_flags >> EXCL_SHIFT) & 3)
     n_quest = (last_flags >> QUEST_SHIFT) & 3
@@ -260,15 +263,19 @@ def _sentence(sentence, mixed, lex):
     emotions = [0.0] * lex.n_emotions
     weighted = []    # per scoring unit: (position, signed, absolute, emotions), weights applied
     for j, c, ce in scored:
-        weight = 1.0
+        weight = emotion_weight = 1.0
         if contrasts:
             weight = p[P_CONTRAST_BEFORE] if j < contrasts[-1] else p[P_CONTRAST_AFTER]
+            emotion_weight = abs(weight)
+            if denied and j < contrasts[-1]:
+                weight *= p[P_NEGATION_SCALE]
+                emotion_weight *= abs(p[P_NEGATED_EMOTION_SCALE])
         signed += c * weight * emphasis
         absolute += abs(c) * abs(weight) * abs(emphasis)
         for e in range(lex.n_emotions):
-            emotions[e] += ce[e] * abs(weight) * abs(emphasis)
+            emotions[e] += ce[e] * emotion_weight * abs(emphasis)
         weighted.append((j, c * weight * emphasis, abs(c) * abs(weight) * abs(emphasis),
-                         [x * abs(weight) * abs(emphasis) for x in ce]))
+                         [x * emotion_weight * abs(emphasis) for x in ce]))
     return signed, absolute, emotions, len(scored), weighted
 
 

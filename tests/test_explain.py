@@ -108,7 +108,8 @@ def explain(scorer, text):
 def test_evidence_matches_the_plain_python_reference(explainer):
     texts = ["Not happy with the new pricing", "The delivery was fast but the refund took three weeks!!",
              "I was NOT impressed. However, the staff were very kind.", "Great, another delay. Just what I needed.",
-             "I don't think the staff was good at all", "Did we enjoy the flight? No. The seats were great."]
+             "I don't think the staff was good at all", "Did we enjoy the flight? No. The seats were great.",
+             "I thought the hotel would be lovely, but it was not. The staff, however, were kind."]
     table = explainer.score(pa.table({"text": texts}))
     lex = explainer.lexicon
     from emoscore._tokenize import tokenize
@@ -140,7 +141,7 @@ def test_negation_shows_the_negator_acting_on_the_word(explainer):
     assert [x["term"] for x in elements][:2] == ["not", "happy"]
 
 
-def test_negation_past_neutral_words_and_a_no_answer_are_explained(explainer):
+def test_negation_past_neutral_words_a_no_answer_and_a_denied_expectation_are_explained(explainer):
     _, elements = explain(explainer, "I don't think the staff was good at all")
     assert "negated" in by_term(elements)["good"]["rules"] and by_term(elements)["good"]["valence"] < 0
     _, elements = explain(explainer, "Did we enjoy the flight? No.")
@@ -148,6 +149,10 @@ def test_negation_past_neutral_words_and_a_no_answer_are_explained(explainer):
     assert words["no"]["rules"] == ["negated"] and words["no"]["valence"] == 0
     assert "negated" in words["enjoy"]["rules"] and words["enjoy"]["valence"] < 0
     assert words["enjoy"]["emotions"] == []     # the default lexicon's negated emotions keep nothing
+    _, elements = explain(explainer, "I thought the service would be great, but it was not")
+    words = by_term(elements)
+    assert words["thought"]["rules"] == ["expectation"] and words["thought"]["valence"] == 0
+    assert {"expectation", "contrast_before"} <= set(words["great"]["rules"]) and words["great"]["valence"] < 0
 
 
 def test_boosters_dampeners_caps_emphasis_and_expressions_are_named(explainer):

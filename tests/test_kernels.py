@@ -41,6 +41,7 @@ from emoscore.kernels.rules import (
     FLAG_SENT_END,
     QUEST_SHIFT,
     ROLE_CONTRAST,
+    ROLE_EXPECTATION,
     ROLE_MODIFIER,
     ROLE_NEGATOR,
     ROLE_NONE,
@@ -162,6 +163,7 @@ def cx_lexicon(**params):
     b.modifier("slightly", -0.293)
     for word in ("but", "however"):
         b.contrast(word)
+    b.term("expected", role=ROLE_EXPECTATION)
     b.mwe("can't stand", -2.5, frustration=0.8, anger=0.4)
     b.mwe("waste of time", -2.2, frustration=0.9)
     b.mwe("waste of money", -2.3, frustration=0.9, anger=0.2)
@@ -541,6 +543,21 @@ def test_a_lone_negator_answering_a_question_negates_it(impl, lex):
     assert exclaimed["valence"] == approx(compound(1.9 * 1.15 * -0.74))   # its "!" emphasis stays
     for plain in (yes, told, longer):                                # no answer, no question, not alone
         assert plain["valence"] == approx(compound(1.9)) and plain["joy"] == approx(emo(0.6))
+
+
+def test_a_contrast_denies_an_expectation_before_it(impl, lex):
+    denied, mirror, after, plain, only = rows(impl, lex, ["I expected it to be good, but it was slow",
+                                                          "I expected it to be bad, but it was fast",
+                                                          "it was good, but I expected it to be slow",
+                                                          "it was good, but it was slow",
+                                                          "I expected it to be good"])
+    assert denied["valence"] == approx(compound(0.5 * -0.74 * 1.9 + 1.5 * -1.2))
+    assert denied["joy"] == approx(emo(0.6 * 0.5 * 0.3))     # |contrast_before x negated_emotion_scale|
+    assert mirror["valence"] == approx(compound(0.5 * -0.74 * -2.5 + 1.5 * 1.5)) and mirror["valence"] > 0
+    assert after["valence"] == approx(compound(0.5 * 1.9 + 1.5 * -1.2))   # after the contrast: no denial
+    assert plain["valence"] == approx(after["valence"])
+    assert only["valence"] == approx(compound(1.9))                       # no contrast: nothing denied
+    assert one(impl, lex, "expected")["hits"] == 0                        # a rule word scores nothing
 
 
 def test_contrast_ends_negation_scope(impl, lex):
@@ -929,7 +946,7 @@ def test_inconsistent_lexicon_is_refused(lex):
         (dict(mwe_first=np.full_like(lex.mwe_first, 99)), "mwe_first"),
         (dict(params=lex.params[:N_PARAMS - 1]), "params"),
         (dict(role=lex.role[:-1]), "role"),
-        (dict(role=np.full_like(lex.role, 4)), "role holds 4"),   # roles are 2 bits in the window
+        (dict(role=np.full_like(lex.role, 5)), "role holds 5"),   # ROLE_* are 0..4 (3 bits in the window)
         (dict(weights=lex.weights[:-1]), "weights"),
     ]
     for change, message in bad:

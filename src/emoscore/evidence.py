@@ -31,7 +31,8 @@ from .lexicon import CompiledLexicon
 __all__ = ["EVIDENCE_TYPE", "evidence_column"]
 
 #: One element per scoring unit (a word, a stem match or a multi-word expression) and per rule word
-#: (negator, booster, dampener, contrast word: contribution 0, the rule it applies), in text order.
+#: (negator, booster, dampener, contrast or expectation word: contribution 0, the rule it applies), in
+#: text order.
 #: ``start``/``end``: code-point offsets into the text (``text[start:end]`` in Python is the span as
 #: written; for byte offsets, ``len(text[:start].encode())``); ``term``: the lexicon entry matched (an
 #: expression's canonical form, a stem with its ``*``); ``valence``: the signed contribution after every

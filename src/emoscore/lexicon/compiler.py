@@ -230,6 +230,7 @@ def compile_lexicon(lexicon: Compilable, aspect_lexicon: AspectLexicon | None = 
         "booster": rules.ROLE_MODIFIER,
         "dampener": rules.ROLE_MODIFIER,
         "contrast": rules.ROLE_CONTRAST,
+        "expectation": rules.ROLE_EXPECTATION,
     }
     for i, entry in enumerate(sources):
         if entry is None:

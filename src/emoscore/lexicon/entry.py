@@ -15,7 +15,7 @@ from ._terms import BadValue, check_emotion_name, finite, format_number
 
 __all__ = ["Entry", "EntryError"]
 
-ROLES = ("negator", "booster", "dampener", "contrast")
+ROLES = ("negator", "booster", "dampener", "contrast", "expectation")
 MAX_VALENCE = 4.0
 MAX_BOOSTER = 4.0
 MAX_DAMPENER = 1.0
@@ -42,7 +42,7 @@ class Entry:
         Valence on VADER's -4..4 scale; ``None`` (written ``-``) means "not given" and compiles to 0.
     emotions : mapping or iterable of (name, weight) pairs
         Emotion weights in [0, 1]; stored as a tuple of pairs in the given order.
-    role : {None, "negator", "booster", "dampener", "contrast"}
+    role : {None, "negator", "booster", "dampener", "contrast", "expectation"}
         The rule role; a term with a role does not score itself (valence 0 or None, no weights).
     strength : float or None
         The relative change of a ``booster`` (0 < X <= 4) or ``dampener`` (0 < X <= 1).

@@ -365,12 +365,13 @@ def _parse_fields(term: str, valence: str, emotions: str, role: str) -> Entry:
     strength = None
     if role == "-":
         role_name = None
-    elif role in ("negator", "contrast"):
+    elif role in ("negator", "contrast", "expectation"):
         role_name = role
     else:
         role_name, eq, amount = role.partition("=")
         if role_name not in ("booster", "dampener") or not eq:
-            raise BadValue(f"role is '-', 'negator', 'booster=X', 'dampener=X' or 'contrast' ({role!r})")
+            raise BadValue(f"role is '-', 'negator', 'booster=X', 'dampener=X', 'contrast' or 'expectation' "
+                           f"({role!r})")
         strength = parse_number(amount, f"{role_name} strength")
     try:
         return Entry(term, value, tuple(weights), role_name, strength)
