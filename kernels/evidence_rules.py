@@ -36,12 +36,12 @@ class Evidence(NamedTuple):
     sentence's contrast)."""
 
     count: object           # int32[D]
-    first: object           # int64[T], the unit's first token (stream index) ...
-    last: object            # int64[T], ... and last
+    first: object           # int32[T] (int64 for streams of 2**31 tokens or more), the unit's first token
+    last: object            # ... and last (stream indices)
     term: object            # int32[T], the term it acts as (an expression's own term)
-    valence: object         # float64[T], its signed valence contribution
-    emotion_mult: object    # float64[T]
-    transfer: object        # float64[T], emotion moved by negation ...
+    valence: object         # float32[T], its signed valence contribution (as the column holds it)
+    emotion_mult: object    # float32[T]
+    transfer: object        # float32[T], emotion moved by negation ...
     target: object          # int16[T], ... to this emotion (-1: none)
     rules: object           # uint16[T], RULE_* bits
     aspects: object         # uint64[T], the aspects it was attributed to (bit a = aspect a)

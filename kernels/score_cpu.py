@@ -178,10 +178,13 @@ def explain_stream(doc_offsets, term_ids, flags, lex) -> tuple[ScoreArrays, Evid
     stream = checked_stream(doc_offsets, term_ids, flags, lexicon.valence.shape[0])
     n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
     n_tokens = stream.term_ids.shape[0]
-    ev = Evidence(count=np.zeros(n_docs, np.int32), first=np.empty(n_tokens, np.int64),
-                  last=np.empty(n_tokens, np.int64), term=np.empty(n_tokens, np.int32),
-                  valence=np.empty(n_tokens, np.float64), emotion_mult=np.empty(n_tokens, np.float64),
-                  transfer=np.empty(n_tokens, np.float64), target=np.empty(n_tokens, np.int16),
+    # Sized by tokens (a document's elements start at its first token) but touched only where written:
+    # narrow types, since first touches of these pages are most of what explaining costs the kernel.
+    position = np.int32 if n_tokens < 2**31 else np.int64
+    ev = Evidence(count=np.zeros(n_docs, np.int32), first=np.empty(n_tokens, position),
+                  last=np.empty(n_tokens, position), term=np.empty(n_tokens, np.int32),
+                  valence=np.empty(n_tokens, np.float32), emotion_mult=np.empty(n_tokens, np.float32),
+                  transfer=np.empty(n_tokens, np.float32), target=np.empty(n_tokens, np.int16),
                   rules=np.empty(n_tokens, np.uint16), aspects=np.empty(n_tokens, np.uint64))
     return _run(stream, lexicon, aspects, compiled=True, ev=ev), ev
 
