@@ -649,14 +649,30 @@ def test_default_lexicon_loads_and_compiles():
     assert compiled.terms[probe(compiled, stem_key(b"frustrat"))] == "frustrat*"
 
 
-@pytest.mark.slow
-def test_default_lexicon_file_is_what_the_builder_makes(tmp_path):
-    # the builder is a repository script (not shipped in the wheel): load it from its file
-    data = require("vader/vader_lexicon.txt", "vader/emoji_utf8_lexicon.txt", "goemotions/train.tsv")
+def _builder():
+    """lexicons/build_default.py, a repository script (not shipped in the wheel), loaded from its file."""
     spec = importlib.util.spec_from_file_location("emoscore_build_default", REPO / "lexicons" / "build_default.py")
     build_default = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = build_default  # its dataclasses look their module up there
     spec.loader.exec_module(build_default)
+    return build_default
+
+
+def test_identity_words_and_greetings_carry_no_sentiment_in_the_default_lexicon():
+    from emoscore import Scorer
+
+    words = sorted(_builder().NO_SENTIMENT_WORDS)
+    scored = Scorer(aspects=False).score(pa.array([f"the {word} pilot" for word in words]))
+    assert scored.column("hits").to_pylist() == [0] * len(words), words
+    assert set(scored.column("emotion").to_pylist()) == {"neutral"}
+    straight = Scorer(aspects=False).score(pa.array(["a straight answer", "a straight pilot"]))
+    assert straight.column("valence").to_pylist()[0] > 0 == straight.column("valence").to_pylist()[1]
+
+
+@pytest.mark.slow
+def test_default_lexicon_file_is_what_the_builder_makes(tmp_path):
+    data = require("vader/vader_lexicon.txt", "vader/emoji_utf8_lexicon.txt", "goemotions/train.tsv")
+    build_default = _builder()
     out = tmp_path / "default.tsv"
     assert build_default.main(["--vader-dir", str(data / "vader"), "--out", str(out)]) == 0
     assert out.read_bytes() == (REPO / "lexicons" / "default.tsv").read_bytes()
