@@ -42,8 +42,8 @@ negator), its emotion weights by ``|1 + (negated_emotion_scale - 1) * s|``, and 
 ``negated_negative_emotion`` when ``v < 0`` ("no problems", "not bad" -> satisfaction); an index
 outside ``[0, E)`` (-1 = none) transfers nothing. A negator also reaches past the window: a scoring
 unit with no negator in its window is negated, with strength ``decay_3`` (and every booster in its
-window softened), when its scope holds an odd number of negators since its last scoring unit and the
-unit starts at most ``negation_reach`` tokens after the last of them ("I don't think the staff was
+window softened), when its scope holds an odd number of negators since its last scoring unit with a
+valence and the unit starts at most ``negation_reach`` tokens after the last of them ("I don't think the staff was
 good", "not an airline I would call reliable"; ``negation_reach`` <= 3: the window only).
 
 **Modifiers.** A booster (``modifier > 0``) or dampener (``< 0``) at window position k multiplies the
@@ -355,7 +355,7 @@ def mixed_case(flags, start, end):
 
 def window_effect(rp, modifier, win, unit_caps, mixed, v, far_negated):
     """What the window does to a scoring unit of valence ``v`` (``far_negated``: the scope holds an odd
-    number of negators since its last scoring unit, the last of them within reach):
+    number of negators since its last scoring unit with a valence, the last of them within reach):
     (valence multiplier, emotion multiplier, emotion transferred by negation, the emotion it goes to or
     -1, the RULE_* bits that applied -- for explanations; the scoring path drops them)."""
     applied = 0
@@ -778,7 +778,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
             v = float64(lex.valence[t])
             valence_mult, emotion_mult, transfer, target, applied = window_effect(
                 rp, lex.modifier, win, unit_caps, mixed, v, far_negated and i - negator_end <= rp.negation_reach)
-            far_negated = False
+            far_negated = far_negated and v == 0.0     # (an emotion-only unit does not take the negator)
             c = v * valence_mult
             if EXPLAIN:
                 ev_n = record_unit(ev, ev_n, i, last, t, c, emotion_mult, transfer, target, applied)

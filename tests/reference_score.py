@@ -232,13 +232,14 @@ def _sentence(sentence, mixed, lex):
     p = lex.params
     scored = []      # (position in the sentence, valence contribution, emotion contributions)
     window = []
-    far_negators = []    # last tokens of the scope's negators since its last scoring unit (reach: the
+    far_negators = []    # last tokens of the scope's negators since its last unit with a valence (reach: the
                          # number of them when the unit starts at most negation_reach tokens after the last)
     for j, unit in enumerate(sentence):
         if lex.scores(unit.term):
             near = far_negators and unit.start - far_negators[-1] <= p[P_NEGATION_REACH]
             scored.append((j,) + _contribution(unit, window, mixed, lex, len(far_negators) if near else 0))
-            far_negators = []
+            if lex.valence[unit.term] != 0:     # an emotion-only unit leaves them to the next one
+                far_negators = []
         elif lex.role_of(unit.term) == ROLE_NEGATOR:
             far_negators.append(sentence[j + 1].start - 1 if j + 1 < len(sentence) else unit.start)
         ends_scope = lex.role_of(unit.term) == ROLE_CONTRAST or (

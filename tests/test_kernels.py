@@ -381,6 +381,11 @@ def test_negation_reaches_past_neutral_words_to_the_first_scoring_unit(impl, lex
         assert row["valence"] == approx(compound(1.9 * (1.5 if row is reached[6] else 1.0)))
     assert reached[4]["valence"] == approx(compound(-2.5 * -0.74 + 1.9))
     assert reached[8]["valence"] == approx(compound(far / 1.293))
+    # an emotion-only unit ("thanks": no valence) is negated on the way but leaves the negator to "good"
+    through = one(impl, lex, "not the staff, thanks, good")   # (clause ends the scope: a control)
+    assert through["valence"] == approx(compound(1.9))
+    through = one(impl, lex, "not the staff thanks was good")
+    assert through["valence"] == approx(compound(far)) and through["hits"] == 2
     window_only = cx_lexicon(negation_reach=3.0)
     assert one(impl, window_only, "I don't think the staff was good")["valence"] == approx(compound(1.9))
 
