@@ -175,7 +175,8 @@ def test_kpis_of_never_seen_columns_are_left_out_and_missing_columns_count_as_nu
     first = pa.table({"g": ["a", "a"], "nps": [10, 10]})
     second = pa.table({"g": ["a", "b"], "rating": pa.array([5, 1])})
     result = KpiAggregator("g").update(first).update(second).result()
-    assert result.column_names == ["g", "n", "nps", "csat"]
+    assert result.column_names == ["g", "n", "nps", "nps_n", "nps_low", "nps_high", "csat", "csat_n", "csat_low",
+                                   "csat_high"]
     assert result.column("nps").to_pylist() == [100.0, None]
     assert result.column("csat").to_pylist() == [100.0, 0.0]
     disabled = KpiAggregator("g", nps=None).update(first).result()

@@ -32,6 +32,7 @@ from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, Sta
 from .kernels import kpi_cpu
 from .kernels.contract import readonly
 from .kpi_keys import ASPECT_KEY, KeyDictionary, explode_aspects, window_keys
+from .kpi_stats import PROPORTIONS, kpi_columns, masked, wilson_interval, z_score
 
 __all__ = [
     "DEFAULT_EMOTIONS",
@@ -388,42 +389,48 @@ class KpiAggregator:
         """An independent copy of the state."""
         return KpiAggregator.from_bytes(self.to_bytes())
 
-    def result(self) -> pa.Table:
-        """The KPI table: one row per group, sorted by the keys, nulls last (see the class notes)."""
+    def result(self, *, level: float = 0.95, min_n: int = 0) -> pa.Table:
+        """The KPI table: one row per group, sorted by the keys, nulls last (see the class notes). Each
+        KPI of counted observations comes with its base ``<kpi>_n`` and, for NPS and the proportions, a
+        ``level`` confidence interval ``<kpi>_low``/``<kpi>_high`` (:mod:`emoscore.kpi_stats`); a KPI on
+        fewer than ``min_n`` observations is null (its base says why), and so is ``clv`` when its churn
+        rate is."""
+        z_score(level)     # a bad level fails here, once
         n_groups = self._n_groups
         counts = self._counts[:n_groups]
         total = counts.sum(axis=1)  # [G, F]
+        pro, det = total[:, F_NPS_PRO], total[:, F_NPS_DET]
         seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)], strict=True))
         columns = self._key_columns()
         names = list(self._key_names)
         out: list[tuple[str, pa.Array]] = [("n", pa.array(total[:, F_N]))]
         for name, source in (("nps", "nps"), ("csat", "rating"), ("ces", "effort")):
             if seen[source]:
-                out.append((name, _masked(*_kpi(total, name)[:2])))
+                out += kpi_columns(name, *_kpi(total, name), pro, det, level, min_n)
         if seen["response_time"]:
             for label, q in (("frt_p50", 0.5), ("frt_p90", 0.9)):
-                out.append((label, _masked(*sketch.sparse_quantiles(self._sk, n_groups, q))))
+                out.append((label, masked(*sketch.sparse_quantiles(self._sk, n_groups, q))))
         if seen["event"]:
             for name in ("churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate"):
-                out.append((name, _masked(*_kpi(total, name)[:2])))
+                out += kpi_columns(name, *_kpi(total, name), pro, det, level, min_n)
         customers = None
         if seen["customer"]:
             customers = np.rint(sketch.sparse_hll_estimate(self._hl, n_groups))
             out.append(("customers", pa.array(customers.astype(np.int64))))
         if seen["revenue"]:
             revenue = self._revenue_total()
-            out.append(("revenue", _masked(revenue, total[:, F_REV_CNT] > 0)))
+            out.append(("revenue", masked(revenue, total[:, F_REV_CNT] > 0)))
             if seen["event"] and customers is not None:
-                churn, churn_ok, _ = _kpi(total, "churn_rate")
-                ok = churn_ok & (churn > 0) & (customers > 0) & (total[:, F_REV_CNT] > 0)
+                churn, churn_ok, churn_n = _kpi(total, "churn_rate")
+                ok = churn_ok & (churn_n >= min_n) & (churn > 0) & (customers > 0) & (total[:, F_REV_CNT] > 0)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     clv = revenue / customers / churn
-                out.append(("clv", _masked(clv, ok)))
+                out.append(("clv", masked(clv, ok)))
         if seen["valence"]:
-            out.append(("valence_mean", _masked(*_kpi(total, "valence_mean")[:2])))
+            out += kpi_columns("valence_mean", *_kpi(total, "valence_mean"), pro, det, level, min_n)
         for e, name in enumerate(self._emotions):
             if self._seen[len(_SOURCES) + e]:
-                out.append((f"{name}_mean", _masked(*_fixed_mean(total, F_EMO + 2 * e)[:2])))
+                out.append((f"{name}_mean", masked(*_fixed_mean(total, F_EMO + 2 * e)[:2])))
         if seen["emotion"]:
             dominant = counts[:, : self._n_emotions, F_N]
             scored = counts[:, : self._n_emotions + 1, F_N].sum(axis=1)
@@ -431,9 +438,13 @@ class KpiAggregator:
             has = dominant.max(axis=1, initial=0) > 0
             names_arr = pa.array(list(self._emotions), pa.string())
             out.append(("dominant_emotion", names_arr.take(pa.array(best, mask=~has))))
+            out.append(("emotion_n", pa.array(scored)))
             for e, name in enumerate(self._emotions):
+                low, high = wilson_interval(dominant[:, e], scored, level)
+                ok = (scored > 0) & (scored >= min_n)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    out.append((f"{name}_share", _masked(dominant[:, e] / scored, scored > 0)))
+                    out.append((f"{name}_share", masked(dominant[:, e] / scored, ok)))
+                out += [(f"{name}_share_low", masked(low, ok)), (f"{name}_share_high", masked(high, ok))]
         table = pa.Table.from_arrays(columns + [a for _, a in out], names=names + [n for n, _ in out])
         table = table.take(self._order(columns))
         return table.replace_schema_metadata({b"emoscore.kpi.settings": json.dumps(self._settings).encode()})
@@ -484,13 +495,13 @@ class KpiAggregator:
         arrays = columns + [
             pa.array(np.tile(np.array(self._emotions, object), n_groups), pa.string()),
             pa.array(flat(docs)),
-            _masked(flat(prevalence), flat(np.broadcast_to(total_docs > 0, docs.shape))),
-            _masked(flat(k_with), flat(ok_with)),
-            _masked(flat(k_without), flat(ok_without)),
+            masked(flat(prevalence), flat(np.broadcast_to(total_docs > 0, docs.shape))),
+            masked(flat(k_with), flat(ok_with)),
+            masked(flat(k_without), flat(ok_without)),
             pa.array(flat(support_with)),
             pa.array(flat(support_without)),
-            _masked(flat(difference), flat(ok_diff)),
-            _masked(flat(prevalence * difference), flat(ok_diff & (total_docs > 0))),
+            masked(flat(difference), flat(ok_diff)),
+            masked(flat(prevalence * difference), flat(ok_diff & (total_docs > 0))),
         ]
         names = list(self._key_names) + [
             "emotion", "documents", "prevalence", "kpi_with", "kpi_without",
@@ -682,9 +693,11 @@ class KpiAggregator:
     # ---------------------------------------------------------------------------------------------
 
     def _output_names(self) -> list[str]:
-        names = ["n", "nps", "csat", "ces", "frt_p50", "frt_p90", "churn_rate", "renewal_rate", "upsell_rate",
-                 "cross_sell_rate", "customers", "revenue", "clv", "valence_mean", "dominant_emotion"]
-        return names + [f"{e}_mean" for e in self._emotions] + [f"{e}_share" for e in self._emotions]
+        names = ["n", "frt_p50", "frt_p90", "customers", "revenue", "clv", "dominant_emotion", "emotion_n"]
+        for kpi in ("nps", *PROPORTIONS, "ces", "valence_mean"):
+            names += [kpi, f"{kpi}_n", f"{kpi}_low", f"{kpi}_high"]
+        shares = [f"{e}_share{part}" for e in self._emotions for part in ("", "_low", "_high")]
+        return names + [f"{e}_mean" for e in self._emotions] + shares
 
     def _seen_in(self, schema: pa.Schema) -> np.ndarray:
         s = self._settings
@@ -965,11 +978,6 @@ def _fixed_mean(c: np.ndarray, f_count: int) -> tuple[np.ndarray, np.ndarray, np
     with np.errstate(divide="ignore", invalid="ignore"):
         return c[..., f_count + 1] / _FIXED_SCALE / d, d > 0, d
 
-
-def _masked(values: np.ndarray, valid: np.ndarray) -> pa.Array:
-    values = np.asarray(values, np.float64)
-    valid = np.asarray(valid, bool)
-    return pa.array(np.where(valid, values, 0.0), pa.float64(), mask=None if valid.all() else ~valid)
 
 
 def _device_fold():
