@@ -77,6 +77,23 @@ def test_kpi_equals_in_process_aggregation(scored, reference):
             assert got == want, name
 
 
+def test_kpi_level_and_min_n(scored, capsys):
+    status, out, err = _main(["kpi", "--by", "touchpoint", "--level", "0.8", "--min-n", "100",
+                              "--output-format", "arrow"], scored)
+    assert status == 0, err
+    table = _arrow(out)
+    agg = KpiAggregator(["touchpoint"]).update(emoscore.score(pj.read_json(bundled_sample_path())))
+    want = agg.result(level=0.8, min_n=100)
+    for name in ("nps", "nps_n", "nps_low", "csat_high", "churn_rate", "joy_share_low"):
+        assert table.column(name).to_pylist() == pytest.approx(want.column(name).to_pylist(), abs=1e-4), name
+    thin = [n < 100 for n in table.column("churn_rate_n").to_pylist()]
+    assert any(thin) and all(v is None for v, t in zip(table.column("churn_rate").to_pylist(), thin, strict=True) if t)
+    for bad in (["--level", "95"], ["--level", "x"], ["--min-n", "-1"]):
+        status, _, err = _main(["kpi", *bad], scored)
+        message = err.decode() + capsys.readouterr().err     # (argparse writes its usage errors itself)
+        assert status != 0 and f"argument {bad[0]}" in message, message
+
+
 def test_kpi_jsonl_rows_match(scored, reference):
     status, out, err = _main(["kpi", "--by", "touchpoint,channel", "--window", "week"], scored)
     assert status == 0, err

@@ -79,6 +79,22 @@ def _columns(value: str) -> list[str]:
     return names
 
 
+def _level(value: str) -> float:
+    try:
+        level = float(value)
+    except ValueError:
+        level = -1.0
+    if not 0.0 < level < 1.0:
+        raise argparse.ArgumentTypeError(f"--level is a confidence level between 0 and 1 exclusive: {value!r}")
+    return level
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"--min-n is a whole number of observations: {value!r}")
+    return int(value)
+
+
 def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("kpi")
     group.add_argument("--by", type=_columns, default=[], metavar="COLS",
@@ -89,6 +105,11 @@ def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--customer", default="customer_id", metavar="COL",
                        help="customer id column: the KPI customers count (and, with run, the alert rules); "
                             "default: customer_id")
+    group.add_argument("--level", type=_level, default=0.95,
+                       help="confidence level of the KPI intervals <kpi>_low/_high (default: 0.95)")
+    group.add_argument("--min-n", type=_count, default=0, metavar="N",
+                       help="a KPI resting on fewer than N observations is null; its <kpi>_n says how many "
+                            "(default: 0, off)")
     group.add_argument("--state", metavar="FILE",
                        help="resume from this saved KPI state when it exists; save the updated state there "
                             "(under an exclusive lock on FILE.lock: a concurrent run waits, then merges)")
@@ -624,7 +645,8 @@ class KpiCommand:
 
                 def tables(agg) -> None:
                     try:
-                        table = agg.drivers(args.drivers) if args.drivers else agg.result()
+                        table = (agg.drivers(args.drivers) if args.drivers
+                                 else agg.result(level=args.level, min_n=args.min_n))
                     except EmoscoreError as exc:
                         raise UsageError(str(exc)) from None
                     session.info.update(groups=len(agg), output=args.output or "<stdout>", output_format=out_format)
@@ -831,8 +853,8 @@ class RunCommand:
             if _finishing(session):
 
                 def tables(agg) -> None:
-                    write_table(agg.result(), args.kpi_out, kpi_format, session, stdout=stdout,
-                                delimiter=args.delimiter)  # fmt: skip
+                    write_table(agg.result(level=args.level, min_n=args.min_n), args.kpi_out, kpi_format, session,
+                                stdout=stdout, delimiter=args.delimiter)  # fmt: skip
                     if args.alerts_out and alerts_format is not None:
                         table = _alerts_table(alerts, stream)
                         write_table(table, args.alerts_out, alerts_format, session, stdout=stdout,
