@@ -16,9 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError
-from .params import (
-    N_PARAMS,
-)
+from .params import N_PARAMS
 from .rules import (
     CLASS_CONTRAST,
     CLASS_EXPECTATION,

@@ -88,16 +88,17 @@ def attribute_evidence(ev, lo, hi, mask):
             ev.aspects[k] = mask
 
 
-def close_evidence_sentence(ev, first, pre_end, end, has_contrast, w_pre, w_pre_emotions, w_post, emphasis, aspects_on,
-                            target):
+def close_evidence_sentence(ev, first, pre_end, end, has_contrast, expected, w_pre, w_pre_emotions, w_post, emphasis,
+                            aspects_on, target):
     """At a sentence's end (its elements ``first..end-1``, those before its last contrast word ending at
-    ``pre_end``): its contrast weights and emphasis, and its uniform part's aspects (``target``) for what
-    has none yet: (the previous sentence's first element, the next one's first element)."""
+    ``pre_end``; ``expected``: the contrast denies an expectation): its contrast weights and emphasis, and
+    its uniform part's aspects (``target``) for what has none yet: (the previous sentence's first element,
+    the next one's first element)."""
     applied = 0
     if emphasis != 1.0:
         applied = RULE_EMPHASIS
     if has_contrast:
-        denied = RULE_EXPECTATION if abs(w_pre) != w_pre_emotions else 0
+        denied = RULE_EXPECTATION if expected else 0
         weigh_evidence(ev, first, pre_end, w_pre * emphasis, w_pre_emotions * abs(emphasis),
                        applied | RULE_CONTRAST_BEFORE | denied)
         applied |= RULE_CONTRAST_AFTER

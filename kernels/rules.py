@@ -834,8 +834,9 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
         if sentence_end:
             w_pre, w_pre_emotions, w_post, emphasis = sentence_weights(rp, has_contrast, expected, unit_flags)
             if EXPLAIN:
-                ev_prev, ev_sentence = close_evidence_sentence(ev, ev_sentence, ev_pre_end, ev_n, has_contrast, w_pre,
-                                                               w_pre_emotions, w_post, emphasis, aspects_on, u_target)
+                ev_prev, ev_sentence = close_evidence_sentence(ev, ev_sentence, ev_pre_end, ev_n, has_contrast,
+                                                               expected, w_pre, w_pre_emotions, w_post, emphasis,
+                                                               aspects_on, u_target)
                 ev_pre_end = ev_scope = ev_n
             prev_s = (pre_s * w_pre + post_s * w_post) * emphasis
             prev_a = (pre_a * abs(w_pre) + post_a * abs(w_post)) * abs(emphasis)
@@ -852,8 +853,7 @@ def score_document(d, stream, lex, aspects, doc_aspects, scratch, out, ev):
                 prev_touched = touched
                 touched = u_target = last_mask = uint64(0)
                 u_any = u_mixed = False
-            sentence_emotions = False
-            has_prev = True
+            sentence_emotions, has_prev = False, True
             pre_s = pre_a = post_s = post_a = 0.0
             has_contrast = far_negated = expecting = expected = False
             prev_question = ((unit_flags >> QUEST_SHIFT) & 3) != 0

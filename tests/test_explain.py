@@ -155,6 +155,15 @@ def test_negation_past_neutral_words_a_no_answer_and_a_denied_expectation_are_ex
     assert {"expectation", "contrast_before"} <= set(words["great"]["rules"]) and words["great"]["valence"] < 0
 
 
+def test_a_denied_expectation_is_named_whatever_the_negation_params():
+    # negation_scale -1 and negated_emotion_scale 1 weigh the denied words' valence and emotions alike
+    from emoscore.lexicon import Lexicon
+
+    lexicon = Lexicon.default().with_params(negation_scale=-1.0, negated_emotion_scale=1.0)
+    _, elements = explain(Scorer(lexicon, explain=True), "I thought the service would be great, but it was not")
+    assert "expectation" in by_term(elements)["great"]["rules"] and by_term(elements)["great"]["valence"] < 0
+
+
 def test_boosters_dampeners_caps_emphasis_and_expressions_are_named(explainer):
     _, elements = explain(explainer, "The staff were very helpful")
     assert by_term(elements)["very"]["rules"] == ["boosted"]
