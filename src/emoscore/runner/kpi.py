@@ -892,3 +892,14 @@ def _alerts_table(parts: list[pa.Table], stream) -> pa.Table:
     else:
         table = pa.concat_tables(parts, promote_options="permissive")
     return table.drop_columns([c for c in ("row",) if c in table.column_names])
+
+
+# The reading, conversion and folding that `kpi` and `run` share, under public names for the other
+# subcommands that aggregate scored records the same way (`emoscore report`: runner/report.py).
+Converter = _Converter
+Held = _Held
+aggregate = _aggregate
+each_chunk = _each_chunk
+finishing = _finishing
+parse_columns = _columns
+parse_level = _level
