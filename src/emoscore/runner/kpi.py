@@ -30,6 +30,8 @@ import errno
 import fcntl
 import gc
 import os
+import shutil
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
@@ -47,6 +49,7 @@ from .arguments import (
 from .inputs import FORMATS, format_from_name, open_input
 from .jsontext import json_default
 from .outputs import WRITERS, Output
+from .present import DRIVER_COLUMNS, KPI_COLUMNS, check_columns, column_names, pick_columns, render_table, round_table
 from .readers import READERS, ArrowChunk, JsonlChunk, json_type, row_record
 from .score import Scoring, check_text_field, make_scorer
 from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError
@@ -95,6 +98,12 @@ def _count(value: str) -> int:
     return int(value)
 
 
+def _precision(value: str) -> int:
+    if not value.isdigit() or int(value) > 17:
+        raise argparse.ArgumentTypeError(f"--precision is a number of significant digits, 0 to 17: {value!r}")
+    return int(value)
+
+
 def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("kpi")
     group.add_argument("--by", type=_columns, default=[], metavar="COLS",
@@ -110,6 +119,10 @@ def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--min-n", type=_count, default=0, metavar="N",
                        help="a KPI resting on fewer than N observations is null; its <kpi>_n says how many "
                             "(default: 0, off)")
+    group.add_argument("--precision", type=_precision, default=4, metavar="N",
+                       help="JSONL, CSV and table output: floats rounded to N significant digits, but never "
+                            "into the integer part (-22.55125 -> -22.55, 0.0123456 -> 0.01235, 1234.56 -> 1235); "
+                            "0: exact. Arrow and Parquet keep the exact values (default: 4)")
     group.add_argument("--state", metavar="FILE",
                        help="resume from this saved KPI state when it exists; save the updated state there "
                             "(under an exclusive lock on FILE.lock: a concurrent run waits, then merges)")
@@ -554,17 +567,34 @@ def table_format(path: str | None, fmt: str | None = None) -> str:
     return format_from_name(path)[0] or "jsonl" if path not in (None, "-") else "jsonl"
 
 
+def _on_terminal(path: str | None, stdout: BinaryIO | None) -> bool:
+    if path not in (None, "-"):
+        return False
+    try:
+        return bool((stdout if stdout is not None else sys.stdout).isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def write_table(table: pa.Table, path: str | None, fmt: str, session: Session, *,
-                stdout: BinaryIO | None = None, delimiter: str | None = None) -> None:  # fmt: skip
+                stdout: BinaryIO | None = None, delimiter: str | None = None, precision: int = 0) -> None:  # fmt: skip
     """Write a whole table (KPIs, alerts) in ``fmt`` to ``path`` (``None``: stdout), through
     :class:`Output` (temporary file renamed at the end) and :data:`WRITERS` for the columnar
-    formats. The session's record counters are left as they were."""
+    formats; ``table``: aligned text for people (:func:`~.present.render_table`). ``precision``:
+    JSONL, CSV and the text table round their floats to that many significant digits (0: exact;
+    Arrow and Parquet are never rounded). The session's record counters are left as they were."""
     if fmt == "parquet" and path in (None, "-"):
         raise UsageError("Parquet output needs a path")
+    if fmt in ("jsonl", "csv"):
+        table = round_table(table, precision)
     output = Output.open(path, stdout=stdout)
     written = session.written
     try:
-        if fmt == "jsonl":
+        if fmt == "table":
+            terminal = _on_terminal(path, stdout)
+            width = shutil.get_terminal_size().columns if terminal else None
+            output.write(render_table(table, precision, terminal=terminal, width=width).encode())
+        elif fmt == "jsonl":
             dumps, option = orjson.dumps, orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
             for batch in table.to_batches(max_chunksize=8192):
                 output.write(b"".join(dumps(row, default=json_default, option=option) for row in batch.to_pylist()))
@@ -594,7 +624,8 @@ class KpiCommand:
     description = (
         "Read scored records (stdin or --input), fold them into KPIs per --by group (and --window), "
         "batch by batch in bounded memory, and write the KPI table (stdout or --output): JSONL, CSV, "
-        "Arrow or Parquet. --drivers TARGET writes the emotion drivers of a KPI instead."
+        "Arrow, Parquet, or an aligned table for people (--format table). --drivers TARGET writes the "
+        "emotion drivers of a KPI instead."
     )
     epilog = KPI_EPILOG
 
@@ -605,8 +636,14 @@ class KpiCommand:
         group = parser.add_argument_group("output")
         group.add_argument("-o", "--output", metavar="PATH",
                            help="write the table to this file (default: stdout); replaced only at the end")
-        group.add_argument("--output-format", choices=FORMATS,
-                           help="table format (default: from the --output extension, else jsonl)")
+        group.add_argument("--output-format", "--format", dest="output_format", choices=(*FORMATS, "table"),
+                           metavar="FORMAT",
+                           help=f"{', '.join(FORMATS)} or table (default: from the --output extension, else "
+                                "jsonl); table: aligned text for people, the keys then --columns (default: n and "
+                                "the headline KPIs; with --drivers the drivers without their support counts)")
+        group.add_argument("--columns", type=column_names, metavar="COLS",
+                           help="comma-separated columns to write after the group keys, in this order "
+                                "(default: all; with --format table a headline set)")
         add_run_arguments(parser)
         add_kpi_arguments(parser)
         parser.add_argument("--drivers", choices=DRIVER_TARGETS, metavar="TARGET",
@@ -623,10 +660,17 @@ class KpiCommand:
             out_format = output_format(args)
             if out_format == "parquet" and args.output in (None, "-"):
                 raise UsageError("Parquet output needs a path")
+            named = format_from_name(args.output)[0]
+            if out_format == "table" and named in ("arrow", "parquet"):
+                raise UsageError(f"--format table writes text, not {named.capitalize()} ({args.output}): drop "
+                                 "--format table for the exact values, or name a .txt file")
             session.open_sink(args.errors)
             agg = new_aggregator(args)
             if args.state and os.path.exists(args.state):
                 load_state(args.state, agg.copy())  # a bad state is refused before any input is read
+            convert = _Converter(agg, args.by, args.time if args.window else None)
+            if args.columns:  # a misspelt name fails before the input is opened
+                check_columns(args.columns, _possible_columns(args, convert))
             source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
                                 delimiter=args.delimiter, stdin=stdin)  # fmt: skip
             session.info.update(input=source.name, input_format=source.format)
@@ -636,7 +680,6 @@ class KpiCommand:
                 source, text=args.text, batch_size=args.batch_size, session=session,
                 max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
             )  # fmt: skip
-            convert = _Converter(agg, args.by, args.time if args.window else None)
             if reader.schema is not None:
                 convert.check_columns(reader.schema.names, source.name, schema=reader.schema)
             held = _Held(session) if session.on_error == "fail" else None
@@ -649,8 +692,12 @@ class KpiCommand:
                                  else agg.result(level=args.level, min_n=args.min_n))
                     except EmoscoreError as exc:
                         raise UsageError(str(exc)) from None
+                    keys = [*args.by, *(["window_start"] if args.window else [])]
+                    default = (DRIVER_COLUMNS if args.drivers else KPI_COLUMNS) if out_format == "table" else None
+                    table = pick_columns(table, keys, args.columns, default)
                     session.info.update(groups=len(agg), output=args.output or "<stdout>", output_format=out_format)
-                    write_table(table, args.output, out_format, session, stdout=stdout, delimiter=args.delimiter)
+                    write_table(table, args.output, out_format, session, stdout=stdout, delimiter=args.delimiter,
+                                precision=args.precision)  # fmt: skip
 
                 _finish(args.state, agg, session, tables)
         except (UsageError, InputFailure, OutputFailure) as exc:
@@ -666,6 +713,28 @@ class KpiCommand:
         batch, bad = convert.batch(chunk)
         good = _aggregate(session, chunk, batch, bad, agg.update, held)
         session.written += len(good)
+
+
+def _possible_columns(args: argparse.Namespace, convert: _Converter) -> list[str]:
+    """The columns the table can have: those of an aggregator that has seen (empty) every column
+    ``convert`` reads, so every KPI is there."""
+    from ..api import ASPECTS_TYPE
+    from ..errors import EmoscoreError
+
+    def kind(name: str) -> pa.DataType:
+        if name == "aspects":
+            return ASPECTS_TYPE
+        if name == convert.time:
+            return pa.timestamp("us")
+        return convert.types.get(name, pa.string())
+
+    probe = new_aggregator(args)
+    try:
+        probe.update(pa.table({name: pa.array([], kind(name)) for name in convert.names}))
+        table = probe.drivers(args.drivers) if args.drivers else probe.result()
+    except EmoscoreError as exc:
+        raise UsageError(f"cannot check --columns: {exc}") from None
+    return table.column_names
 
 
 def _each_chunk(session: Session, reader, held: _Held | None, work: Callable[[Any], None]) -> None:
@@ -854,7 +923,7 @@ class RunCommand:
 
                 def tables(agg) -> None:
                     write_table(agg.result(level=args.level, min_n=args.min_n), args.kpi_out, kpi_format, session,
-                                stdout=stdout, delimiter=args.delimiter)  # fmt: skip
+                                stdout=stdout, delimiter=args.delimiter, precision=args.precision)  # fmt: skip
                     if args.alerts_out and alerts_format is not None:
                         table = _alerts_table(alerts, stream)
                         write_table(table, args.alerts_out, alerts_format, session, stdout=stdout,
