@@ -4,6 +4,7 @@
     emoscore kpi    [--by COLS] [--window day|week|month] [--level L] [--min-n N] [--state FILE] [--drivers TARGET] ...
     emoscore run    --kpi-out PATH [--alerts-out PATH] [--by COLS] ...   (score, KPIs and alerts in one pass)
     emoscore explain [TEXT ...] [--json]   (why texts score as they do; records from stdin without TEXT)
+    emoscore report [-o report.html] [--by COLS] [--window W] [--target KPI] [--title T] [--state FILE]   (HTML page)
     emoscore sample [--n N] [--seed S] [--output-format jsonl|arrow]
     emoscore warm   [--lexicon PATH] [--aspects PATH | --no-aspects]
     emoscore --version
@@ -33,6 +34,7 @@ from .runner import EXIT_TABLE, READERS, WRITERS, Abort, ExitStatus, Output, Out
 from .runner.arguments import add_lexicon_arguments, at_least
 from .runner.explain import ExplainCommand
 from .runner.kpi import KpiCommand, RunCommand
+from .runner.report import ReportCommand
 from .runner.score import ScoreCommand
 from .runner.session import signal_status
 
@@ -216,7 +218,7 @@ class WarmCommand:
 
 #: The subcommands, by name, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command] = {
-    command.name: command for command in (ScoreCommand(), ExplainCommand(), KpiCommand(), RunCommand(),
+    command.name: command for command in (ScoreCommand(), ExplainCommand(), KpiCommand(), RunCommand(), ReportCommand(),
                                           SampleCommand(), WarmCommand())
 }
 
