@@ -91,7 +91,7 @@ def sample_report() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Screenshot the report of the bundled sample in chromium.")
     parser.add_argument("--screenshot", type=Path, required=True, help="the PNG to write (e.g. docs/report.png)")
-    parser.add_argument("--height", type=int, default=1500, help="pixels of the page from the top (default: 1500)")
+    parser.add_argument("--height", type=int, default=1350, help="pixels of the page from the top (default: 1350)")
     args = parser.parse_args(argv)
     why = missing()
     if why:
