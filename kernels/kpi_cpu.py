@@ -561,14 +561,16 @@ def make_cells(gid_of_local, local, slot, n_slots, out_group, out_cell):
 
 
 @njit(**_JIT)
-def accum_scale(cell, values, bitmap, bit_offset, counts, f_answered, f_pos, pos_min, f_neg, neg_max, f_sum):
+def accum_scale(cell, values, bitmap, bit_offset, counts, f_answered, f_pos, pos_min, f_neg, neg_max, f_sum, f_sq):
     """Survey scale (NPS, rating, effort): per non-null row count the answer, count it in ``f_pos``
-    when ``>= pos_min`` and in ``f_neg`` when ``<= neg_max``, add it to ``f_sum`` (fields < 0 are
-    skipped). Values are whole numbers (validated by the caller). Branch-free on validity: a null
-    row adds 0 (the many nulls of survey columns would otherwise be mispredicted branches)."""
+    when ``>= pos_min`` and in ``f_neg`` when ``<= neg_max``, add it to ``f_sum`` and its square to
+    ``f_sq`` (fields < 0 are skipped). Values are whole numbers (validated by the caller). Branch-free
+    on validity: a null row adds 0 (the many nulls of survey columns would otherwise be mispredicted
+    branches)."""
     use_pos = f_pos >= 0
     use_neg = f_neg >= 0
     use_sum = f_sum >= 0
+    use_sq = f_sq >= 0
     for i in range(cell.shape[0]):
         w = np.int64(1) if _valid(bitmap, bit_offset, i) else np.int64(0)
         v = values[i]
@@ -580,22 +582,30 @@ def accum_scale(cell, values, bitmap, bit_offset, counts, f_answered, f_pos, pos
             counts[c, f_neg] += w if v <= neg_max else np.int64(0)
         if use_sum:
             counts[c, f_sum] += np.int64(v) if w else np.int64(0)
+        if use_sq:
+            counts[c, f_sq] += np.int64(v) * np.int64(v) if w else np.int64(0)
 
 
 @njit(**_JIT)
-def accum_fixed(cell, values, bitmap, bit_offset, counts, f_count, f_sum, scale):
-    """Bounded score (|v| <= 1): count it and add ``rint(v * scale)`` (half to even) to ``f_sum``.
-    With no nulls only the sum is added (the caller adds the per-cell row counts)."""
+def accum_fixed(cell, values, bitmap, bit_offset, counts, f_count, f_sum, f_sq, scale):
+    """Bounded score (|v| <= 1): count it, add ``rint(v * scale)`` (half to even) to ``f_sum`` and
+    ``rint(v * v * scale)`` to ``f_sq`` (the square in float64: exact for float32 scores). With no
+    nulls only the sums are added (the caller adds the per-cell row counts)."""
     if bitmap.shape[0] == 0:
         for i in range(cell.shape[0]):
-            counts[cell[i], f_sum] += _fixed_point(values[i], scale)
+            x = np.float64(values[i])
+            c = cell[i]
+            counts[c, f_sum] += _fixed_point(x, scale)
+            counts[c, f_sq] += _fixed_point(x * x, scale)
         return
     for i in range(cell.shape[0]):
         if not _valid(bitmap, bit_offset, i):
             continue
+        x = np.float64(values[i])
         c = cell[i]
         counts[c, f_count] += 1
-        counts[c, f_sum] += _fixed_point(values[i], scale)
+        counts[c, f_sum] += _fixed_point(x, scale)
+        counts[c, f_sq] += _fixed_point(x * x, scale)
 
 
 @njit(**_JIT)

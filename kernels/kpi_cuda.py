@@ -25,7 +25,7 @@ Import only when :func:`emoscore.backend.resolve` chose CUDA (it imports ``numba
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, int64, uint32, uint64
+from numba import cuda, float64, int64, uint32, uint64
 
 from . import kpi_cpu
 from .contract import MAX_BLOCKS, THREADS_PER_BLOCK
@@ -66,7 +66,8 @@ def _leading_zeros64(w):
 
 
 @cuda.jit
-def _scale_kernel(cell, values, bitmap, bit_offset, counts, f_answered, f_pos, pos_min, f_neg, neg_max, f_sum):
+def _scale_kernel(cell, values, bitmap, bit_offset, counts, f_answered, f_pos, pos_min, f_neg, neg_max, f_sum,
+                  f_sq):
     for i in range(cuda.grid(1), cell.shape[0], cuda.gridsize(1)):
         if not _valid(bitmap, bit_offset, i):
             continue
@@ -79,10 +80,12 @@ def _scale_kernel(cell, values, bitmap, bit_offset, counts, f_answered, f_pos, p
             cuda.atomic.add(counts, (c, f_neg), 1)
         if f_sum >= 0:
             cuda.atomic.add(counts, (c, f_sum), int64(v))
+        if f_sq >= 0:
+            cuda.atomic.add(counts, (c, f_sq), int64(v) * int64(v))
 
 
 @cuda.jit
-def _fixed_kernel(cell, values, bitmap, bit_offset, counts, f_count, f_sum, scale):
+def _fixed_kernel(cell, values, bitmap, bit_offset, counts, f_count, f_sum, f_sq, scale):
     # as the CPU kernel: with no nulls only the sums (the caller adds the per-cell row counts)
     count = bitmap.shape[0] != 0
     for i in range(cuda.grid(1), cell.shape[0], cuda.gridsize(1)):
@@ -91,7 +94,9 @@ def _fixed_kernel(cell, values, bitmap, bit_offset, counts, f_count, f_sum, scal
         c = cell[i]
         if count:
             cuda.atomic.add(counts, (c, f_count), 1)
-        cuda.atomic.add(counts, (c, f_sum), _fixed_point(values[i], scale))
+        x = float64(values[i])
+        cuda.atomic.add(counts, (c, f_sum), _fixed_point(x, scale))
+        cuda.atomic.add(counts, (c, f_sq), _fixed_point(x * x, scale))
 
 
 @cuda.jit
@@ -203,15 +208,15 @@ class DeviceFold:
     # -- the kpi_cpu kernels' twins ------------------------------------------------------------------
 
     def accum_scale(self, cell, values, bitmap, bit_offset, counts, f_answered, f_pos, pos_min, f_neg, neg_max,
-                    f_sum) -> None:
+                    f_sum, f_sq) -> None:
         """As :func:`kpi_cpu.accum_scale`."""
         _launch(_scale_kernel, cell.shape[0], self._input(cell), self._input(values), self._input(bitmap),
-                bit_offset, self._delta(counts, cell), f_answered, f_pos, pos_min, f_neg, neg_max, f_sum)
+                bit_offset, self._delta(counts, cell), f_answered, f_pos, pos_min, f_neg, neg_max, f_sum, f_sq)
 
-    def accum_fixed(self, cell, values, bitmap, bit_offset, counts, f_count, f_sum, scale) -> None:
+    def accum_fixed(self, cell, values, bitmap, bit_offset, counts, f_count, f_sum, f_sq, scale) -> None:
         """As :func:`kpi_cpu.accum_fixed`."""
         _launch(_fixed_kernel, cell.shape[0], self._input(cell), self._input(values), self._input(bitmap),
-                bit_offset, self._delta(counts, cell), f_count, f_sum, scale)
+                bit_offset, self._delta(counts, cell), f_count, f_sum, f_sq, scale)
 
     def accum_revenue(self, cell, values, bitmap, bit_offset, counts, f_count, hi, lo, scale) -> None:
         """As :func:`kpi_cpu.accum_revenue`; the 128-bit deltas are added in :meth:`finish`."""

@@ -71,8 +71,10 @@ def test_kpi_equals_in_process_aggregation(scored, reference):
     for name in reference.schema.names:
         got, want = table.column(name).to_pylist(), reference.column(name).to_pylist()
         if pa.types.is_floating(reference.schema.field(name).type):
-            # the scored JSONL holds the scores at 4 decimals: means agree within 5e-5
-            assert got == pytest.approx(want, abs=1e-4, nan_ok=True), name
+            # the scored JSONL holds the scores at 4 decimals: means agree within 5e-5, the bounds of
+            # their t intervals (variances of the rounded scores, t quantiles of small bases) within 2e-3
+            mean_bound = "_mean_" in name and name.endswith(("_low", "_high"))
+            assert got == pytest.approx(want, abs=2e-3 if mean_bound else 1e-4, nan_ok=True), name
         else:
             assert got == want, name
 

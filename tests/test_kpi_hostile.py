@@ -271,7 +271,8 @@ def test_uncompressed_forged_payloads_of_every_kind():
     neg = pa.FixedSizeListArray.from_arrays(pa.array(flat), counts.type.list_size)
     refuse(table.set_column(table.schema.get_field_index("counts"), "counts", neg), "negative counts")
     # wrong width
-    narrow = pa.FixedSizeListArray.from_arrays(pa.array(flat[: len(flat) // 2]), counts.type.list_size // 2)
+    half = counts.type.list_size // 2
+    narrow = pa.FixedSizeListArray.from_arrays(pa.array(flat[: half * len(counts)]), half)
     refuse(table.set_column(table.schema.get_field_index("counts"), "counts", narrow), "wrong width")
     # missing column, extra key column, metadata garbage
     refuse(table.drop_columns(["hll_rank"]), "missing column")
@@ -402,10 +403,11 @@ def test_result_temporaries_do_not_grow_with_the_groups():
 
 def test_state_bytes_per_group_of_a_high_cardinality_key():
     """One row per group (ids): the state holds the counters and sparse sketches, not 10 KB of
-    quantile buckets and 4 KB of HyperLogLog registers per group."""
+    quantile buckets and 4 KB of HyperLogLog registers per group. The counters are 5,408 bytes a group
+    (13 cells x 52 fields), their capacity up to twice that while the arrays grow by doubling."""
     agg = _many_groups(20_000)
     per_group = agg.memory_bytes / len(agg)
-    assert per_group < 8_000, per_group
+    assert per_group < 10_000, per_group
     assert agg._sk.nbytes + agg._hl.nbytes < 40 * len(agg)
 
 

@@ -31,8 +31,22 @@ from .columns import (
 from .errors import ColumnNotFoundError, IncompatibleStateError, InputError, StateFormatError
 from .kernels import kpi_cpu
 from .kernels.contract import readonly
+from .kpi_counters import (
+    EVENTS,
+    F_N,
+    F_REV_CNT,
+    F_VAL_CNT,
+    FIXED_BITS,
+    FIXED_SCALE,
+    SURVEY_SCALES,
+    counter_problem,
+    group_estimates,
+    n_fields,
+    score_fields,
+)
+from .kpi_drivers import driver_table
 from .kpi_keys import ASPECT_KEY, KeyDictionary, explode_aspects, window_keys
-from .kpi_stats import PROPORTIONS, kpi_columns, masked, wilson_interval, z_score
+from .kpi_stats import PROPORTIONS, Estimate, change_columns, estimate_columns, masked, z_score
 
 __all__ = [
     "DEFAULT_EMOTIONS",
@@ -53,23 +67,15 @@ DRIVER_TARGETS = (
     "nps", "csat", "ces", "churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate", "valence_mean",
 )
 
-FORMAT_VERSION = 2  # 2: sparse sketches (version 1 states held dense rows and are refused)
+FORMAT_VERSION = 3  # 3: sums of squares (the means' intervals); 2: sparse sketches. Older states are refused.
 _MAGIC = b"EMOKPI"
 _WINDOWS = (None, "day", "week", "month")
 
-FIXED_BITS = 30  # valence and emotion scores are summed as round(v * 2**30) in int64
 REVENUE_BITS = 20  # revenue is summed as round(v * 2**20) in a 128-bit integer
-_FIXED_SCALE = float(1 << FIXED_BITS)
 _REVENUE_SCALE = float(1 << REVENUE_BITS)
 REVENUE_MAX = float(1 << 42)  # |revenue| of one row; keeps round(v * 2**20) below 2**62
 _CELL_ROWS_MAX = 1 << 32  # rows per (group, emotion) cell before a fixed-point sum could overflow
 
-# Per-cell integer fields (state array axis 2); emotion e has its count at F_EMO + 2e, sum at +1.
-(F_N, F_NPS_ANS, F_NPS_PRO, F_NPS_DET, F_RAT_ANS, F_RAT_SAT, F_EFF_ANS, F_EFF_SUM, F_EV_ANY,
- F_EV_CHURN, F_EV_RENEW, F_EV_UPSELL, F_EV_CROSS, F_REV_CNT, F_VAL_CNT, F_VAL_SUM, F_EMO) = range(17)
-
-_EVENT_CODES = {"churn": 1, "renewal": 2, "upsell": 3, "cross_sell": 4, "cross-sell": 4}
-_FIELD_OF_EVENT = np.array([-1, F_EV_CHURN, F_EV_RENEW, F_EV_UPSELL, F_EV_CROSS], np.int64)
 
 # The sparse sketch columns of a saved state: (column name, Arrow item type).
 _SPARSE_COLUMNS = {
@@ -94,8 +100,9 @@ class _Prepared:
     n: int
     local_keys: list = field(default_factory=list)  # per key column: (distinct values, index, all used)
     slot: np.ndarray | None = None  # dominant-emotion slot per row
-    scales: list = field(default_factory=list)  # (values, bitmap, offset, f_ans, f_pos, pos_min, f_neg, neg_max, f_sum)
-    fixed: list = field(default_factory=list)  # (values, bitmap, offset, f_count, f_sum)
+    scales: list = field(default_factory=list)  # (values, bitmap, offset, f_ans, f_pos, pos_min, f_neg, neg_max,
+    #                                              f_sum, f_sq)
+    fixed: list = field(default_factory=list)  # (values, bitmap, offset, f_count, f_sum, f_sq)
     revenue: tuple | None = None
     events: np.ndarray | None = None
     frt: tuple | None = None
@@ -146,7 +153,10 @@ class KpiAggregator:
     compared case-insensitively after trimming: ``churn``, ``renewal``, ``upsell``,
     ``cross_sell`` (or ``cross-sell``); other values are "other events".
 
-    **KPIs** (:meth:`result`, one row per group; null when a group has no data for a KPI):
+    **KPIs** (:meth:`result`, one row per group; null when a group has no data for a KPI). Each KPI
+    of counted observations also has its base ``<kpi>_n`` (``emotion_n`` for the shares, ``frt_n`` for
+    the response times) and, but for the response times, a confidence interval ``<kpi>_low`` /
+    ``<kpi>_high`` (methods in :mod:`emoscore.kpi_stats`):
 
     - ``n``: rows.
     - ``nps``: 100 × (promoters 9–10 − detractors 0–6) / answers.
@@ -186,10 +196,11 @@ class KpiAggregator:
     ("what frustration about refunds costs in NPS"). Row numbers in error messages count the
     exploded rows (one per document and aspect).
 
-    **State** (per group): int64 counters per (group, dominant emotion) cell — rows, survey answers
-    and sums, events, score counts and fixed-point sums, revenue as a 128-bit fixed-point sum —
-    ``(E + 2) × (2E + 18) × 8`` bytes (4,160 for 11 emotions; the arrays grow by
-    doubling, the unused part staying untouched zero pages), plus the sparse
+    **State** (per group): int64 counters per (group, dominant emotion) cell — rows, survey answers,
+    sums and sums of squares, events, score counts with fixed-point sums and sums of squares
+    (:mod:`emoscore.kpi_counters`), revenue as a 128-bit fixed-point sum — ``(E + 2) × (3E + 19) × 8``
+    bytes (5,408 for 11 emotions; the arrays grow by doubling, the unused part staying untouched zero
+    pages), plus the sparse
     sketches: 16 bytes per non-empty response-time bucket and 9 bytes per non-zero HyperLogLog
     register of a group (at most 20,304 and 36,864 bytes for a group with very many distinct
     values; 25 bytes for a group of one row). :attr:`memory_bytes` reports the total. Every part is
@@ -253,7 +264,7 @@ class KpiAggregator:
         self._emotions = emotions
         self._n_emotions = len(emotions)
         self._n_slots = self._n_emotions + 2  # emotions, neutral, no emotion value
-        self._n_fields = F_EMO + 2 * self._n_emotions
+        self._n_fields = n_fields(self._n_emotions)
         self._key_names = by + (("window_start",) if window else ())
         clash = set(self._key_names) & set(self._output_names())
         if clash:
@@ -371,17 +382,8 @@ class KpiAggregator:
             raise IncompatibleStateError("cannot merge KPI states built with different settings: " + "; ".join(diffs))
         if other is self:
             other = other.copy()
-        n = other._n_groups
-        if n:
-            kinds = [key.type for key in self._keys]
-            columns = other._key_columns()
-            local_keys = []
-            for k, (key, column) in enumerate(zip(self._keys, columns, strict=True)):
-                values, index, used = factorize(column)
-                values, kinds[k] = key.conform(values, kinds[k])
-                local_keys.append((values, index, used))
-            gid_of_local, local = self._group_ids(n, local_keys)
-            self._add_groups(gid_of_local[local].astype(np.int64), other)
+        if other._n_groups:
+            self._add_groups(self._groups_of(other), other)
         self._seen |= other._seen
         return self
 
@@ -389,30 +391,38 @@ class KpiAggregator:
         """An independent copy of the state."""
         return KpiAggregator.from_bytes(self.to_bytes())
 
-    def result(self, *, level: float = 0.95, min_n: int = 0) -> pa.Table:
+    def result(self, *, level: float = 0.95, min_n: int = 0, deltas: bool = False) -> pa.Table:
         """The KPI table: one row per group, sorted by the keys, nulls last (see the class notes). Each
-        KPI of counted observations comes with its base ``<kpi>_n`` and, for NPS and the proportions, a
-        ``level`` confidence interval ``<kpi>_low``/``<kpi>_high`` (:mod:`emoscore.kpi_stats`); a KPI on
-        fewer than ``min_n`` observations is null (its base says why), and so is ``clv`` when its churn
-        rate is."""
+        KPI of counted observations comes with its base ``<kpi>_n`` and a ``level`` confidence interval
+        ``<kpi>_low``/``<kpi>_high`` (:mod:`emoscore.kpi_stats`); a KPI on fewer than ``min_n``
+        observations is null (its base says why), and so is ``clv`` when its churn rate is.
+
+        ``deltas=True`` (with a window) adds, for NPS, CSAT, CES, the outcome rates, ``valence_mean`` and
+        each ``<emotion>_share``, the change from the group's previous window with data:
+        ``<kpi>_delta`` with its interval ``_delta_low``/``_delta_high``, ``_delta_p`` and
+        ``_delta_significant`` (p < 1 - ``level``); null for a group's first window and for the null
+        window."""
         z_score(level)     # a bad level fails here, once
+        if deltas and not self._settings["window"]:
+            raise InputError("deltas=True compares each window with the one before it: it needs a window")
         n_groups = self._n_groups
         counts = self._counts[:n_groups]
         total = counts.sum(axis=1)  # [G, F]
-        pro, det = total[:, F_NPS_PRO], total[:, F_NPS_DET]
         seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)], strict=True))
-        columns = self._key_columns()
-        names = list(self._key_names)
+        estimates = self._estimates(counts)
         out: list[tuple[str, pa.Array]] = [("n", pa.array(total[:, F_N]))]
-        for name, source in (("nps", "nps"), ("csat", "rating"), ("ces", "effort")):
-            if seen[source]:
-                out += kpi_columns(name, *_kpi(total, name), pro, det, level, min_n)
+
+        def add(*names: str) -> None:
+            for name in names:
+                if name in estimates:
+                    out.extend(estimate_columns(name, estimates[name], level, min_n))
+
+        add("nps", "csat", "ces")
         if seen["response_time"]:
             for label, q in (("frt_p50", 0.5), ("frt_p90", 0.9)):
                 out.append((label, masked(*sketch.sparse_quantiles(self._sk, n_groups, q))))
-        if seen["event"]:
-            for name in ("churn_rate", "renewal_rate", "upsell_rate", "cross_sell_rate"):
-                out += kpi_columns(name, *_kpi(total, name), pro, det, level, min_n)
+            out.append(("frt_n", pa.array(sketch.sparse_totals(self._sk, n_groups))))
+        add(*PROPORTIONS[1:])
         customers = None
         if seen["customer"]:
             customers = np.rint(sketch.sparse_hll_estimate(self._hl, n_groups))
@@ -421,42 +431,72 @@ class KpiAggregator:
             revenue = self._revenue_total()
             out.append(("revenue", masked(revenue, total[:, F_REV_CNT] > 0)))
             if seen["event"] and customers is not None:
-                churn, churn_ok, churn_n = _kpi(total, "churn_rate")
-                ok = churn_ok & (churn_n >= min_n) & (churn > 0) & (customers > 0) & (total[:, F_REV_CNT] > 0)
+                churn = estimates["churn_rate"]
+                ok = (churn.n > 0) & (churn.n >= min_n) & (churn.a > 0) & (customers > 0) & (total[:, F_REV_CNT] > 0)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    clv = revenue / customers / churn
+                    clv = revenue / customers / churn.value
                 out.append(("clv", masked(clv, ok)))
-        if seen["valence"]:
-            out += kpi_columns("valence_mean", *_kpi(total, "valence_mean"), pro, det, level, min_n)
-        for e, name in enumerate(self._emotions):
-            if self._seen[len(_SOURCES) + e]:
-                out.append((f"{name}_mean", masked(*_fixed_mean(total, F_EMO + 2 * e)[:2])))
+        add("valence_mean", *(f"{name}_mean" for name in self._emotions))
         if seen["emotion"]:
             dominant = counts[:, : self._n_emotions, F_N]
-            scored = counts[:, : self._n_emotions + 1, F_N].sum(axis=1)
             best = np.argmax(dominant, axis=1) if n_groups else np.zeros(0, np.int64)
             has = dominant.max(axis=1, initial=0) > 0
             names_arr = pa.array(list(self._emotions), pa.string())
             out.append(("dominant_emotion", names_arr.take(pa.array(best, mask=~has))))
-            out.append(("emotion_n", pa.array(scored)))
-            for e, name in enumerate(self._emotions):
-                low, high = wilson_interval(dominant[:, e], scored, level)
-                ok = (scored > 0) & (scored >= min_n)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    out.append((f"{name}_share", masked(dominant[:, e] / scored, ok)))
-                out += [(f"{name}_share_low", masked(low, ok)), (f"{name}_share_high", masked(high, ok))]
-        table = pa.Table.from_arrays(columns + [a for _, a in out], names=names + [n for n, _ in out])
+            out.append(("emotion_n", pa.array(estimates[f"{self._emotions[0]}_share"].n)))
+            for name in self._emotions:
+                out += [c for c in estimate_columns(f"{name}_share", estimates[f"{name}_share"], level, min_n)
+                        if c[0] != f"{name}_share_n"]  # emotion_n is every share's base
+        if deltas:
+            before = self._estimates(_take_or_zero(counts, self._previous_window()))
+            out += self._change_columns(estimates, before, level, "_delta")
+        columns = self._key_columns()
+        table = pa.Table.from_arrays(columns + [a for _, a in out], names=list(self._key_names) + [n for n, _ in out])
         table = table.take(self._order(columns))
         return table.replace_schema_metadata({b"emoscore.kpi.settings": json.dumps(self._settings).encode()})
 
-    def drivers(self, target: str = "nps") -> pa.Table:
+    def compare(self, baseline: KpiAggregator, *, level: float = 0.95) -> pa.Table:
+        """This state's KPIs against ``baseline``'s (this month against last month, a region against
+        the rest ...), one row per group of either state, sorted as in :meth:`result`: ``n`` and
+        ``n_baseline``, then for NPS, CSAT, CES, the outcome rates, ``valence_mean`` and each
+        ``<emotion>_share``: ``<kpi>`` and ``<kpi>_baseline``, ``<kpi>_delta`` (this minus baseline) with
+        its interval ``_delta_low``/``_delta_high``, ``_delta_p`` and ``_delta_significant`` (p < 1 -
+        ``level``). Nulls where a side has too few observations.
+
+        Raises
+        ------
+        IncompatibleStateError
+            The two states were built with different settings.
+        """
+        z_score(level)
+        if not isinstance(baseline, KpiAggregator):
+            raise InputError(f"can only compare with a KpiAggregator, not {type(baseline).__name__}")
+        union = self.copy().merge(baseline)
+        shape = (union._n_groups,) + self._counts.shape[1:]
+        now, then = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+        np.add.at(now, union._groups_of(self), self._counts[: self._n_groups])
+        np.add.at(then, union._groups_of(baseline), baseline._counts[: baseline._n_groups])
+        current, before = union._estimates(now), union._estimates(then)
+        out = [("n", pa.array(now[:, :, F_N].sum(axis=1))), ("n_baseline", pa.array(then[:, :, F_N].sum(axis=1)))]
+        changes = union._change_columns(current, before, level, "_delta")
+        for name in dict.fromkeys(column[: -len("_delta")] for column, _ in changes if column.endswith("_delta")):
+            out += [(name, masked(current[name].value, current[name].n > 0)),
+                    (f"{name}_baseline", masked(before[name].value, before[name].n > 0))]
+        out += changes
+        columns = union._key_columns()
+        table = pa.Table.from_arrays(columns + [a for _, a in out], names=list(union._key_names) + [n for n, _ in out])
+        return table.take(union._order(columns))
+
+    def drivers(self, target: str = "nps", *, level: float = 0.95) -> pa.Table:
         """Which emotions move a KPI: per group and emotion, the KPI among the documents that the
-        emotion dominates against the KPI among the rest.
+        emotion dominates against the KPI among the rest, with a test of the difference.
 
         Parameters
         ----------
         target : str
             One of :data:`DRIVER_TARGETS`.
+        level : float
+            Confidence level of the difference's interval; ``significant`` is ``q_value < 1 - level``.
 
         Returns
         -------
@@ -466,48 +506,25 @@ class KpiAggregator:
             ``kpi_without`` (the target among those documents and among the group's other documents
             with a non-null ``emotion``, neutral included); ``support_with`` and ``support_without``
             (the observations behind each: answers, events or scores); ``difference`` =
-            ``kpi_with - kpi_without``; ``impact`` = ``prevalence × difference``. Nulls where a side has
-            no observation. Groups are sorted as in :meth:`result`, emotions in taxonomy order.
+            ``kpi_with - kpi_without`` with its interval ``difference_low``/``difference_high`` and
+            ``p_value`` (NPS: both samples' variances; rates: two-proportion z-test; means: Welch);
+            ``q_value`` (Benjamini-Hochberg over the table's p-values) and ``significant``;
+            ``impact`` = ``prevalence × difference``. Nulls where a side has too few observations.
+            Groups are sorted as in :meth:`result`; within a group, emotions by ``|impact|``,
+            largest first (nulls last, then taxonomy order).
         """
         if target not in DRIVER_TARGETS:
             raise InputError(f"unknown driver target {target!r}; choose one of {DRIVER_TARGETS}")
+        z_score(level)
         source = {"nps": "nps", "csat": "rating", "ces": "effort", "valence_mean": "valence"}.get(target, "event")
         seen = dict(zip(_SOURCES, self._seen[: len(_SOURCES)], strict=True))
         if not seen[source] or not seen["emotion"]:
             missing = [name for name in (source, "emotion") if not seen[name]]
             raise InputError(f"driver target {target!r} needs column(s) {missing}, which were never seen")
-        n_groups, n_emotions = self._n_groups, self._n_emotions
         order = self._order(self._key_columns())
-        counts = self._counts[:n_groups][order]
-        scored = counts[:, : n_emotions + 1].sum(axis=1)  # [G, F] over documents with an emotion value
-        with_e = counts[:, :n_emotions]  # [G, E, F]
-        without = scored[:, None, :] - with_e
-        k_with, ok_with, support_with = _kpi(with_e, target)
-        k_without, ok_without, support_without = _kpi(without, target)
-        docs = with_e[:, :, F_N]
-        total_docs = scored[:, F_N][:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            prevalence = docs / total_docs
-        difference = k_with - k_without
-        ok_diff = ok_with & ok_without
-        columns = [c.take(pa.array(np.repeat(order, n_emotions))) for c in self._key_columns()]
-        flat = lambda a: a.reshape(-1)  # noqa: E731
-        arrays = columns + [
-            pa.array(np.tile(np.array(self._emotions, object), n_groups), pa.string()),
-            pa.array(flat(docs)),
-            masked(flat(prevalence), flat(np.broadcast_to(total_docs > 0, docs.shape))),
-            masked(flat(k_with), flat(ok_with)),
-            masked(flat(k_without), flat(ok_without)),
-            pa.array(flat(support_with)),
-            pa.array(flat(support_without)),
-            masked(flat(difference), flat(ok_diff)),
-            masked(flat(prevalence * difference), flat(ok_diff & (total_docs > 0))),
-        ]
-        names = list(self._key_names) + [
-            "emotion", "documents", "prevalence", "kpi_with", "kpi_without",
-            "support_with", "support_without", "difference", "impact",
-        ]
-        table = pa.Table.from_arrays(arrays, names=names)
+        columns = [c.take(pa.array(order)) for c in self._key_columns()]
+        table = driver_table(self._counts[: self._n_groups][order], columns, list(self._key_names), self._emotions,
+                             target, level)
         return table.replace_schema_metadata({b"emoscore.kpi.target": target.encode()})
 
     def to_bytes(self) -> bytes:
@@ -619,26 +636,9 @@ class KpiAggregator:
                 raise bad(f"state array {name!r} has the wrong size or type")
             state[name] = values.reshape(shape)
         counts = state["counts"]
-        signed = _signed_fields(agg._n_emotions)
-        unsigned = np.delete(counts, signed, axis=2)
-        if (unsigned < 0).any():
-            raise bad("negative counters")
-        if (counts[:, :, F_N] >= _CELL_ROWS_MAX).any():
-            raise bad("a (group, emotion) cell holds 2**32 rows or more")
-        # every count-like field counts a subset of the cell's rows
-        sums = {F_EFF_SUM, *signed}
-        count_fields = [f for f in range(agg._n_fields) if f not in sums]
-        if (counts[:, :, count_fields] > counts[:, :, F_N : F_N + 1]).any():
-            raise bad("a counter exceeds the rows of its cell")
-        if (counts[:, :, F_EFF_SUM] > 7 * counts[:, :, F_EFF_ANS]).any() \
-                or (counts[:, :, F_EFF_SUM] < counts[:, :, F_EFF_ANS]).any():
-            raise bad("an effort sum is outside its answers' range")
-        limit = 1 << FIXED_BITS
-        for e, f in enumerate(signed):
-            low = -limit if e == 0 else 0
-            scores = counts[:, :, f - 1]
-            if (counts[:, :, f] < low * scores).any() or (counts[:, :, f] > limit * scores).any():
-                raise bad("a score sum is outside its scores' range")
+        problem = counter_problem(counts, agg._n_emotions, _CELL_ROWS_MAX)
+        if problem:
+            raise bad(problem)
         sparse = {}
         for rows, (col_name, val_name), high in ((agg._sk, ("sketch_bucket", "sketch_count"), None),
                                                  (agg._hl, ("hll_register", "hll_rank"), 64 - sketch.HLL_P + 1)):
@@ -699,6 +699,39 @@ class KpiAggregator:
         shares = [f"{e}_share{part}" for e in self._emotions for part in ("", "_low", "_high")]
         return names + [f"{e}_mean" for e in self._emotions] + shares
 
+    def _estimates(self, counts: np.ndarray) -> dict[str, Estimate]:
+        seen = dict(zip(_SOURCES + self._emotions, self._seen.tolist(), strict=True))
+        return group_estimates(counts, self._emotions, seen)
+
+    def _change_columns(self, now: dict[str, Estimate], before: dict[str, Estimate], level: float,
+                        suffix: str) -> list[tuple[str, pa.Array]]:
+        """The changes ``now - before`` of the KPIs that have them (not the emotion means: the shares say it)."""
+        names = [name for name in now if not name.endswith("_mean") or name == "valence_mean"]
+        return [column for name in names for column in change_columns(name + suffix, now[name], before[name], level)]
+
+    def _previous_window(self) -> np.ndarray:
+        """Per group, the group with the same keys in the previous window that has data (-1: none)."""
+        columns = self._key_columns()
+        order = self._order(columns)
+        codes = self._codes[: self._n_groups, : len(self._by)][order]
+        dated = ~columns[-1].is_null().to_numpy(zero_copy_only=False)[order]
+        same = np.zeros(len(order), bool)
+        same[1:] = (codes[1:] == codes[:-1]).all(axis=1) & dated[1:]
+        previous = np.full(self._n_groups, -1, np.int64)
+        previous[order[same]] = order[np.flatnonzero(same) - 1]
+        return previous
+
+    def _groups_of(self, other: KpiAggregator) -> np.ndarray:
+        """This state's group of each of ``other``'s groups (registering the new ones): int64[other's groups]."""
+        kinds = [key.type for key in self._keys]
+        local_keys = []
+        for k, (key, column) in enumerate(zip(self._keys, other._key_columns(), strict=True)):
+            values, index, used = factorize(column)
+            values, kinds[k] = key.conform(values, kinds[k])
+            local_keys.append((values, index, used))
+        gid_of_local, local = self._group_ids(other._n_groups, local_keys)
+        return gid_of_local[local].astype(np.int64)
+
     def _seen_in(self, schema: pa.Schema) -> np.ndarray:
         s = self._settings
         names = set(schema.names)
@@ -751,11 +784,7 @@ class KpiAggregator:
                     f"column 'emotion', row {row0 + row}: value {labels[index[row]]!r} is not an emotion of the "
                     f"taxonomy {self._emotions} nor 'neutral'"
                 )
-        for name, lo, hi, fields, what in (
-            ("nps", 0, 10, (F_NPS_ANS, F_NPS_PRO, 9, F_NPS_DET, 6, -1), "not an NPS answer (a whole number 0-10)"),
-            ("rating", 1, 5, (F_RAT_ANS, F_RAT_SAT, 4, -1, 0, -1), "not a rating (a whole number 1-5)"),
-            ("effort", 1, 7, (F_EFF_ANS, -1, 0, -1, 0, F_EFF_SUM), "not an effort score (a whole number 1-7)"),
-        ):
+        for name, lo, hi, fields, what in SURVEY_SCALES:
             arr = column(s[name])
             if arr is not None:
                 values, bitmap, offset = numeric(arr, s[name])
@@ -777,14 +806,14 @@ class KpiAggregator:
         if arr is not None:
             labels, index = categorical(arr, s["event"])
             lut = np.array(
-                [-1 if v is None else _EVENT_CODES.get(v.strip().lower(), 0) for v in labels] + [-1], np.int8
+                [-1 if v is None else EVENTS.codes.get(v.strip().lower(), 0) for v in labels] + [-1], np.int8
             )
             p.events = lut[index]
         arr = column(s["customer"])
         if arr is not None:
             p.customers = hash_ids(arr)
         score_columns = [("valence", -1.0, 1.0, F_VAL_CNT, "not a valence in [-1, 1]")] + [
-            (name, 0.0, 1.0, F_EMO + 2 * e, "not an emotion score in [0, 1]") for e, name in enumerate(self._emotions)
+            (name, 0.0, 1.0, score_fields(e), "not an emotion score in [0, 1]") for e, name in enumerate(self._emotions)
         ]
         for name, low, high, f_count, what in score_columns:
             arr = column(name)
@@ -793,7 +822,7 @@ class KpiAggregator:
                 if values.dtype == np.int64:
                     values = readonly(values, np.float64)
                 check_range(values, bitmap, offset, low, high, False, name, arr, row0, what)
-                p.fixed.append((values, bitmap, offset, f_count, f_count + 1))
+                p.fixed.append((values, bitmap, offset, f_count, f_count + 1, f_count + 2))
         return p
 
     def _group_ids(self, n: int, local_keys: list) -> tuple[np.ndarray, np.ndarray]:
@@ -873,19 +902,19 @@ class KpiAggregator:
             raise InputError("a (group, emotion) cell passed 2**32 rows; fixed-point sums could overflow")
         # the accumulation kernels: kpi_cpu's, or their CUDA twins (same calls, same integers)
         acc = kpi_cpu if self.backend == "cpu" else _device_fold()
-        for values, bitmap, offset, f_ans, f_pos, pos_min, f_neg, neg_max, f_sum in p.scales:
+        for values, bitmap, offset, f_ans, f_pos, pos_min, f_neg, neg_max, f_sum, f_sq in p.scales:
             acc.accum_scale(cell, values, bitmap, offset, counts, f_ans, f_pos, float(pos_min), f_neg,
-                            float(neg_max), f_sum)
-        for values, bitmap, offset, f_count, f_sum in p.fixed:
+                            float(neg_max), f_sum, f_sq)
+        for values, bitmap, offset, f_count, f_sum, f_sq in p.fixed:
             if not len(bitmap):  # no nulls: the kernel adds only the sums
                 counts[cells, f_count] += rows
-            acc.accum_fixed(cell, values, bitmap, offset, counts, f_count, f_sum, _FIXED_SCALE)
+            acc.accum_fixed(cell, values, bitmap, offset, counts, f_count, f_sum, f_sq, FIXED_SCALE)
         if p.revenue is not None:
             values, bitmap, offset = p.revenue
             acc.accum_revenue(cell, values, bitmap, offset, counts, F_REV_CNT,
                               self._rev_hi.reshape(-1), self._rev_lo.reshape(-1), _REVENUE_SCALE)
         if p.events is not None:
-            acc.accum_codes(cell, p.events, counts, F_EV_ANY, _FIELD_OF_EVENT)
+            acc.accum_codes(cell, p.events, counts, EVENTS.any_field, EVENTS.field_of_code)
         if acc is not kpi_cpu:
             acc.finish()
         # the sparse sketches are filled on the CPU whatever the backend (the same entries)
@@ -943,41 +972,11 @@ class KpiAggregator:
         return np.array([float(v) / (1 << REVENUE_BITS) for v in exact], np.float64)
 
 
-# ==================================================================================================
-# KPI formulas over counter arrays [..., F]
-# ==================================================================================================
-
-def _signed_fields(n_emotions: int) -> list[int]:
-    return [F_VAL_SUM] + [F_EMO + 2 * e + 1 for e in range(n_emotions)]
-
-
-def _kpi(c: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(value, valid, denominator)`` of a KPI from summed counters ``c[..., F]``; the denominator
-    is the number of observations behind the value (answers, outcome events, scores)."""
-    if name == "valence_mean":
-        return _fixed_mean(c, F_VAL_CNT)
-    if name == "nps":
-        num, d = 100 * (c[..., F_NPS_PRO] - c[..., F_NPS_DET]), c[..., F_NPS_ANS]
-    elif name == "csat":
-        num, d = 100 * c[..., F_RAT_SAT], c[..., F_RAT_ANS]
-    elif name == "ces":
-        num, d = c[..., F_EFF_SUM], c[..., F_EFF_ANS]
-    elif name in ("churn_rate", "renewal_rate"):
-        num = c[..., F_EV_CHURN if name == "churn_rate" else F_EV_RENEW]
-        d = c[..., F_EV_CHURN] + c[..., F_EV_RENEW]
-    elif name in ("upsell_rate", "cross_sell_rate"):
-        num, d = c[..., F_EV_UPSELL if name == "upsell_rate" else F_EV_CROSS], c[..., F_EV_ANY]
-    else:
-        raise AssertionError(name)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return num / d, d > 0, d
-
-
-def _fixed_mean(c: np.ndarray, f_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    d = c[..., f_count]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return c[..., f_count + 1] / _FIXED_SCALE / d, d > 0, d
-
+def _take_or_zero(counts: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``counts[index]``, with zero counters where ``index`` is -1."""
+    out = counts[np.maximum(index, 0)]
+    out[index < 0] = 0
+    return out
 
 
 def _device_fold():

@@ -159,6 +159,15 @@ class SparseRows:
         return self._keys.nbytes + self._values.nbytes + sum(k.nbytes + v.nbytes for k, v in self._log)
 
 
+def sparse_totals(rows: SparseRows, n_groups: int) -> np.ndarray:
+    """The number of values in each of the first ``n_groups`` rows of a sparse bucket-count array."""
+    keys, counts = rows.entries()
+    total = np.zeros(n_groups, np.int64)
+    if len(keys):
+        np.add.at(total, keys // rows.width, counts)
+    return total
+
+
 def sparse_quantiles(rows: SparseRows, n_groups: int, q: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`quantiles` of the first ``n_groups`` rows of a sparse bucket-count array (the same
     values: zero buckets do not move a cumulative count)."""
@@ -167,8 +176,7 @@ def sparse_quantiles(rows: SparseRows, n_groups: int, q: float) -> tuple[np.ndar
     if not len(keys):
         return values, valid
     group, bucket = keys // rows.width, keys % rows.width
-    total = np.zeros(n_groups, np.int64)
-    np.add.at(total, group, counts)
+    total = sparse_totals(rows, n_groups)
     rank = np.floor(q * np.maximum(total - 1, 0)).astype(np.int64)
     running = np.cumsum(counts)
     first = np.searchsorted(group, group, side="left")  # each entry's group's first entry
