@@ -241,7 +241,7 @@ def test_output_schema_ids_order_and_determinism():
     assert first.schema.field("ticket").type == pa.int64()
     empty = AlertStream(rules).evaluate(data.slice(0, 0))
     assert empty.num_rows == 0 and empty.column_names == first.column_names
-    assert RULES == ("repeated_frustration", "score_text_mismatch", "churn_language")
+    assert RULES == ("repeated_frustration", "score_text_mismatch", "churn_language", "kpi_shift")
 
 
 def test_row_numbers_count_across_table_chunks():

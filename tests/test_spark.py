@@ -230,6 +230,8 @@ def test_alerts_empty_partitions_and_missing_columns(spark, scored):
     want = emoscore.AlertStream().evaluate(_reference(none))
     assert got.num_rows == 0 and got.schema.equals(want.schema)
     assert es.alerts(tiny, rules, as_dataframe=True).count() == es.alerts(tiny, rules).num_rows
+    with pytest.raises(emoscore.InputError, match="kpi_shift"):     # windows over all of df: refused, not skipped
+        es.alerts(tiny, emoscore.AlertRules(shift_window="week"))
 
 
 def test_import_never_loads_pyspark():

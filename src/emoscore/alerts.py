@@ -1,4 +1,5 @@
-"""Alerts while scored batches stream: repeated frustration, score/text mismatch, churn language.
+"""Alerts while scored batches stream: repeated frustration, score/text mismatch, churn language, and
+significant window-to-window KPI shifts per group (:mod:`emoscore.alerts_shift`).
 
 ``AlertRules`` is the (immutable) configuration; ``AlertStream`` holds the bounded per-customer state
 and turns each scored batch into a table of alerts::
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._state import pack_state, unpack_state
+from .alerts_shift import ShiftWatch
 from .columns import as_input_errors, categorical, check_range, hash_ids, numeric, string_like
 from .errors import InputError, StateFormatError
 from .kernels import alerts_cpu
@@ -28,7 +30,7 @@ from .kernels import alerts_cpu
 __all__ = ["AlertRules", "AlertStream", "DEFAULT_CHURN_PHRASES", "RULES", "empty_alerts"]
 
 #: Rule names, in the order alerts of one row are listed.
-RULES = ("repeated_frustration", "score_text_mismatch", "churn_language")
+RULES = ("repeated_frustration", "score_text_mismatch", "churn_language", "kpi_shift")
 
 #: Churn-risk phrases matched by default (case-insensitive, on word boundaries).
 DEFAULT_CHURN_PHRASES = (
@@ -51,7 +53,7 @@ DEFAULT_CHURN_PHRASES = (
     "done with you",
 )
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the kpi_shift rule (its KPI state in the metadata); version 1 states are refused
 _MAGIC = b"EMOALR"
 _TIME_MAX = 0xFFFFFFFF - 1  # uint32 seconds since 1970 (0xFFFFFFFF marks an empty ring entry)
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -90,6 +92,13 @@ class AlertRules:
         ``excerpt_chars`` characters around it.
     max_customers : int
         Capacity of the per-customer state of ``repeated_frustration`` (see :class:`AlertStream`).
+    shift_window : {None, "day", "week", "month"}
+        Rule ``kpi_shift`` (``None`` disables it): per group of the ``shift_by`` columns, alert when
+        NPS, CSAT or an emotion share of a ``time`` window differs from the group's previous window with
+        ``p < 1 - shift_level`` and at least ``shift_min_n`` observations on each side. Alerts come as
+        windows close (a row of a later window arrives; :meth:`AlertStream.flush` closes the last ones);
+        see :mod:`emoscore.alerts_shift`. ``shift_emotions``: the taxonomy of the ``emotion`` values
+        (default: the bundled lexicon's).
     """
 
     def __init__(
@@ -114,6 +123,11 @@ class AlertRules:
         churn_phrases: Sequence[str] = DEFAULT_CHURN_PHRASES,
         excerpt_chars: int = 80,
         max_customers: int = 1_000_000,
+        shift_window: str | None = None,
+        shift_by: Sequence[str] = (),
+        shift_level: float = 0.99,
+        shift_min_n: int = 30,
+        shift_emotions: Sequence[str] | None = None,
     ) -> None:
         if frustration_count is not None and (
             not isinstance(frustration_count, int) or not 1 <= frustration_count <= 64
@@ -127,6 +141,12 @@ class AlertRules:
             raise InputError("churn_phrases must be a sequence of non-empty strings")
         if isinstance(frustration_emotions, str):
             frustration_emotions = (frustration_emotions,)
+        shift_by = (shift_by,) if isinstance(shift_by, str) else tuple(shift_by)
+        if shift_window is not None and time is None:
+            raise InputError(f"shift_window={shift_window!r} needs a time column, but time=None")
+        if not 0 < shift_level < 1 or not isinstance(shift_min_n, int) or shift_min_n < 0:
+            raise InputError(f"shift_level must be in (0, 1) and shift_min_n a count >= 0, got "
+                             f"{shift_level!r}, {shift_min_n!r}")
         # JSON-compatible (to_dict, the state's metadata): column names, thresholds and phrases
         self._config: dict[str, Any] = {
             "customer": customer, "time": time, "text": text, "id": id, "emotion": emotion, "valence": valence,
@@ -136,7 +156,9 @@ class AlertRules:
             "mismatch_valence": None if mismatch_valence is None else float(mismatch_valence),
             "promoter_min": float(promoter_min), "rating_min": float(rating_min),
             "churn_phrases": [p.strip() for p in churn_phrases], "excerpt_chars": int(excerpt_chars),
-            "max_customers": int(max_customers),
+            "max_customers": int(max_customers), "shift_window": shift_window, "shift_by": list(shift_by),
+            "shift_level": float(shift_level), "shift_min_n": shift_min_n,
+            "shift_emotions": None if shift_emotions is None else list(shift_emotions),
         }
         phrases = self._config["churn_phrases"]
         self._pattern = "|".join(_bounded(p) for p in phrases) if phrases else None
@@ -203,6 +225,10 @@ class AlertStream:
         # live customers, newest time seen (-1: none), rows scanned, evicted expired, evicted lru
         self._stats = np.array([0, -1, 0, 0, 0], np.int64)
         self._alerts = dict.fromkeys(RULES, 0)
+        self._shift = None if cfg["shift_window"] is None else ShiftWatch(
+            by=cfg["shift_by"], window=cfg["shift_window"], time=cfg["time"], nps=cfg["nps"], rating=cfg["rating"],
+            emotion=cfg["emotion"], emotions=cfg["shift_emotions"], level=cfg["shift_level"],
+            min_n=cfg["shift_min_n"])
 
     @property
     def memory_bytes(self) -> int:
@@ -242,16 +268,51 @@ class AlertStream:
             1-5, frustration score outside [0, 1], time outside 1970-2106); the message names the
             column, row and value, and no state changes.
         """
-        parts = [self._alerts_of(batch, p, start) for batch, p, start in self._prepare_all(data, "evaluate")]
-        parts = [part for part in parts if part is not None]
-        if not parts:
+        prepared = self._prepare_all(data, "evaluate")
+        shift = self._shift.prepare(data) if self._shift is not None else None
+        parts = [self._alerts_of(batch, p, start) for batch, p, start in prepared]
+        if shift is not None and self._shift is not None:
+            rows, evidence = self._shift.commit(shift)
+            parts.append(self._shift_alerts(data, rows, evidence))
+        tables = [part for part in parts if part is not None]
+        if not tables:
             return empty_alerts(self.rules, data.schema)
-        return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        return table.take(pc.sort_indices(table, [("row", "ascending")])) if shift is not None else table
 
     def check(self, data: pa.Table | pa.RecordBatch) -> None:
         """Raise the :class:`InputError` that :meth:`evaluate` would raise for ``data``, without
         evaluating it (no state changes): lets a caller check a batch before committing it elsewhere."""
         self._prepare_all(data, "check")
+        if self._shift is not None:
+            self._shift.prepare(data)
+
+    def flush(self) -> pa.Table:
+        """The ``kpi_shift`` alerts of the windows still open, at the end of a stream (their ``row``,
+        ``customer`` and ``time`` are null); an empty table when the rule is off."""
+        evidence = self._shift.flush() if self._shift is not None else []
+        table = self._shift_alerts(None, np.zeros(len(evidence), np.int64), evidence)
+        return table if table is not None else empty_alerts(self.rules, pa.schema([]))
+
+    def _shift_alerts(self, data, rows: np.ndarray, evidence: list[str]) -> pa.Table | None:
+        """The ``kpi_shift`` alerts: ``rows`` of ``data`` closed the windows (``data`` None: no row)."""
+        if not evidence:
+            return None
+        self._alerts["kpi_shift"] += len(evidence)
+        cfg = self.rules._config
+        n = len(evidence)
+        take = pa.array(rows)
+
+        def pick(name):
+            columns = data.schema.names if data is not None else ()
+            return data.column(name).take(take) if name in columns else pa.nulls(n)
+
+        columns = {"row": pa.array(rows, mask=np.full(n, data is None))}
+        if cfg["id"] is not None:
+            columns[cfg["id"]] = pick(cfg["id"])
+        columns.update(customer=pa.nulls(n), time=pick(cfg["time"]), rule=pa.array(["kpi_shift"] * n),
+                       evidence=pa.array(evidence, pa.string()))
+        return pa.table(columns)
 
     # ---------------------------------------------------------------------------------------------
 
@@ -436,8 +497,16 @@ class AlertStream:
         }).replace_schema_metadata({
             b"emoscore.alerts.rules": json.dumps(self.rules._config).encode(),
             b"emoscore.alerts.stats": json.dumps({"state": self._stats.tolist(), "alerts": self._alerts}).encode(),
+            **self._shift_metadata(),
         })
         return pack_state(table, magic=_MAGIC, version=_FORMAT_VERSION)
+
+    def _shift_metadata(self) -> dict[bytes, bytes]:
+        if self._shift is None:
+            return {}
+        state, through = self._shift.to_state()
+        return {b"emoscore.alerts.shift": json.dumps({"through": through}).encode(),
+                b"emoscore.alerts.shift_state": state}
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AlertStream:
@@ -498,6 +567,11 @@ class AlertStream:
             stream._ring[slot] = times
         stream._stats[:] = state
         stream._alerts.update(alerts)
+        if stream._shift is not None:
+            through = json.loads(metadata[b"emoscore.alerts.shift"])["through"]
+            if through is not None and type(through) is not int:
+                raise bad("the kpi_shift watermark is not a day number")
+            stream._shift.restore(metadata[b"emoscore.alerts.shift_state"], through)
         return stream
 
 

@@ -354,6 +354,9 @@ def alerts(df: DataFrame, rules: AlertRules | None = None, *, as_dataframe: bool
         raise InputError(f"rules must be an AlertRules, not {type(rules).__name__}")
     spark = df.sparkSession
     config = rules.to_dict()
+    if config["shift_window"] is not None:
+        raise InputError("emoscore.spark.alerts does not evaluate the kpi_shift rule (shift_window): aggregate "
+                         "with emoscore.spark.aggregate and read KpiAggregator.result(deltas=True) instead")
     # No column pruning here (unlike aggregate): a projection can be pushed below a round-robin
     # repartition and change the row order that `row` and the per-customer rule follow.
     schema = _arrow_schema(spark, df.schema)
