@@ -174,3 +174,45 @@ def test_subprocess_kpi(scored, tmp_path):
     lines = proc.stdout.decode().splitlines()
     assert lines[0].startswith('"channel","n"')
     assert len(lines) > 2
+
+
+def test_kpi_deltas_drivers_and_compare(scored, tmp_path):
+    agg = KpiAggregator(["touchpoint"], window="week").update(emoscore.score(pj.read_json(bundled_sample_path())))
+    status, out, err = _main(["kpi", "--by", "touchpoint", "--window", "week", "--deltas", "--output-format",
+                              "arrow"], scored)
+    assert status == 0, err
+    want = agg.result(deltas=True)
+    for name in ("nps_delta", "nps_delta_p", "csat_delta_low", "joy_share_delta_significant"):
+        assert _arrow(out).column(name).to_pylist() == pytest.approx(want.column(name).to_pylist(), abs=1e-4), name
+    status, out, err = _main(["kpi", "--by", "touchpoint", "--drivers", "csat", "--level", "0.9", "--output-format",
+                              "arrow"], scored)
+    assert status == 0, err
+    drivers = _arrow(out)
+    for q, significant in zip(drivers.column("q_value").to_pylist(), drivers.column("significant").to_pylist(),
+                              strict=True):
+        assert significant == (None if q is None else q < 0.1)
+    lines = scored.splitlines(keepends=True)
+    state = tmp_path / "last.state"
+    status, _, err = _main(["kpi", "--by", "touchpoint", "--state", str(state)], b"".join(lines[:1000]))
+    assert status == 0, err
+    status, out, err = _main(["kpi", "--by", "touchpoint", "--compare", str(state), "--output-format", "arrow"],
+                             b"".join(lines[1000:]))
+    assert status == 0, err
+    table = _arrow(out)
+    assert table.column("n_baseline").to_pylist() == KpiAggregator.from_bytes(state.read_bytes()).result() \
+        .column("n").to_pylist()
+    for argv, message in ((["--deltas"], "give --window"), (["--compare", str(tmp_path / "none")], "no such state"),
+                          (["--window", "week", "--compare", str(state)], "different settings")):
+        status, _, err = _main(["kpi", "--by", "touchpoint", *argv], scored)
+        assert status == 2 and message in _summary(err)["error"], err
+
+
+def test_run_streams_kpi_shift_alerts(sample_bytes, tmp_path):
+    alerts = tmp_path / "alerts.jsonl"
+    status, _, err = _main(["run", "--by", "touchpoint", "--kpi-out", str(tmp_path / "kpi.jsonl"), "--alerts-out",
+                            str(alerts), "--shift-window", "day", "--shift-level", "0.8", "--shift-min-n", "5"],
+                           sample_bytes)
+    assert status == 0, err
+    rules = [orjson.loads(line)["rule"] for line in alerts.read_bytes().splitlines()]
+    assert "kpi_shift" in rules
+    assert _summary(err)["alerts"]["kpi_shift"] == rules.count("kpi_shift")

@@ -22,6 +22,7 @@ from .session import OutputFailure, UsageError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "add_alert_arguments",
     "add_input_arguments",
     "add_lexicon_arguments",
     "add_output_arguments",
@@ -118,6 +119,19 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, default_batch: int = D
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="records and records/s on stderr (default: when stderr is a terminal)")
     group.add_argument("-q", "--quiet", action="store_true", help="no summary or progress (error lines still)")
+
+
+def add_alert_arguments(parser: argparse.ArgumentParser) -> None:
+    """The kpi_shift alert rule's options: --shift-window, --shift-by, --shift-level, --shift-min-n."""
+    group = parser.add_argument_group("kpi_shift alerts")
+    group.add_argument("--shift-window", choices=("day", "week", "month"),
+                       help="alert when a group's NPS, CSAT or an emotion share moves significantly from one "
+                            "such window of --time to the next (default: off)")
+    group.add_argument("--shift-by", type=_fields, metavar="COLS", help="the groups of those alerts (default: --by)")
+    group.add_argument("--shift-level", type=float, default=0.99, metavar="L",
+                       help="an alert needs p < 1 - L (default: 0.99)")
+    group.add_argument("--shift-min-n", type=at_least(0), default=30, metavar="N",
+                       help="and at least N observations in both windows (default: 30)")
 
 
 def add_lexicon_arguments(parser: argparse.ArgumentParser) -> None:

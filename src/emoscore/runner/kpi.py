@@ -39,6 +39,7 @@ import orjson
 import pyarrow as pa
 
 from .arguments import (
+    add_alert_arguments,
     add_input_arguments,
     add_lexicon_arguments,
     add_output_arguments,
@@ -75,14 +76,14 @@ a stop (a signal, --on-error fail, damaged input) writes the KPI table, the aler
 """ + EXIT_TABLE
 
 
-def _columns(value: str) -> list[str]:
+def parse_columns(value: str) -> list[str]:
     names = [name for name in (part.strip() for part in value.split(",")) if name]
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"--by names a column twice: {value!r}")
     return names
 
 
-def _level(value: str) -> float:
+def parse_level(value: str) -> float:
     try:
         level = float(value)
     except ValueError:
@@ -106,7 +107,7 @@ def _precision(value: str) -> int:
 
 def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("kpi")
-    group.add_argument("--by", type=_columns, default=[], metavar="COLS",
+    group.add_argument("--by", type=parse_columns, default=[], metavar="COLS",
                        help="comma-separated group key columns (default: one group); 'aspect' groups by the "
                             "scored aspects: a record counts in each aspect it mentions")
     group.add_argument("--window", choices=WINDOWS, help="also group by the day, ISO week or month of --time")
@@ -114,7 +115,7 @@ def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--customer", default="customer_id", metavar="COL",
                        help="customer id column: the KPI customers count (and, with run, the alert rules); "
                             "default: customer_id")
-    group.add_argument("--level", type=_level, default=0.95,
+    group.add_argument("--level", type=parse_level, default=0.95,
                        help="confidence level of the KPI intervals <kpi>_low/_high (default: 0.95)")
     group.add_argument("--min-n", type=_count, default=0, metavar="N",
                        help="a KPI resting on fewer than N observations is null; its <kpi>_n says how many "
@@ -131,7 +132,7 @@ def add_kpi_arguments(parser: argparse.ArgumentParser) -> None:
 # -------------------------------------------------------------------------------------------------
 # Records -> typed Arrow batches
 # -------------------------------------------------------------------------------------------------
-class _Converter:
+class Converter:
     """The columns the aggregator reads, as Arrow arrays of the right type; rows whose values do
     not convert are reported as ``{row: (field, reason)}``."""
 
@@ -408,7 +409,7 @@ def _good_rows(n: int, bad: dict) -> list[int]:
     return [row for row in range(n) if row not in bad]
 
 
-class _Held:
+class Held:
     """``--on-error fail``: the error sink while a chunk is read and prepared. Rejections are held
     (other events pass), so that only the first rejected record *in input order* is reported: the
     reader or a writer may reject a record after one that the KPI stage refuses in the same chunk."""
@@ -454,8 +455,8 @@ class _Held:
             session.rejected -= 1
 
 
-def _aggregate(session: Session, chunk, batch: pa.RecordBatch, bad: dict, step: Callable,
-               held: _Held | None) -> list[int]:  # fmt: skip
+def aggregate(session: Session, chunk, batch: pa.RecordBatch, bad: dict, step: Callable,
+               held: Held | None) -> list[int]:  # fmt: skip
     """Fold the rows of ``chunk`` (its typed ``batch``; ``bad``: rows that did not convert) with
     ``step``, report the refused ones and return the rows to write.
 
@@ -500,8 +501,22 @@ def new_aggregator(args: argparse.Namespace, emotions=None):
         raise UsageError(str(exc)) from None
 
 
-def load_state(path: str | None, agg):
-    """``agg`` merged into the state saved at ``path`` (when there is one)."""
+def kpi_table(agg, args: argparse.Namespace, baseline=None) -> pa.Table:
+    """The table ``emoscore kpi`` writes: the drivers, the comparison with ``baseline``, or the KPIs."""
+    from ..errors import EmoscoreError
+
+    try:
+        if args.drivers:
+            return agg.drivers(args.drivers, level=args.level)
+        if baseline is not None:
+            return agg.compare(baseline, level=args.level)
+        return agg.result(level=args.level, min_n=args.min_n, deltas=args.deltas)
+    except EmoscoreError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def load_state(path: str | None, agg, what: str = "resume from"):
+    """``agg`` merged into the state saved at ``path`` (when there is one); ``what`` the state is for."""
     from ..errors import EmoscoreError
     from ..kpi import KpiAggregator
 
@@ -514,7 +529,7 @@ def load_state(path: str | None, agg):
     except OSError as exc:
         raise InputFailure(f"cannot read the state {path}: {exc}") from None
     except EmoscoreError as exc:
-        raise UsageError(f"cannot resume from the state {path}: {exc}") from None
+        raise UsageError(f"cannot {what} the state {path}: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -646,12 +661,19 @@ class KpiCommand:
                                 "(default: all; with --format table a headline set)")
         add_run_arguments(parser)
         add_kpi_arguments(parser)
-        parser.add_argument("--drivers", choices=DRIVER_TARGETS, metavar="TARGET",
-                            help=f"write the drivers of this KPI instead ({', '.join(DRIVER_TARGETS)})")
+        table = parser.add_argument_group("table").add_mutually_exclusive_group()
+        table.add_argument("--drivers", choices=DRIVER_TARGETS, metavar="TARGET",
+                           help=f"write the drivers of this KPI instead ({', '.join(DRIVER_TARGETS)}), with the "
+                                "difference's interval, p- and q-values (Benjamini-Hochberg) at --level")
+        table.add_argument("--deltas", action="store_true",
+                           help="with --window: add each KPI's change from the group's previous window "
+                                "(<kpi>_delta, _delta_low/_high, _delta_p, _delta_significant)")
+        table.add_argument("--compare", metavar="STATE",
+                           help="write the KPIs against those of a baseline state saved by --state (same "
+                                "--by and --window): <kpi>_baseline and the change with its test")
 
     def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
             stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
-        from ..errors import EmoscoreError
 
         source = None
         args.keep = None
@@ -668,30 +690,25 @@ class KpiCommand:
             agg = new_aggregator(args)
             if args.state and os.path.exists(args.state):
                 load_state(args.state, agg.copy())  # a bad state is refused before any input is read
-            convert = _Converter(agg, args.by, args.time if args.window else None)
+            if args.deltas and not args.window:
+                raise UsageError("--deltas compares each window with the one before it: give --window")
+            if args.compare and not os.path.isfile(args.compare):
+                raise UsageError(f"--compare {args.compare}: no such state file")
+            baseline = load_state(args.compare, new_aggregator(args), "compare with") if args.compare else None
+            if baseline is not None:  # a baseline of other settings is refused before any input is read
+                kpi_table(agg, args, baseline)
+            convert = Converter(agg, args.by, args.time if args.window else None)
             if args.columns:  # a misspelt name fails before the input is opened
                 check_columns(args.columns, _possible_columns(args, convert))
-            source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
-                                delimiter=args.delimiter, stdin=stdin)  # fmt: skip
-            session.info.update(input=source.name, input_format=source.format)
-            # JSONL: a wrong --text fails fast (status 4)
-            check_text_field(source, args.text, session, declared=args.input_format is not None)
-            reader = READERS[source.format](
-                source, text=args.text, batch_size=args.batch_size, session=session,
-                max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
-            )  # fmt: skip
+            source, reader = open_records(args, session, stdin)
             if reader.schema is not None:
                 convert.check_columns(reader.schema.names, source.name, schema=reader.schema)
-            held = _Held(session) if session.on_error == "fail" else None
-            _each_chunk(session, reader, held, lambda chunk: self._chunk(session, chunk, convert, agg, held))
-            if _finishing(session):
+            held = Held(session) if session.on_error == "fail" else None
+            each_chunk(session, reader, held, lambda chunk: fold_chunk(session, chunk, convert, agg.update, held))
+            if finishing(session):
 
                 def tables(agg) -> None:
-                    try:
-                        table = (agg.drivers(args.drivers) if args.drivers
-                                 else agg.result(level=args.level, min_n=args.min_n))
-                    except EmoscoreError as exc:
-                        raise UsageError(str(exc)) from None
+                    table = kpi_table(agg, args, baseline)
                     keys = [*args.by, *(["window_start"] if args.window else [])]
                     default = (DRIVER_COLUMNS if args.drivers else KPI_COLUMNS) if out_format == "table" else None
                     table = pick_columns(table, keys, args.columns, default)
@@ -707,15 +724,9 @@ class KpiCommand:
                 source.close()
         return session.status()
 
-    @staticmethod
-    def _chunk(session: Session, chunk, convert: _Converter, agg, held: _Held | None) -> None:
-        convert.check_chunk(chunk, session)
-        batch, bad = convert.batch(chunk)
-        good = _aggregate(session, chunk, batch, bad, agg.update, held)
-        session.written += len(good)
 
 
-def _possible_columns(args: argparse.Namespace, convert: _Converter) -> list[str]:
+def _possible_columns(args: argparse.Namespace, convert: Converter) -> list[str]:
     """The columns the table can have: those of an aggregator that has seen (empty) every column
     ``convert`` reads, so every KPI is there."""
     from ..api import ASPECTS_TYPE
@@ -731,13 +742,39 @@ def _possible_columns(args: argparse.Namespace, convert: _Converter) -> list[str
     probe = new_aggregator(args)
     try:
         probe.update(pa.table({name: pa.array([], kind(name)) for name in convert.names}))
-        table = probe.drivers(args.drivers) if args.drivers else probe.result()
-    except EmoscoreError as exc:
+        table = kpi_table(probe, args, probe if args.compare else None)
+    except (EmoscoreError, UsageError) as exc:
         raise UsageError(f"cannot check --columns: {exc}") from None
     return table.column_names
 
 
-def _each_chunk(session: Session, reader, held: _Held | None, work: Callable[[Any], None]) -> None:
+def open_records(args: argparse.Namespace, session: Session, stdin: BinaryIO | None):
+    """``(source, reader)``: the input of ``--input`` (or stdin) and its record reader, as the input
+    options say; a wrong JSONL ``--text`` fails fast (status 4)."""
+    source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
+                        delimiter=args.delimiter, stdin=stdin)  # fmt: skip
+    try:
+        session.info.update(input=source.name, input_format=source.format)
+        check_text_field(source, args.text, session, declared=args.input_format is not None)
+        reader = READERS[source.format](
+            source, text=args.text, batch_size=args.batch_size, session=session,
+            max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
+        )  # fmt: skip
+    except BaseException:
+        source.close()
+        raise
+    return source, reader
+
+
+def fold_chunk(session: Session, chunk, convert: Converter, update: Callable, held: Held | None) -> None:
+    """Convert a chunk of scored records and fold its good rows with ``update``, rejecting the others."""
+    convert.check_chunk(chunk, session)
+    batch, bad = convert.batch(chunk)
+    good = aggregate(session, chunk, batch, bad, update, held)
+    session.written += len(good)
+
+
+def each_chunk(session: Session, reader, held: Held | None, work: Callable[[Any], None]) -> None:
     """``work(chunk)`` on each chunk of ``reader``; an input failure ends the loop (what was read
     before it stays). The first JSONL chunk is checked for the configured columns. Records of a
     chunk that ``work`` neither wrote nor rejected when it raised count as not written."""
@@ -767,7 +804,7 @@ def _each_chunk(session: Session, reader, held: _Held | None, work: Callable[[An
             held.release()
 
 
-def _finishing(session: Session) -> bool:
+def finishing(session: Session) -> bool:
     """Whether the KPI table, the alerts and the state are written: after the whole input, and after
     a stop (a signal, ``--on-error fail``, input damage) for the records read before it; not after
     an output failure or a configuration mistake."""
@@ -828,6 +865,7 @@ class RunCommand:
         group = parser.add_argument_group("files")
         group.add_argument("--kpi-out", required=True, metavar="PATH", help="write the KPI table here")
         group.add_argument("--alerts-out", metavar="PATH", help="write the alerts here")
+        add_alert_arguments(parser)
         add_lexicon_arguments(parser)
 
     def run(self, args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
@@ -856,21 +894,16 @@ class RunCommand:
             if args.state and os.path.exists(args.state):
                 load_state(args.state, agg.copy())
             try:
-                rules = AlertRules(customer=args.customer, time=args.time, text=args.text, id=args.id_field)
+                rules = AlertRules(customer=args.customer, time=args.time, text=args.text, id=args.id_field,
+                                   shift_window=args.shift_window, shift_by=args.shift_by or args.by,
+                                   shift_level=args.shift_level, shift_min_n=args.shift_min_n,
+                                   shift_emotions=scorer.emotions)
                 stream = AlertStream(rules)
             except EmoscoreError as exc:
                 raise UsageError(str(exc)) from None
-            source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
-                                delimiter=args.delimiter, stdin=stdin)  # fmt: skip
-            session.info.update(input=source.name, input_format=source.format)
-            # JSONL: a wrong --text fails fast (status 4)
-            check_text_field(source, args.text, session, declared=args.input_format is not None)
-            reader = READERS[source.format](
-                source, text=args.text, batch_size=args.batch_size, session=session,
-                max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
-            )  # fmt: skip
+            source, reader = open_records(args, session, stdin)
             extra = tuple(n for n in (args.customer, args.text, args.id_field) if n)
-            convert = _Converter(agg, args.by, args.time, extra)
+            convert = Converter(agg, args.by, args.time, extra)
             provided = frozenset(scoring.schema.names)
             if reader.schema is not None:
                 convert.check_columns(reader.schema.names, source.name, provided=provided, schema=reader.schema)
@@ -882,7 +915,7 @@ class RunCommand:
                 id_field=args.id_field, input_name=source.name, delimiter=args.delimiter or source.delimiter,
             )  # fmt: skip
             writer.open(reader.schema)
-            held = _Held(session) if session.on_error == "fail" else None
+            held = Held(session) if session.on_error == "fail" else None
 
             def step(batch: pa.RecordBatch) -> None:
                 # no state changes anywhere unless both the alert rules and the aggregator accept the rows
@@ -910,22 +943,22 @@ class RunCommand:
                 # and the output format keep), for the rows the writer kept
                 raw = chunk if len(rows) == len(chunk) else _subset(chunk, rows)
                 batch, bad = convert.batch(raw, scores)
-                keep = _aggregate(session, raw, batch, bad, step, held)
+                keep = aggregate(session, raw, batch, bad, step, held)
                 if len(keep) < len(prepared):
                     prepared, scores = _subset(prepared, keep), scores.take(pa.array(keep, pa.int64()))
                 if len(prepared):
                     writer.write(prepared, scores)
 
-            _each_chunk(session, reader, held, work)
+            each_chunk(session, reader, held, work)
             writer.close()
             output.commit()
-            if _finishing(session):
+            if finishing(session):
 
                 def tables(agg) -> None:
                     write_table(agg.result(level=args.level, min_n=args.min_n), args.kpi_out, kpi_format, session,
                                 stdout=stdout, delimiter=args.delimiter, precision=args.precision)  # fmt: skip
                     if args.alerts_out and alerts_format is not None:
-                        table = _alerts_table(alerts, stream)
+                        table = _alerts_table(alerts + [stream.flush()], stream)
                         write_table(table, args.alerts_out, alerts_format, session, stdout=stdout,
                                     delimiter=args.delimiter)  # fmt: skip
                     session.info.update(groups=len(agg), alerts=stream.stats["alerts"])
@@ -961,14 +994,3 @@ def _alerts_table(parts: list[pa.Table], stream) -> pa.Table:
     else:
         table = pa.concat_tables(parts, promote_options="permissive")
     return table.drop_columns([c for c in ("row",) if c in table.column_names])
-
-
-# The reading, conversion and folding that `kpi` and `run` share, under public names for the other
-# subcommands that aggregate scored records the same way (`emoscore report`: runner/report.py).
-Converter = _Converter
-Held = _Held
-aggregate = _aggregate
-each_chunk = _each_chunk
-finishing = _finishing
-parse_columns = _columns
-parse_level = _level

@@ -18,11 +18,8 @@ import argparse
 from typing import BinaryIO
 
 from .arguments import add_input_arguments, add_run_arguments, at_least, check_paths
-from .inputs import open_input
-from .kpi import WINDOWS, Converter, Held, aggregate, each_chunk, finishing, parse_columns, parse_level
+from .kpi import WINDOWS, Converter, Held, each_chunk, finishing, fold_chunk, open_records, parse_columns, parse_level
 from .outputs import Output
-from .readers import READERS
-from .score import check_text_field
 from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError
 
 __all__ = ["ReportCommand"]
@@ -139,21 +136,15 @@ class ReportCommand:
                                     text=args.text, id=args.id_field, examples=args.examples)  # fmt: skip
         except EmoscoreError as exc:
             raise UsageError(str(exc)) from None
-        source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
-                            delimiter=args.delimiter, stdin=stdin)  # fmt: skip
+        source, reader = open_records(args, session, stdin)
         try:
-            session.info.update(input=source.name, input_format=source.format)
-            check_text_field(source, args.text, session, declared=args.input_format is not None)
-            reader = READERS[source.format](
-                source, text=args.text, batch_size=args.batch_size, session=session,
-                max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
-            )  # fmt: skip
             extra = tuple(n for n in (args.text, args.id_field, "intensity", "evidence") if n)
             convert = Converter(builder.windowed, list(by), args.time, extra)
             if reader.schema is not None:
                 convert.check_columns(reader.schema.names, source.name, schema=reader.schema)
             held = Held(session) if session.on_error == "fail" else None
-            each_chunk(session, reader, held, lambda chunk: self._chunk(session, chunk, convert, builder, held))
+            each_chunk(session, reader, held,
+                       lambda chunk: fold_chunk(session, chunk, convert, builder.update, held))  # fmt: skip
         finally:
             source.close()
         if not finishing(session):
@@ -162,13 +153,6 @@ class ReportCommand:
             return builder.data(target=args.target, level=args.level)
         except EmoscoreError as exc:
             raise UsageError(str(exc)) from None
-
-    @staticmethod
-    def _chunk(session: Session, chunk, convert, builder, held) -> None:
-        convert.check_chunk(chunk, session)
-        batch, bad = convert.batch(chunk)
-        good = aggregate(session, chunk, batch, bad, builder.update, held)
-        session.written += len(good)
 
     # -- the page -----------------------------------------------------------------------------------
     @staticmethod
