@@ -15,7 +15,8 @@ PACKAGE_ROOTS = {"emoscore": "src/emoscore", "emoscore.kernels": "kernels", "emo
 
 #: Modules kept out of the wheel: the package never imports them; they rebuild and tune
 #: lexicons/default.tsv from ../shared/data (see lexicons/README.md).
-BUILD_SCRIPTS = {("emoscore.lexicons", "build_default"), ("emoscore.lexicons", "tune_params")}
+BUILD_SCRIPTS = {("emoscore.lexicons", "build_default"), ("emoscore.lexicons", "tune_params"),
+                 ("emoscore.lexicons", "build_fr")}
 
 
 def discover_packages() -> list[str]:

@@ -10,6 +10,13 @@ dominant emotion. CX sentences (``bench/data/cx_sentences.tsv``, written and lab
 delivery, billing, refunds, support, apps, thanks, sarcasm, negation, greetings, questions, urgency,
 identity words): 3-class macro-F1 and accuracy of the polarity and accuracy of the dominant emotion in emoscore's
 taxonomy (NRCLex: its own eight emotions; neutral when none), with ``--by-category`` per category.
+French (``fr/`` of the data folder, when present; ``../shared/data/fr/README.md``): the Allociné TV
+reviews' dev split and the DEFT 2017 tweets' val split, scored by emoscore with the French lexicon
+(``lexicons/fr.tsv``, or ``--french-lexicon``), by vader_FR (``vaderSentiment-fr``) and by English VADER
+unchanged. Binary rows (DEFT: its positive and negative tweets): ROC-AUC of the valence, and with the
+thresholds +-0.05 accuracy and macro-F1 over the two classes (a neutral prediction counts as wrong);
+DEFT also 3-class accuracy and macro-F1 on all tweets. Repeated texts are scored once (their first
+label; a text given both labels is dropped).
 Other labelled sets in the same formats can be evaluated with ``--data-dir``, and
 another lexicon file (a candidate built to a different path, or your own) with ``--lexicon``.
 """
@@ -29,6 +36,7 @@ import pyarrow as pa
 from emoscore import Scorer
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FRENCH_LEXICON = Path(__file__).resolve().parents[1] / "lexicons" / "fr.tsv"
 CX_SENTENCES = Path(__file__).resolve().parent / "data" / "cx_sentences.tsv"
 VALENCE_SETS = {
     "amazon": "vader/amazonReviewSnippets_GroundTruth.txt",
@@ -102,6 +110,39 @@ def load_cx_sentences(path: Path, limit: int | None) -> list[tuple[str, str, str
     return rows
 
 
+def dedupe(rows: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """(text, label) rows with each text once, at its first place and label; texts with two labels go."""
+    first: dict[str, str] = {}
+    conflicting = set()
+    for text, label in rows:
+        if first.setdefault(text, label) != label:
+            conflicting.add(text)
+    kept = [(text, label) for text, label in first.items() if text not in conflicting]
+    return [t for t, _ in kept], [g for _, g in kept]
+
+
+def load_allocine(path: Path, limit: int | None) -> tuple[list[str], list[str]]:
+    """Allociné TV reviews, ``label<TAB>text`` (1 positive, 0 negative), deduplicated."""
+    rows = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line in handle:
+            label, sep, text = line.rstrip("\n").partition("\t")
+            if sep:
+                rows.append((text, "positive" if label == "1" else "negative"))
+    texts, gold = dedupe(rows)
+    return texts[:limit] if limit else texts, gold[:limit] if limit else gold
+
+
+def load_deft(directory: Path, split: str, limit: int | None) -> tuple[list[str], list[str]]:
+    """DEFT 2017 tweets (UMSAB French): ``{split}_text.txt`` and ``{split}_labels.txt`` line by line,
+    0 negative, 1 neutral, 2 positive; deduplicated."""
+    texts = (directory / f"{split}_text.txt").read_text(encoding="utf-8").split("\n")
+    labels = (directory / f"{split}_labels.txt").read_text(encoding="utf-8").split()
+    names = {"0": "negative", "1": "neutral", "2": "positive"}
+    texts, gold = dedupe([(t, names[g]) for t, g in zip(texts, labels, strict=True)])
+    return texts[:limit] if limit else texts, gold[:limit] if limit else gold
+
+
 # --- metrics ------------------------------------------------------------------------------------
 
 
@@ -119,6 +160,17 @@ def macro_f1(gold: list[str], predicted: list[str], classes: tuple[str, ...]) ->
         fn = sum(g == label and p != label for g, p in zip(gold, predicted, strict=True))
         scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores))
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """ROC-AUC of ``scores`` for the boolean labels ``positive`` (Mann-Whitney U, ties at half)."""
+    from scipy.stats import rankdata
+
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def three_class(values: np.ndarray, threshold: float) -> list[str]:
@@ -156,6 +208,21 @@ class Vader:
         return np.array([self.analyzer.polarity_scores(t)["compound"] for t in texts])
 
     ekman = emotion = None  # VADER scores valence only
+
+
+class VaderFr(Vader):
+    """vader_FR (``vaderSentiment-fr``), its ``polarity_scores`` (not the fuzzy ``polarity_scores_max``)."""
+
+    name = "vader_FR"
+
+    def __init__(self) -> None:
+        import warnings
+
+        with warnings.catch_warnings():  # fuzzywuzzy's "slow pure-python SequenceMatcher", unused here
+            warnings.simplefilter("ignore")
+            from vaderSentiment_fr.vaderSentiment import SentimentIntensityAnalyzer
+
+        self.analyzer = SentimentIntensityAnalyzer()
 
 
 class NrcLookup:
@@ -227,10 +294,55 @@ def evaluate_cx(systems: list, limit: int | None, by_category: bool) -> dict[str
     return sets
 
 
-def evaluate(data_dir: Path, limit: int | None, lexicon: Path | None = None, by_category: bool = False) -> dict:
+def polarity_metrics(values: np.ndarray, gold: list[str]) -> dict[str, float]:
+    """Binary rows: AUC, and accuracy and macro-F1 with the +-0.05 thresholds (neutral counts as wrong)."""
+    predicted = three_class(values, 0.05)
+    return {"auc": roc_auc(values, np.array([g == "positive" for g in gold])),
+            "macro_f1": macro_f1(gold, predicted, ("positive", "negative")),
+            "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])),
+            "zero": float(np.mean(values == 0))}
+
+
+def evaluate_french(directory: Path, limit: int | None, lexicon: Path, skipped: list[str]) -> dict[str, dict]:
+    """The French development sets: emoscore with ``lexicon``, vader_FR and English VADER."""
+    systems: list = [Emoscore(lexicon)]
+    for factory in (VaderFr, Vader):
+        try:
+            systems.append(factory())
+        except ImportError:
+            skipped.append(f"{factory.name} (French sets)")
+    sets: dict[str, dict] = {}
+    allocine = directory / "allocine_tv" / "dev.tsv"
+    if allocine.exists():
+        texts, gold = load_allocine(allocine, limit)
+        sets["fr/allocine_dev"] = {"n": len(texts), "systems": {
+            system.name: polarity_metrics(system.valence(texts), gold) for system in systems}}
+    else:
+        skipped.append(f"allocine_tv ({allocine} missing)")
+    deft = directory / "deft2017_tweets"
+    if (deft / "val_text.txt").exists():
+        texts, gold = load_deft(deft, "val", limit)
+        binary = [i for i, g in enumerate(gold) if g != "neutral"]
+        rows, rows3 = {}, {}
+        for system in systems:
+            values = system.valence(texts)
+            rows[system.name] = polarity_metrics(values[binary], [gold[i] for i in binary])
+            predicted = three_class(values, 0.05)
+            rows3[system.name] = {
+                "macro_f1": macro_f1(gold, predicted, ("positive", "neutral", "negative")),
+                "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)]))}
+        sets["fr/deft_val"] = {"n": len(binary), "systems": rows}
+        sets["fr/deft_val_3class"] = {"n": len(texts), "systems": rows3}
+    else:
+        skipped.append(f"deft2017_tweets ({deft} missing)")
+    return sets
+
+
+def evaluate(data_dir: Path, limit: int | None, lexicon: Path | None = None, by_category: bool = False,
+             french_lexicon: Path = FRENCH_LEXICON) -> dict:
     systems, skipped = available_systems(lexicon)
     report: dict = {"data_dir": str(data_dir), "limit": limit, "lexicon": str(lexicon) if lexicon else "default",
-                    "skipped": skipped, "sets": {}}
+                    "french_lexicon": str(french_lexicon), "skipped": skipped, "sets": {}}
     for name, relative in VALENCE_SETS.items():
         path = data_dir / relative
         if not path.exists():
@@ -262,6 +374,10 @@ def evaluate(data_dir: Path, limit: int | None, lexicon: Path | None = None, by_
     else:
         report["skipped"].append(f"goemotions ({goemotions} missing)")
     report["sets"].update(evaluate_cx(systems, limit, by_category))
+    if (data_dir / "fr").is_dir():
+        report["sets"].update(evaluate_french(data_dir / "fr", limit, french_lexicon, report["skipped"]))
+    else:
+        report["skipped"].append(f"French sets ({data_dir / 'fr'} missing)")
     return report
 
 
@@ -284,8 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the report to this file")
     parser.add_argument("--lexicon", type=Path, help="score emoscore with this lexicon file (default: the bundled one)")
     parser.add_argument("--by-category", action="store_true", help="also report each category of the CX sentences")
+    parser.add_argument("--french-lexicon", type=Path, default=FRENCH_LEXICON,
+                        help="score the French sets with this lexicon file (default: lexicons/fr.tsv)")
     args = parser.parse_args(argv)
-    report = evaluate(args.data_dir, args.limit, args.lexicon, args.by_category)
+    report = evaluate(args.data_dir, args.limit, args.lexicon, args.by_category, args.french_lexicon)
     print_table(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")

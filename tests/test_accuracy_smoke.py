@@ -19,6 +19,7 @@ from shared_data import require
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = ("amazon", "movie", "goemotions_dev_ekman", "cx_sentences")
+FRENCH_SETS = ("fr/allocine_dev", "fr/deft_val", "fr/deft_val_3class")  # when ../shared/data/fr is there
 pytestmark = pytest.mark.slow
 
 
@@ -42,7 +43,7 @@ def test_report_runs_on_200_rows_and_numbers_are_in_range(tmp_path, capsys, data
     assert accuracy.main(["--data-dir", str(data), "--limit", "200", "--json", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["limit"] == 200 and report["lexicon"] == "default"
-    assert set(report["sets"]) == set(SETS)
+    assert set(report["sets"]) == set(SETS) | (set(FRENCH_SETS) if (data / "fr").is_dir() else set())
     for name in SETS:
         result = report["sets"][name]
         assert result["n"] == 200, name
@@ -57,6 +58,9 @@ def test_report_runs_on_200_rows_and_numbers_are_in_range(tmp_path, capsys, data
         assert set(report["sets"][name]["systems"]["emoscore"]) == {"pearson_r", "macro_f1"}
     assert set(report["sets"]["goemotions_dev_ekman"]["systems"]["emoscore"]) == {"macro_f1", "accuracy"}
     assert set(report["sets"]["cx_sentences"]["systems"]["emoscore"]) == {"macro_f1", "polarity_acc", "emotion_acc"}
+    for name in FRENCH_SETS if (data / "fr").is_dir() else ():
+        for system, metrics in report["sets"][name]["systems"].items():
+            assert all(0.0 <= value <= 1.0 for value in metrics.values()), (name, system, metrics)
     table = capsys.readouterr().out
     assert table.splitlines()[0].split()[:5] == ["set", "n", "system", "metric", "value"]
     for name in SETS:

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: Source folder -> where its files land in the wheel.
 ROOTS = {"src/emoscore": "emoscore", "kernels": "emoscore/kernels", "lexicons": "emoscore/lexicons"}
 #: Repository scripts that rebuild and tune the default lexicon: the package never imports them.
-BUILD_SCRIPTS = {"lexicons/build_default.py", "lexicons/tune_params.py"}
+BUILD_SCRIPTS = {"lexicons/build_default.py", "lexicons/tune_params.py", "lexicons/build_fr.py"}
 
 
 def tracked_files() -> list[str]:
