@@ -958,7 +958,8 @@ class RunCommand:
                     write_table(agg.result(level=args.level, min_n=args.min_n), args.kpi_out, kpi_format, session,
                                 stdout=stdout, delimiter=args.delimiter, precision=args.precision)  # fmt: skip
                     if args.alerts_out and alerts_format is not None:
-                        table = _alerts_table(alerts + [stream.flush()], stream)
+                        last = stream.flush()  # the kpi_shift alerts of the windows still open
+                        table = _alerts_table(alerts + ([last] if last.num_rows else []), stream)
                         write_table(table, args.alerts_out, alerts_format, session, stdout=stdout,
                                     delimiter=args.delimiter)  # fmt: skip
                     session.info.update(groups=len(agg), alerts=stream.stats["alerts"])
