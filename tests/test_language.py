@@ -14,7 +14,7 @@ import pytest
 
 from emoscore._tokenize import build_table, fnv1a64, tokenize
 from emoscore.errors import InputError, LexiconError
-from emoscore.language import CODES, LANGUAGES, UND, LanguageTable, codes_array, detect
+from emoscore.language import CODES, LANGUAGES, UND, LanguageTable, TermWeights, codes_array, detect
 from shared_data import require
 
 BENCH_SET = Path(__file__).resolve().parents[1] / "bench" / "data" / "language_sentences.tsv"
@@ -92,10 +92,11 @@ def test_codes_array_marks_invalid_rows_und():
 
 
 def reference_detect(table, doc_offsets, term_ids, flags, term_weights, cues):
+    """term_weights: float32[N, L]; the token sums first, then the cues."""
     p = table.params
     out = []
     for d in range(len(doc_offsets) - 1):
-        score = cues[d].astype(np.float32).copy()
+        score = np.zeros(len(LANGUAGES), np.float32)
         words = hits = 0
         for t in range(doc_offsets[d], doc_offsets[d + 1]):
             words += not flags[t] & 8
@@ -103,6 +104,7 @@ def reference_detect(table, doc_offsets, term_ids, flags, term_weights, cues):
             if tid >= 0 and term_weights[tid].any():
                 hits += 1
                 score += term_weights[tid]
+        score += cues[d]
         best = int(np.argmax(score))
         second = max([np.float32(0)] + [score[i] for i in range(len(score)) if i != best])
         if score[best] < np.float32(p.min_evidence) or score[best] - second < np.float32(p.margin):
@@ -138,9 +140,37 @@ def test_kernels_equal_the_reference_on_random_token_mixes():
         term_ids = rng.integers(-n_terms // 3, n_terms, n_tokens).clip(-1).astype(np.int32)
         flags = np.where(rng.random(n_tokens) < 0.1, 8, 0).astype(np.uint8)
         cues = (rng.integers(0, 3, (n_docs, len(LANGUAGES))) * 0.5).astype(np.float32)
-        got = table.detect_tokens(doc_offsets, term_ids, flags, table.word_weights, cues)
+        got = table.detect_tokens(doc_offsets, term_ids, flags, table.own_weights, cues)
         want = reference_detect(table, doc_offsets, term_ids, flags, table.word_weights, cues)
         np.testing.assert_array_equal(got, want)
+
+
+def test_long_documents_do_not_overflow_the_packed_sums():
+    """More than BLOCK tokens of weight 2 (8 quarters each) would carry out of a 16-bit lane."""
+    table = LanguageTable.default()
+    danke = table.words.index(b"danke")
+    merci = table.words.index(b"merci")
+    rng = np.random.default_rng(7)
+    term_ids = np.concatenate([np.full(12_000, danke), np.full(11_990, merci), rng.integers(-1, 50, 3000)])
+    term_ids = term_ids.astype(np.int32)
+    doc_offsets = np.array([0, 12_000, 23_990, term_ids.size], np.int64)
+    flags = np.zeros(term_ids.size, np.uint8)
+    cues = np.zeros((3, len(LANGUAGES)), np.float32)
+    got = table.detect_tokens(doc_offsets, term_ids, flags, table.own_weights, cues)
+    np.testing.assert_array_equal(got, reference_detect(table, doc_offsets, term_ids, flags, table.word_weights, cues))
+    one = np.array([0, term_ids.size], np.int64)
+    got = table.detect_tokens(one, term_ids, flags, table.own_weights)
+    assert got.tolist() == [LANGUAGES.index("de")]  # 24000 vs 23980 quarters: counted exactly
+
+
+def test_cue_kernel_on_random_texts():
+    table = LanguageTable.default()
+    rng = np.random.default_rng(5)
+    alphabet = list("abcdefgh ijklm.!") + ["ß", "ä", "ñ", "ç", "ã", "é", "€", "😀"]
+    texts = ["".join(rng.choice(alphabet, int(rng.integers(0, 90)))) for _ in range(300)]
+    arr = pa.array(texts)
+    np.testing.assert_array_equal(table.cues(arr), reference_cues(table, texts))
+    np.testing.assert_array_equal(table.cues(arr.slice(13, 200)), reference_cues(table, texts[13:213]))
 
 
 def test_cue_kernel_equals_the_reference():
@@ -173,11 +203,17 @@ def test_detect_tokens_checks_its_inputs():
     ids = np.array([0, 1], np.int32)
     flags = np.zeros(2, np.uint8)
     with pytest.raises(InputError):
-        table.detect_tokens(offsets, ids, flags, np.zeros((5, 3), np.float32))
+        table.detect_tokens(offsets, ids, flags, TermWeights(np.zeros((5, 3), np.uint64)))
     with pytest.raises(InputError):
-        table.detect_tokens(offsets, np.array([0, 9], np.int32), flags, np.zeros((5, len(LANGUAGES)), np.float32))
+        table.detect_tokens(offsets, ids, flags, TermWeights(np.ones((5, 2), np.uint64)))
     with pytest.raises(InputError):
-        table.detect_tokens(offsets, ids, flags, table.word_weights, np.zeros((3, len(LANGUAGES)), np.float32))
+        TermWeights.of(np.full((2, len(LANGUAGES)), 0.3, np.float32))
+    small = TermWeights.of(np.ones((5, len(LANGUAGES)), np.float32))
+    with pytest.raises(InputError):
+        table.detect_tokens(offsets, np.array([0, 5], np.int32), flags, small)
+    assert table.detect_tokens(offsets, np.array([0, 4], np.int32), flags, small).tolist() == [-1]  # a tie
+    with pytest.raises(InputError):
+        table.detect_tokens(offsets, ids, flags, table.own_weights, np.zeros((3, len(LANGUAGES)), np.float32))
 
 
 # --- the table format ----------------------------------------------------------------------------
@@ -196,6 +232,8 @@ def test_the_table_ships_in_the_package_and_says_who_wrote_it():
     ("verb\ten\t1\tfoo", "kind"),
     ("word\ten\tabc\tfoo", "weight"),
     ("word\ten\t-1\tfoo", "positive"),
+    ("word\ten\t0.3\tfoo", "multiple"),
+    ("word\ten\t17\tfoo", "multiple"),
     ("word\ten\t1\tFoo", "lower-case"),
     ("word\ten\t1\tfoo foo", "twice"),
     ("char\tde\t1\tab", "two-byte"),

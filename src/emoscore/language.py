@@ -12,7 +12,8 @@ too weak or too close to the second best, in which case the document is ``und`` 
 
 1. tokenize with a table that holds :attr:`LanguageTable.keys` as whole-word entries (for instance the
    lexicon's table with these keys added as terms); words whose keys are missing count nothing;
-2. once per compiled table, ``weights = language_table.term_weights(table_keys, table_ids, n_terms)``;
+2. once per compiled table, ``weights = language_table.term_weights(table_keys, table_ids, n_terms)``
+   (a :class:`TermWeights`);
 3. per batch, ``codes = language_table.detect_tokens(doc_offsets, term_ids, flags, weights,
    cues=language_table.cues(chunk))`` where ``chunk`` is the string array that was tokenized (or the
    per-chunk cues concatenated in the same order), then ``codes_array(codes, valid)``.
@@ -25,6 +26,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -33,13 +35,42 @@ from ._tokenize import build_table, fnv1a64, fold_tokens, tokenize
 from .columns import string_like
 from .errors import InputError, LexiconError
 
-__all__ = ["LANGUAGES", "UND", "CODES", "LanguageTable", "Params", "codes_array", "detect"]
+__all__ = ["LANGUAGES", "UND", "CODES", "LanguageTable", "Params", "TermWeights", "codes_array", "detect"]
 
 LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "es", "it", "pt", "nl")
 UND = "und"
 #: The dictionary of :func:`detect`'s result: index i < len(LANGUAGES) is LANGUAGES[i], the last is ``und``.
 CODES: tuple[str, ...] = (*LANGUAGES, UND)
 _KINDS = ("word", "char", "pair")
+_UNITS, _MAX_UNITS = 4, 64  # kernels.language_cpu.UNITS, MAX_UNITS: weights in quarters, at most 16
+_HITS_LANE = 7  # kernels.language_cpu.HITS_LANE
+
+
+class TermWeights(NamedTuple):
+    """The language weights of the terms of one tokenizer table (N terms), as
+    :meth:`LanguageTable.detect_tokens` takes them: one row of two 64-bit words per term, so that a
+    token costs two loads and two additions (layout: ``kernels.language_cpu.detect_stream``)."""
+
+    packed: np.ndarray  #: uint64[N + 1, 2]: row t + 1 is term t, row 0 (a token outside the table) zeros
+
+    @classmethod
+    def of(cls, weights: np.ndarray) -> TermWeights:
+        """From a float32[N, L] matrix of weights per term and language (multiples of 1/4, at most 16)."""
+        matrix = np.asarray(weights, np.float32)
+        units = np.rint(matrix * _UNITS)
+        if matrix.ndim != 2 or matrix.shape[1] != len(LANGUAGES):
+            raise InputError(f"language weights must have shape (terms, {len(LANGUAGES)}), not {matrix.shape}")
+        if matrix.size and (np.any(units != matrix * _UNITS) or units.min() < 0 or units.max() > _MAX_UNITS):
+            raise InputError(f"language weights must be multiples of 1/{_UNITS} from 0 to {_MAX_UNITS // _UNITS}")
+        lanes = np.zeros((matrix.shape[0] + 1, 8), np.uint64)
+        lanes[1:, :len(LANGUAGES)] = units
+        lanes[1:, _HITS_LANE] = (units > 0).any(axis=1)
+        shifts = np.array([0, 16, 32, 48], np.uint64)
+        packed = np.stack([(lanes[:, :4] << shifts).sum(axis=1, dtype=np.uint64),
+                           (lanes[:, 4:] << shifts).sum(axis=1, dtype=np.uint64)], axis=1)
+        packed = np.ascontiguousarray(packed)
+        packed.setflags(write=False)
+        return cls(packed)
 
 
 @dataclass(frozen=True)
@@ -71,6 +102,8 @@ class LanguageTable:
         ``(first << 8) | second`` -> row of ``cue_weights``, or -1.
     cue_weights : numpy.ndarray, float32[K, L]
     params : Params
+    own_weights : TermWeights
+        ``word_weights`` for the words' own table (the stream of ``table_keys``/``table_ids``).
     """
 
     words: tuple[bytes, ...]
@@ -82,6 +115,7 @@ class LanguageTable:
     pair_index: np.ndarray
     cue_weights: np.ndarray
     params: Params
+    own_weights: TermWeights
 
     @classmethod
     def default(cls) -> LanguageTable:
@@ -123,8 +157,9 @@ class LanguageTable:
                 weight = float(weight_text)
             except ValueError:
                 raise LexiconError(f"{where}: weight must be a number, not {weight_text!r}") from None
-            if not np.isfinite(weight) or weight <= 0:
-                raise LexiconError(f"{where}: weight must be positive, not {weight_text!r}")
+            if not 0 < weight <= _MAX_UNITS // _UNITS or weight * _UNITS != round(weight * _UNITS):
+                raise LexiconError(f"{where}: weight must be a positive multiple of 1/{_UNITS} up to "
+                                   f"{_MAX_UNITS // _UNITS}, not {weight_text!r}")
             lang = LANGUAGES.index(language)
             for item in items.split():
                 if (kind, language, item) in seen:
@@ -152,13 +187,14 @@ class LanguageTable:
         arrays: list[np.ndarray] = [keys, word_weights, lead, pair_index, cue_weights]
         for array in arrays:
             array.setflags(write=False)
-        return cls(tuple(order), keys, word_weights, table_keys, table_ids, lead, pair_index, cue_weights, params)
+        return cls(tuple(order), keys, word_weights, table_keys, table_ids, lead, pair_index, cue_weights, params,
+                   TermWeights.of(word_weights))
 
-    def term_weights(self, table_keys: np.ndarray, table_ids: np.ndarray, n_terms: int) -> np.ndarray:
-        """float32[n_terms, L]: the language weights of each term id of another tokenizer table.
+    def term_weights(self, table_keys: np.ndarray, table_ids: np.ndarray, n_terms: int) -> TermWeights:
+        """The language weights of each term id of another tokenizer table.
 
         ``table_keys``/``table_ids`` are a table from ``build_table`` (a compiled lexicon's, with
-        :attr:`keys` added as whole-word terms); term ids run below ``n_terms``. Row t is the weights of
+        :attr:`keys` added as whole-word terms); term ids run below ``n_terms``. Term t gets the weights of
         the listed word whose key maps to id t, zero for every other term. Compute it once per table.
         """
         found = {int(k): int(i) for k, i in zip(np.asarray(table_keys), np.asarray(table_ids), strict=True) if k}
@@ -169,8 +205,7 @@ class LanguageTable:
                 if not 0 <= term < n_terms:
                     raise InputError(f"table id {term} is outside the {n_terms} terms")
                 out[term] = weights
-        out.setflags(write=False)
-        return out
+        return TermWeights.of(out)
 
     def cues(self, array: pa.Array) -> np.ndarray:
         """float32[D, L]: the character-cue score of each document of a string or large-string array."""
@@ -191,16 +226,16 @@ class LanguageTable:
         return cue_scores(offsets, data, self.lead, self.pair_index, self.cue_weights)
 
     def detect_tokens(self, doc_offsets: np.ndarray, term_ids: np.ndarray, flags: np.ndarray,
-                      term_weights: np.ndarray, cues: np.ndarray | None = None) -> np.ndarray:
+                      weights: TermWeights, cues: np.ndarray | None = None) -> np.ndarray:
         """int8[D]: each document's index into :data:`LANGUAGES`, or -1 for ``und``.
 
         Parameters
         ----------
         doc_offsets, term_ids, flags : numpy.ndarray
             The tokenizer's stream (int64[D+1], int32[T], uint8[T]) over a table with :attr:`keys`.
-        term_weights : numpy.ndarray, float32[N, L]
+        weights : TermWeights
             :meth:`term_weights` of that table (N terms: every id in ``term_ids`` is below N), or
-            :attr:`word_weights` when the stream came from :attr:`table_keys`/:attr:`table_ids`.
+            :attr:`own_weights` when the stream came from :attr:`table_keys`/:attr:`table_ids`.
         cues : numpy.ndarray, float32[D, L], optional
             :meth:`cues` of the same documents; without them only words count.
 
@@ -209,10 +244,10 @@ class LanguageTable:
         from .kernels.contract import checked_stream, readonly
         from .kernels.language_cpu import detect_stream
 
-        weights = readonly(term_weights, np.float32)
-        if weights.ndim != 2 or weights.shape[1] != len(LANGUAGES):
-            raise InputError(f"term_weights must have shape (terms, {len(LANGUAGES)}), not {weights.shape}")
-        stream = checked_stream(doc_offsets, term_ids, flags, weights.shape[0])
+        packed = readonly(weights.packed, np.uint64)
+        if packed.ndim != 2 or packed.shape[0] < 1 or packed.shape[1] != 2 or packed[0].any():
+            raise InputError(f"weights must be TermWeights (packed uint64[N+1, 2], row 0 zeros), not {packed.shape}")
+        stream = checked_stream(doc_offsets, term_ids, flags, packed.shape[0] - 1)
         n_docs = max(stream.doc_offsets.shape[0] - 1, 0)
         if n_docs and stream.doc_offsets[0] != 0:
             raise InputError(f"doc_offsets must start at 0, not {stream.doc_offsets[0]}")
@@ -224,9 +259,8 @@ class LanguageTable:
                 raise InputError(f"cues must have shape ({n_docs}, {len(LANGUAGES)}), not {cue_array.shape}")
         if n_docs == 0:
             return np.zeros(0, np.int8)
-        listed = readonly((weights > 0).any(axis=1).astype(np.uint8))
         p = self.params
-        return detect_stream(stream.doc_offsets, stream.term_ids, stream.flags, weights, listed, cue_array,
+        return detect_stream(stream.doc_offsets, stream.term_ids, stream.flags, packed, cue_array,
                              p.min_evidence, p.margin, p.min_coverage)
 
 
@@ -304,7 +338,7 @@ def detect(texts: pa.Array | pa.ChunkedArray | Sequence[str | None],
     pieces: list[np.ndarray] = []
     for chunk in _string_chunks(texts):
         doc_offsets, term_ids, flags = tokenize(chunk, table.table_keys, table.table_ids, 0)
-        codes = table.detect_tokens(doc_offsets, term_ids, flags, table.word_weights, table.cues(chunk))
+        codes = table.detect_tokens(doc_offsets, term_ids, flags, table.own_weights, table.cues(chunk))
         if chunk.null_count:
             codes[np.asarray(chunk.is_null())] = -1
         pieces.append(codes)
