@@ -9,7 +9,7 @@ On generated English feedback (``emoscore.sample.generate``), best of ``--repeat
   (``tokenize`` over the merged table minus over the lexicon's own), ``cues`` the character-cue pass,
   ``detect_tokens`` the kernel over the token stream.
 
-    python bench/language_speed.py [--docs 200000] [--repeats 3]
+    python bench/language_speed.py [--docs 200000] [--repeats 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numba
 import numpy as np
 
 from emoscore import Scorer
@@ -50,10 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="Numba threads for both (default: Numba's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        numba.set_num_threads(args.threads)
     data = generate(args.docs, seed=16)
     texts = data.column("text").combine_chunks()
-    scorer = Scorer()
+    scorer = Scorer(threads=args.threads or None)
     language = LanguageTable.default()
     lex = scorer.lexicon
     table_keys, table_ids, weights = merged_table(lex, language)
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     in_scorer = rows["tokenize +keys"] + rows["cues"] + rows["detect_tokens"]
 
     megabytes = texts.nbytes / 1e6
-    print(f"{args.docs:,} generated English documents, {megabytes:.1f} MB of text; best of {args.repeats}")
+    print(f"{args.docs:,} generated English documents, {megabytes:.1f} MB of text; best of {args.repeats}; "
+          f"{numba.get_num_threads()} threads")
     print("| step | seconds | MB/s | vs score |")
     print("|---|---:|---:|---:|")
     for name, seconds in rows.items():

@@ -2,7 +2,7 @@
 
 Two passes, both ``numba.njit(parallel=True, cache=True, nogil=True)`` over documents:
 
-* :func:`cue_scores` reads a document's UTF-8 bytes once and adds, for each listed byte pair (a
+* :func:`cue_scores` reads the documents' UTF-8 bytes once and adds, for each listed byte pair (a
   two-byte character such as "ß", or two ASCII letters), that pair's weight per language; when no
   pair starts with an ASCII byte it skips aligned 8-byte words of ASCII text at once;
 * :func:`detect_stream` reads a document's tokens once (the tokenizer's CSR stream), adds each listed
@@ -42,23 +42,30 @@ def _cue_chunks(offsets, data, words, skip_ascii, lead, pair_index, cue_weights,
     n_lang = out.shape[1]
     n_chunks = (n_docs + _CHUNK - 1) // _CHUNK
     for c in numba.prange(n_chunks):
-        for d in range(c * _CHUNK, min((c + 1) * _CHUNK, n_docs)):
-            i = offsets[d]
-            end = offsets[d + 1] - 1  # a pair starts before the document's last byte
-            while i < end:
-                if skip_ascii and (i & 7) == 0:
-                    # no listed pair starts with an ASCII byte: skip aligned words of 8 ASCII bytes
-                    while i + 8 <= end and (words[i >> 3] & _HIGH) == 0:
-                        i += 8
-                    if i >= end:
-                        break
-                b = data[i]
-                if lead[b]:
+        # the chunk's documents are one run of bytes: scan it whole, and find the document of a pair
+        # with a pointer that only moves forward (offsets never decrease)
+        first = c * _CHUNK
+        last = min(first + _CHUNK, n_docs)
+        d = first
+        i = offsets[first]
+        end = offsets[last]
+        while i < end:
+            if skip_ascii and (i & 7) == 0:
+                # no listed pair starts with an ASCII byte: skip aligned words of 8 ASCII bytes
+                while i + 8 <= end and (words[i >> 3] & _HIGH) == 0:
+                    i += 8
+                if i >= end:
+                    break
+            b = data[i]
+            if lead[b]:
+                while offsets[d + 1] <= i:
+                    d += 1
+                if i + 1 < offsets[d + 1]:
                     k = pair_index[(np.int64(b) << 8) | data[i + 1]]
                     if k >= 0:
                         for lang in range(n_lang):
                             out[d, lang] += cue_weights[k, lang]
-                i += 1
+            i += 1
 
 
 def cue_scores(offsets, data, lead, pair_index, cue_weights):
@@ -87,6 +94,7 @@ def _detect_chunks(doc_offsets, term_ids, flags, packed, cues, min_evidence, mar
     n_chunks = (n_docs + _CHUNK - 1) // _CHUNK
     scale = np.float32(1.0 / UNITS)
     for c in numba.prange(n_chunks):
+        carried = np.zeros(8, np.int64)  # lane sums of documents longer than BLOCK tokens
         for d in range(c * _CHUNK, min((c + 1) * _CHUNK, n_docs)):
             start = doc_offsets[d]
             end = doc_offsets[d + 1]
@@ -95,36 +103,44 @@ def _detect_chunks(doc_offsets, term_ids, flags, packed, cues, min_evidence, mar
             high = np.uint64(0)
             # 16-bit lanes, 4 per word: a term adds at most MAX_UNITS to a lane, so BLOCK tokens cannot
             # carry into the next lane; longer documents move the lanes into `carried` every BLOCK tokens
-            carried = (0, 0, 0, 0, 0, 0, 0, 0)
-            block_end = min(start + BLOCK, end)
-            for i in range(start, end):
-                if i == block_end:
-                    carried = (carried[0] + _lane(low, 0), carried[1] + _lane(low, 1), carried[2] + _lane(low, 2),
-                               carried[3] + _lane(low, 3), carried[4] + _lane(high, 0), carried[5] + _lane(high, 1),
-                               carried[6] + _lane(high, 2), carried[7] + _lane(high, 3))
-                    low = np.uint64(0)
-                    high = np.uint64(0)
-                    block_end = min(block_end + BLOCK, end)
-                emoji += flags[i] & FLAG_EMOJI
-                r = term_ids[i] + 1
-                low += packed[r, 0]
-                high += packed[r, 1]
-            sums = (carried[0] + _lane(low, 0), carried[1] + _lane(low, 1), carried[2] + _lane(low, 2),
-                    carried[3] + _lane(low, 3), carried[4] + _lane(high, 0), carried[5] + _lane(high, 1),
-                    carried[6] + _lane(high, 2), carried[7] + _lane(high, 3))
+            long_doc = end - start > BLOCK
+            t = start
+            while True:
+                block_end = min(t + BLOCK, end)
+                for i in range(t, block_end):
+                    emoji += flags[i] & FLAG_EMOJI
+                    r = term_ids[i] + 1
+                    low += packed[r, 0]
+                    high += packed[r, 1]
+                if block_end == end:
+                    break
+                for lane in range(4):
+                    carried[lane] += _lane(low, lane)
+                    carried[lane + 4] += _lane(high, lane)
+                low = np.uint64(0)
+                high = np.uint64(0)
+                t = block_end
+            if long_doc:
+                for lane in range(4):
+                    carried[lane] += _lane(low, lane)
+                    carried[lane + 4] += _lane(high, lane)
             best = 0
             top = np.float32(-1.0)
             second = np.float32(0.0)
             for lang in range(n_lang):
-                value = np.float32(sums[lang]) * scale + cues[d, lang]
-                if value > top:
-                    second = max(second, top)
-                    top = value
-                    best = lang
-                elif value > second:
-                    second = value
+                if long_doc:
+                    units = carried[lang]
+                else:
+                    units = _lane(low if lang < 4 else high, lang & 3)
+                value = np.float32(units) * scale + cues[d, lang]
+                # branch-free: the best (the first of equals) and the second best so far
+                best = lang if value > top else best
+                second = max(second, min(value, top))
+                top = max(top, value)
             words = end - start - emoji // FLAG_EMOJI
-            hits = sums[HITS_LANE]
+            hits = carried[HITS_LANE] if long_doc else _lane(high, HITS_LANE - 4)
+            if long_doc:
+                carried[:] = 0
             if top < min_evidence or top - second < margin:
                 out[d] = -1
             elif words >= COVERAGE_MIN_TOKENS and hits < min_coverage * words:
