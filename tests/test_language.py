@@ -173,6 +173,25 @@ def test_cue_kernel_on_random_texts():
     np.testing.assert_array_equal(table.cues(arr.slice(13, 200)), reference_cues(table, texts[13:213]))
 
 
+def test_many_documents_across_kernel_chunks():
+    """More documents than one parallel chunk (2048): chunk borders change nothing."""
+    table = LanguageTable.default()
+    rng = np.random.default_rng(11)
+    alphabet = list("abcdefgh ijklm.!") + ["ß", "ä", "ñ", "ç", "ã", "é"]
+    texts = ["".join(rng.choice(alphabet, int(rng.integers(0, 40)))) if rng.random() > 0.05 else None
+             for _ in range(7000)]
+    arr = pa.array(texts)
+    np.testing.assert_array_equal(table.cues(arr), reference_cues(table, texts))
+    np.testing.assert_array_equal(table.cues(arr.slice(1000, 5000)), reference_cues(table, texts[1000:6000]))
+    lengths = rng.integers(0, 12, 7000)
+    doc_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    term_ids = rng.integers(-1, len(table.words), int(doc_offsets[-1])).astype(np.int32)
+    flags = np.zeros(term_ids.size, np.uint8)
+    cues = table.cues(arr)
+    got = table.detect_tokens(doc_offsets, term_ids, flags, table.own_weights, cues)
+    np.testing.assert_array_equal(got, reference_detect(table, doc_offsets, term_ids, flags, table.word_weights, cues))
+
+
 def test_cue_kernel_equals_the_reference():
     table = LanguageTable.default()
     texts = ["Größe und Qualität", "¿Dónde está mi señal?", "Não estão aqui", "Ça coûte très cher", "IJsland bij mij",
