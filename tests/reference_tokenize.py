@@ -19,7 +19,9 @@ How it works: a document (``str``, or ``bytes`` that may hold invalid UTF-8) bec
 characters; invalid bytes become lone surrogates via ``surrogateescape``, and every surrogate acts
 as a plain separator. Skipped characters are removed first (they are "as if absent"). Tokens are then
 maximal runs of word characters, joined by apostrophes between word characters and by ``.``/``,``
-between ASCII digits; every emoji is a token of its own. The separators between one token and the
+between ASCII digits; every emoji is a token of its own. Folding lower-cases and then strips the
+accents of Latin letters (``fold_char``); a token that has read exactly an elision prefix (``l``,
+``qu``, ...) ends after an apostrophe that follows it (``_elision_cut``). The separators between one token and the
 next give the earlier token its flags.
 A token's byte span runs from the first byte of its first character to the last byte of its last
 character in the document's UTF-8 bytes (each character keeps its byte position from before the
@@ -29,6 +31,7 @@ before or after it are not.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -171,14 +174,53 @@ def is_lower(ch: str) -> bool:
     return _in_ranges(ord(ch), LOWER_DOMAIN) and ch.islower()
 
 
+# Accent folding of the lower-cased letters U+00C0..U+017F: the ligatures and the letters with a
+# stroke (no canonical decomposition) by hand, the rest to the base letter of their NFD form.
+LATIN_SPECIAL = {"\u00e6": "ae", "\u0153": "oe", "\u00df": "ss", "\u0133": "ij", "\u00f8": "o",
+                 "\u0111": "d", "\u0127": "h", "\u0142": "l", "\u0140": "l", "\u0167": "t",
+                 "\u0131": "i", "\u017f": "s"}
+LATIN_KEPT = {"\u00f0", "\u00fe", "\u0138", "\u0149", "\u014b"}  # ð þ ĸ ŉ ŋ
+
+
+def strip_accent(ch: str) -> str:
+    if not 0xC0 <= ord(ch) <= 0x17F or ch in LATIN_KEPT:
+        return ch
+    if ch in LATIN_SPECIAL:
+        return LATIN_SPECIAL[ch]
+    base = unicodedata.normalize("NFD", ch)[0]
+    assert "a" <= base <= "z", ch
+    return base
+
+
 def fold_char(ch: str) -> str:
     if ch == "\u0130":  # İ -> i (str.lower() would add a combining dot)
         return "i"
     if is_upper(ch):
         low = ch.lower()
         assert len(low) == 1, ch
-        return low
-    return ch
+        return strip_accent(low)
+    return strip_accent(ch)
+
+
+# French elision: a token whose folded text so far is one of these, followed by an apostrophe, ends
+# after the apostrophe, unless the word characters after the apostrophe fold to an exception tail.
+ELISIONS = {"l", "d", "j", "n", "c", "s", "m", "t", "qu"}
+ELISION_KEPT = {"s"}  # after every prefix: the English "t's", "J's"
+ELISION_KEPT_AFTER = {"c": {"mon"}, "d": {"oh"}}  # c'mon, d'oh
+
+
+def _elision_cut(prefix: str, rest: list[str]) -> bool:
+    """True when an apostrophe after the folded ``prefix`` ends the token (rest: the characters
+    after the apostrophe)."""
+    if prefix not in ELISIONS:
+        return False
+    tail = []
+    for ch in rest:
+        if not is_word_char(ch):
+            break
+        tail.append(fold_char(ch))
+    tail = "".join(tail)
+    return tail not in ELISION_KEPT and tail not in ELISION_KEPT_AFTER.get(prefix, ())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +272,10 @@ def _scan(text: str | bytes) -> list[tuple[bytes, bool, int, int, int]]:
                 uppers += is_upper(c)
                 lowers += is_lower(c)
                 j += 1
+            elif c in APOSTROPHES and _elision_cut("".join(pieces), chars[j + 1:]):
+                pieces.append("'")
+                j += 1
+                break
             elif (c in APOSTROPHES and j > i and is_word_char(chars[j - 1])
                   and j + 1 < n and is_word_char(chars[j + 1])):
                 pieces.append("'")

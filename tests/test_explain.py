@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 
 import reference_score
 from emoscore import Scorer
+from emoscore._tokenize import fold_tokens
 from emoscore.evidence import EVIDENCE_TYPE
 from emoscore.kernels import params as rule_params
 from emoscore.kernels import rules
@@ -207,8 +208,10 @@ def test_spans_are_the_words_as_written(explainer, text):
     for x in elements:
         written = text[x["start"]:x["end"]]
         if " " not in x["term"]:
+            # the span is the text as written; a term may be its accent-free spelling ("naïve": naive)
             assert written.lower().replace("’", "'") == x["term"] or x["term"].endswith("*") \
-                or written.lower().startswith(x["term"].rstrip("*")), (written, x["term"])
+                or written.lower().startswith(x["term"].rstrip("*")) \
+                or fold_tokens(written) == fold_tokens(x["term"]), (written, x["term"])
         else:
             assert written.lower().split()[0] == x["term"].split()[0]
 

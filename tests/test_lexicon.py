@@ -220,7 +220,8 @@ def test_entry_errors_name_file_and_line(tmp_path, line, message):
 
 @pytest.mark.parametrize(
     "first, second",
-    [("good", "GOOD"), ("isn't", "isn’t"), ("Café", "CAFÉ"), ("frustrat*", "FRUSTRAT*"),
+    [("good", "GOOD"), ("isn't", "isn’t"), ("Café", "CAFÉ"), ("café", "cafe"), ("cœur", "COEUR"),
+     ("straße", "strasse"), ("frustrat*", "FRUSTRAT*"),
      ("can't stand", "CAN’T stand"), ("❤", "❤️")],
 )
 def test_duplicates_by_folded_key_are_errors(tmp_path, first, second):
@@ -469,9 +470,9 @@ def test_compile_every_entry_is_findable_by_its_folded_hash():
 
 
 def test_compile_stems_and_stem_mask():
-    lex = Lexicon.from_text(HEADER + "frustrat*\t-2\tgrumpy=1\t-\nab*\t-1\t-\t-\né*\t1\t-\t-\n")
+    lex = Lexicon.from_text(HEADER + "frustrat*\t-2\tgrumpy=1\t-\nab*\t-1\t-\t-\nж*\t1\t-\t-\n")
     compiled = lex.compile()
-    assert compiled.stem_mask == (1 << 8) | (1 << 2)  # "ab" and "é" are both 2 bytes
+    assert compiled.stem_mask == (1 << 8) | (1 << 2)  # "ab" and "ж" are both 2 bytes
     assert compiled.stem_mask == sum({1 << len(folded(e.term[:-1])) for e in lex})
     for entry in lex:
         assert compiled.terms[probe(compiled, stem_key(folded(entry.term[:-1])))] == entry.term
@@ -591,6 +592,36 @@ def test_compile_against_the_tokenizer():
     names = [compiled.terms[i] if i >= 0 else None for i in ids.tolist()]
     assert offsets.tolist() == [0, 7, 9]
     assert names == ["Yay", "frustrat*", "frustrat*", "can't", "stand", "it", "😡", "isn’t", "meh"]
+
+
+def test_accented_and_unaccented_spellings_match_both_ways():
+    """A term is hashed through the tokenizer's folding, accents included: "délai" in the lexicon
+    matches "delai" in text and the other way round; ß, æ, œ write two letters; an elided article
+    ("n'", "l'") is a term of its own, and a word written with one is two tokens."""
+    lex = Lexicon.from_text(HEADER + "délai\t-1\t-\t-\ngeneral\t1\t-\t-\nstraße\t1\t-\t-\n"
+                                     "cœur\t1\t-\t-\nn'\t-\t-\tnegator\nl' accueil\t2\t-\t-\n")
+    compiled = lex.compile()
+    texts = pa.array(["Delai DÉLAI délai Général GENERAL strasse Straße coeur CŒUR",
+                      "L’accueil n'est pas là, l'accueil"])
+    offsets, ids, _ = tokenize(texts, compiled.table_keys, compiled.table_ids, compiled.stem_mask)
+    names = [compiled.terms[i] if i >= 0 else None for i in ids.tolist()]
+    assert offsets.tolist() == [0, 9, 17]
+    assert names == ["délai"] * 3 + ["general"] * 2 + ["straße"] * 2 + ["cœur"] * 2 + [
+        "l'", "accueil", "n'", None, None, None, "l'", "accueil"]
+    assert compiled.mwe_first.size > 0
+    with pytest.raises(LexiconError, match="splits this term into 2 tokens"):
+        Lexicon.from_text(HEADER + "l'accueil\t1\t-\t-\n")
+
+
+def test_the_default_lexicon_has_no_accented_spellings_left():
+    """Accent folding merges spellings that differ by accents only, so the default lexicon keeps one
+    of each (cliché and clichéd went, their unaccented twins with the same valences stay); every
+    term reads as the same token as its accent-free spelling."""
+    lex = Lexicon.default()
+    accented = [e.term for e in lex if re.search("[\u00c0-\u017f]", e.term)]
+    assert accented == []
+    assert lex.get("cliché") is lex.get("cliche") and lex.get("cliche").valence == -1.3
+    assert lex.get("clichéd").valence == -1.6
 
 
 def test_compiles_ten_thousand_entries_quickly():

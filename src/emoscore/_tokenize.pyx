@@ -37,7 +37,7 @@ Character policy (one place; ``tests/reference_tokenize.py`` restates it indepen
 
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_FORMAT,
                              PyBUF_ND)
-from libc.stdint cimport uint8_t, uint32_t, int32_t, int64_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 
@@ -112,6 +112,32 @@ cdef uint8_t WF[256]     # folded byte of an ASCII letter/digit, 0 for every oth
 cdef uint8_t AEFF[256]   # flag effect of an ASCII separator on the token before it
 cdef uint8_t AJOIN[256]  # bytes that may continue a token after an ASCII run: 1 for ' and >= 0x80,
                          # J_DIGITS for . and , (they join only digits)
+cdef uint16_t LATIN[0x180 - 0xC0]  # accent folding of a lower-case U+00C0..U+017F letter (index
+                                    # cp - 0xC0): its ASCII letter(s), first in the low byte, 0: kept
+cdef uint8_t ELIDE[256]  # 1 for the folded one-letter elision prefixes l d j n c s m t
+cdef uint64_t H_QU       # FNV-1a state after the folded bytes "qu" (the two-letter prefix)
+cdef uint64_t FNV_INV    # the inverse of the FNV prime mod 2**64: the byte of a one-byte state
+cdef enum:
+    MAX_EXC = 8
+cdef int N_EXC = 0       # exception tails: their folded bytes (packed, first in the low byte),
+cdef uint64_t EXC_TAIL[MAX_EXC]  # length and prefix byte (0: after every prefix)
+cdef uint8_t EXC_LEN[MAX_EXC]
+cdef uint8_t EXC_PRE[MAX_EXC]
+
+# Accent folding (after lower-casing): the Latin-1 Supplement and Latin Extended-A letters with
+# diacritics, and the ligatures, onto ASCII. Kept as they are: eth, thorn, kra, 'n (U+0149), eng.
+LATIN_FOLD = (
+    ("a", "àáâãäåāăą"), ("ae", "æ"), ("c", "çćĉċč"), ("d", "ďđ"), ("e", "èéêëēĕėęě"),
+    ("g", "ĝğġģ"), ("h", "ĥħ"), ("i", "ìíîïĩīĭįı"), ("ij", "ĳ"), ("j", "ĵ"), ("k", "ķ"),
+    ("l", "ĺļľŀł"), ("n", "ñńņň"), ("o", "òóôõöøōŏő"), ("oe", "œ"), ("r", "ŕŗř"),
+    ("s", "śŝşšſ"), ("ss", "ß"), ("t", "ţťŧ"), ("u", "ùúûüũūŭůűų"), ("w", "ŵ"), ("y", "ýÿŷ"),
+    ("z", "źżž"),
+)
+# French elision: a token whose folded bytes so far are one of these, followed by an apostrophe,
+# ends after the apostrophe ("l'accueil" -> "l'" "accueil"), unless the word characters after the
+# apostrophe fold to one of the exception tails (whole-token exceptions, mostly English).
+ELISION_PREFIXES = ("l", "d", "j", "n", "c", "s", "m", "t", "qu")
+ELISION_EXCEPTIONS = {"": ("s",), "c": ("mon",), "d": ("oh",)}   # "": after every prefix
 
 
 cdef void _init_tables():
@@ -137,6 +163,26 @@ cdef void _init_tables():
     AJOIN[0x2C] = J_DIGITS
     for b in range(0x80, 0x100):
         AJOIN[b] = 1
+    for b in range(0x180 - 0xC0):
+        LATIN[b] = 0
+    for ascii_, letters in LATIN_FOLD:
+        for ch in letters:
+            LATIN[ord(ch) - 0xC0] = <uint16_t>(ord(ascii_[0]) | (ord(ascii_[1]) << 8 if len(ascii_) > 1 else 0))
+    for b in range(256):
+        ELIDE[b] = 0
+    for prefix in ELISION_PREFIXES:
+        if len(prefix) == 1:
+            ELIDE[ord(prefix)] = 1
+    global H_QU, FNV_INV, N_EXC
+    H_QU = ((((0xcbf29ce484222325 ^ 0x71) * 0x100000001b3) % (1 << 64) ^ 0x75) * 0x100000001b3) % (1 << 64)
+    FNV_INV = pow(0x100000001b3, -1, 1 << 64)
+    N_EXC = 0
+    for prefix, tails in ELISION_EXCEPTIONS.items():
+        for tail in tails:
+            EXC_TAIL[N_EXC] = int.from_bytes(tail.encode("ascii"), "little")
+            EXC_LEN[N_EXC] = len(tail)
+            EXC_PRE[N_EXC] = ord(prefix[0]) if prefix else 0
+            N_EXC += 1
 
 _init_tables()
 
@@ -369,6 +415,75 @@ cdef inline uint32_t fold_cp(uint32_t cp, int* case_) noexcept nogil:
         return cp
     case_[0] = 0
     return cp
+
+
+cdef inline int fold_word(uint32_t cp, uint8_t* enc, int* case_) noexcept nogil:
+    """The folded UTF-8 bytes (1..4) of the non-ASCII word character cp in enc: lower-cased
+    (fold_cp), then accent-folded (LATIN: one or two ASCII letters); case_ as fold_cp."""
+    cdef uint32_t c = fold_cp(cp, case_)
+    cdef uint16_t a
+    if 0xC0 <= c < 0x180:
+        a = LATIN[c - 0xC0]
+        if a != 0:
+            enc[0] = <uint8_t>(a & 0xFF)
+            if a >> 8:
+                enc[1] = <uint8_t>(a >> 8)
+                return 2
+            return 1
+    return encode_utf8(c, enc)
+
+
+cdef inline uint8_t elision_prefix(uint64_t h, Py_ssize_t tl) noexcept nogil:
+    """The elision prefix that a token's first tl folded bytes (running hash h) are: its first
+    letter ('q' for "qu"), or 0 when they are none."""
+    cdef uint64_t b
+    if tl == 1:
+        b = (h * FNV_INV) ^ FNV_OFFSET       # undo the one FNV-1a step: the byte itself
+        if b < 256 and ELIDE[b]:
+            return <uint8_t>b
+    elif tl == 2 and h == H_QU:
+        return 0x71
+    return 0
+
+
+cdef bint elision_kept(uint8_t pre, const uint8_t* q, const uint8_t* end) noexcept nogil:
+    """True when the word characters at q (skipped code points passed over, up to the first other
+    character) fold to an exception tail of the elision prefix pre: the token is not cut."""
+    cdef uint64_t tail = 0
+    cdef int n = 0, k, elen, cs, kind
+    cdef Py_ssize_t clen
+    cdef int32_t cp
+    cdef uint8_t b
+    cdef uint8_t enc[4]
+    while q < end:
+        b = q[0]
+        if b < 0x80:
+            if WF[b] == 0:
+                break
+            enc[0] = WF[b]
+            elen = 1
+            clen = 1
+        else:
+            cp = decode_utf8(q, 0, end - q, &clen)
+            if cp < 0:
+                break
+            kind = classify_cp(<uint32_t>cp) & 0xFF
+            if kind == K_SKIP:
+                q += clen
+                continue
+            if kind != K_WORD:
+                break
+            elen = fold_word(<uint32_t>cp, enc, &cs)
+        if n + elen > 8:
+            return False
+        for k in range(elen):
+            tail |= (<uint64_t>enc[k]) << (8 * n)
+            n += 1
+        q += clen
+    for k in range(N_EXC):
+        if EXC_LEN[k] == n and EXC_TAIL[k] == tail and (EXC_PRE[k] == 0 or EXC_PRE[k] == pre):
+            return True
+    return False
 
 
 cdef inline int32_t decode_utf8(const uint8_t* s, Py_ssize_t i, Py_ssize_t n,
@@ -665,6 +780,7 @@ cdef struct Scan:
     const uint8_t* lastascii   # the last character fed, when it is ASCII; else NULL
     int nx_up                  # non-ASCII upper-case letters
     int nx_lo                  # a non-ASCII lower-case letter was seen
+    int cut                    # token_cold ended the token after an elision's apostrophe
     uint64_t hs[72]            # hs[L]: running hash after L bytes (L <= 63), for stems; the 8
                                # states past L = 63 are scratch for fnv_steps8
     # Locating only
@@ -846,13 +962,15 @@ cdef const uint8_t* between_cold(Scan* st, const uint8_t* p, mode_t* mode) noexc
 cdef const uint8_t* token_cold(Scan* st, const uint8_t* p, mode_t* mode) noexcept nogil:
     """Inside a token, at a byte the ASCII loop stopped on that may continue the token: a joiner
     (' . , U+2019 U+02BC) or any byte >= 0x80. Returns the position to go on from, or p itself
-    when the token ends before p. Updates st.h, st.tl, st.hs, st.lastascii and the case counts."""
+    when the token ends before p. Updates st.h, st.tl, st.hs, st.lastascii and the case counts.
+    After an elision prefix ("l", "qu", ...) an apostrophe is fed and ends the token: st.cut is set
+    and the position after the apostrophe returned."""
     cdef const uint8_t* end = st.end
     cdef const uint8_t* q
     cdef Py_ssize_t clen, clen2, k, elen
     cdef int32_t cp, cp2
     cdef int code, kind, cs
-    cdef uint8_t b = p[0], joiner, nb
+    cdef uint8_t b = p[0], joiner, nb, pre
     cdef uint8_t enc[4]
     cdef bint ok
     if b < 0x80:
@@ -867,12 +985,11 @@ cdef const uint8_t* token_cold(Scan* st, const uint8_t* p, mode_t* mode) noexcep
         code = classify_cp(<uint32_t>cp)
         kind = code & 0xFF
         if kind == K_WORD:                   # non-ASCII letter: fold, re-encode, hash
-            cp = <int32_t>fold_cp(<uint32_t>cp, &cs)
+            elen = fold_word(<uint32_t>cp, enc, &cs)
             if cs == 1:
                 st.nx_up += 1
             elif cs == 2:
                 st.nx_lo = 1
-            elen = encode_utf8(<uint32_t>cp, enc)
             for k in range(elen):
                 st_feed(st, enc[k], mode)
             st.lastascii = NULL
@@ -886,6 +1003,12 @@ cdef const uint8_t* token_cold(Scan* st, const uint8_t* p, mode_t* mode) noexcep
         if kind != K_APOS:
             return p
         joiner = 0x27
+    if joiner == 0x27 and st.tl <= 2:        # French elision: "l'", "qu'" ... end the token
+        pre = elision_prefix(st.h, st.tl)
+        if pre != 0 and not elision_kept(pre, p + clen, end):
+            st_feed(st, 0x27, mode)
+            st.cut = 1
+            return p + clen
     # a joiner: it joins when the next non-skipped character qualifies
     q = p + clen
     while q < end and q[0] >= 0x80:
@@ -969,6 +1092,7 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
     st.table = table
     st.first = first
     st.err = 0
+    st.cut = 0
     if mode_t is Locating:
         st.doc = s
         st.skip_from = NULL
@@ -1080,6 +1204,9 @@ cdef int scan_doc(const uint8_t* s, Py_ssize_t n, const uint8_t* bufend, const T
                 h = st.h
                 tl = st.tl
                 lastascii = st.lastascii
+                if st.cut:                   # after an elision's apostrophe
+                    st.cut = 0
+                    break
                 w = load_text8(p, end, bufend)
                 nonword = ~ascii_alnum(w) & HIGH
 

@@ -29,6 +29,8 @@ _EMOTION_NAME = re.compile(r"[^\s=,#*]+")
 _RESERVED_NAMES = frozenset({"-", "none"})
 # Code points that the tokenizer skips inside a token (docs/internals.md, "Tokens").
 _SKIPPED = re.compile("[\ufe0e\ufe0f\u200d\u20e3\U0001f3fb-\U0001f3ff]")
+# Letters that the tokenizer's accent folding writes as two letters (ß -> ss, æ -> ae, œ -> oe, ĳ -> ij).
+_TWO_LETTERS = re.compile("[\u00df\u00c6\u00e6\u0152\u0153\u0132\u0133]")
 
 
 class BadValue(Exception):
@@ -53,9 +55,11 @@ def one_token(word: str) -> bytes:
             "write a multi-word expression with single spaces"
         )
     token = tokens[0]
-    # Tokens only drop characters (separators) or map one to one (case, apostrophes), so a token that
-    # kept every character that the tokenizer does not skip has as many code points as the term.
-    if len(token.decode("utf-8", "replace")) != len(_SKIPPED.sub("", word)):
+    # Tokens only drop characters (separators) or map one to one (case, accents, apostrophes), but for
+    # the letters that fold to two, so a token that kept every character that the tokenizer does not
+    # skip has as many code points as the term plus one per such letter.
+    kept = _SKIPPED.sub("", word)
+    if len(token.decode("utf-8", "replace")) != len(kept) + len(_TWO_LETTERS.findall(kept)):
         raise BadValue(f"the tokenizer reads this term as {_show_tokens(tokens)}")
     return token
 
