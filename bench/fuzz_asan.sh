@@ -101,7 +101,8 @@ rng = random.Random(seed)
 WORDS = ["love", "hate", "not", "never", "very", "but", "frustrating", "frustrat", "refund", "GREAT",
          "don't", "isn\u2019t", "caf\u00e9", "\u00c9COLE", "\u043f\u043b\u043e\u0445\u043e", "\u03ba\u03b1\u03bb\u03cc",
          "\u554f\u984c", "4.5", "1,000", "\U0001f621", "\U0001f44d\U0001f3fd", "\u2764\ufe0f", "\U0001f468\u200d\U0001f469",
-         "!!!", "?!", "\u2026", ".", ",", ";", "\n", "\u2028", "  ", "\u00ad", "\U000e0067"]
+         "!!!", "?!", "\u2026", ".", ",", ";", "\n", "\u2028", "  ", "\u00ad", "\U000e0067",
+         "l'", "QU\u2019", "d\u02bc", "c'mon", "c'", "mon", "d'o", "T's", "\u00df\u0153\u0141", "'"]
 CUTS = [b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\xff", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\x00"]
 
 

@@ -18,6 +18,14 @@ Public functions
 Character policy (one place; ``tests/reference_tokenize.py`` restates it independently)
 -------------------------------------------------------------------------------------
 * word characters: ASCII letters/digits and every code point >= U+0080 that is not listed below;
+* folding: upper case to lower case (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic; ``fold_cp``),
+  then the accents of the Latin-1 Supplement and Latin Extended-A letters (``LATIN_FOLD``: à → a,
+  ç → c, é → e, ñ → n, ø → o, ł → l, ı → i, ſ → s, …; æ → ae, œ → oe, ĳ → ij, ß → ss; ð þ ĸ ŉ ŋ and
+  every other script kept), on the non-ASCII path only;
+* elision: a token whose folded bytes so far are one of ``ELISION_PREFIXES`` (l d j n c s m t qu)
+  ends after an apostrophe that follows them ("l'accueil" -> ``l'`` ``accueil``; "l'" alone is
+  ``l'``), unless the word characters after the apostrophe fold to an exception tail
+  (``ELISION_EXCEPTIONS``: ``s`` after any prefix, ``c'mon``, ``d'oh``);
 * apostrophes ``'`` U+2019 U+02BC join two word characters (stored as ASCII ``'``); ``.`` and ``,``
   join two ASCII digits;
 * emoji (one token per code point): U+2300-23FF, U+2600-27BF, U+2B00-2BFF, U+1F000-1FAFF;
