@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
 from typing import TypeVar
 
 import numba
@@ -18,10 +20,14 @@ from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, InputError
 from .evidence import evidence_column
 from .kernels.score_cpu import explain_stream, score_stream
+from .language import LANGUAGES, UND, detect
 from .lexicon import CompiledLexicon, Lexicon
 from .lexicon.cache import load_compiled
 
-__all__ = ["Scorer", "score", "SCORE_COLUMNS", "ASPECTS_TYPE"]
+__all__ = ["Scorer", "score", "SCORE_COLUMNS", "ASPECTS_TYPE", "LEXICON_LANGUAGES"]
+
+#: The languages with a bundled lexicon, and its file in ``emoscore.lexicons``.
+LEXICON_LANGUAGES = {"en": "default.tsv", "fr": "fr.tsv"}
 
 #: Document-level score columns, in output order; the per-emotion columns follow them, then
 #: ``aspects`` (when on).
@@ -71,6 +77,16 @@ class Scorer:
     threads : int, optional
         Threads used to tokenize and score one call; default: Numba's thread count
         (``NUMBA_NUM_THREADS``, normally the number of cores).
+    language : None, "auto", a language code or a sequence of codes
+        ``None`` (default): every text is scored with ``lexicon``, no language is detected.
+        ``"auto"``: each text's language is detected (:mod:`emoscore.language`; en, fr, de, es, it,
+        pt, nl) and the text is scored with its language's bundled lexicon (:data:`LEXICON_LANGUAGES`);
+        a text in a language without one gets null scores, never an English reading. A sequence of
+        codes: the same, scoring only those languages. One code (``"fr"``): every text is scored in
+        that language, none detected. These add the ``language`` column (ISO 639-1, or ``und`` when
+        a text is too short or ambiguous to tell).
+    default_language : str
+        How a text whose language is ``und`` is scored (default ``"en"``).
     explain : bool
         Add the ``evidence`` column (:data:`~emoscore.evidence.EVIDENCE_TYPE`): for each text, the
         words, stems and expressions that scored and the rule words that acted on them, with their
@@ -88,6 +104,8 @@ class Scorer:
         backend: Backend = "cpu",
         threads: int | None = None,
         explain: bool = False,
+        language: str | Sequence[str] | None = None,
+        default_language: str = "en",
     ) -> None:
         resolved = _resolve_backend(backend)  # BackendError: unknown name, or "cuda" with no usable GPU
         # numba.config sets its NUMBA_* names at import (from the environment): its stubs do not list them
@@ -102,8 +120,21 @@ class Scorer:
         self.lexicon = _compile(lexicon, aspects)
         self._names = pa.array(list(self.lexicon.emotions) + ["neutral"], pa.string())
         self._aspect_names = pa.array(list(self.lexicon.aspects), pa.string())
+        #: The languages scored (None: no language column); detected per text unless one code was given.
+        self.language, self._detected = _languages(language, default_language, lexicon)
+        self.default_language = default_language
+        self._by_language = None
+        if self.language is not None:
+            self._by_language = {
+                code: Scorer(lexicon if lexicon is not None else _language_lexicon(code), aspects=aspects,
+                             backend=backend, threads=threads, explain=explain)
+                for code in self.language
+            }
+            self.lexicon = self._by_language[self.language[0]].lexicon
+            if any(inner.emotions != self.emotions for inner in self._by_language.values()):
+                raise InputError(f"the lexicons of {self.language} have different emotions: they cannot share columns")
         self._cuda = None
-        if resolved == "cuda" and not explain:
+        if resolved == "cuda" and not explain and self._by_language is None:
             from .kernels.score_cuda import CudaScorer  # imports numba.cuda: only when asked for
 
             self._cuda = CudaScorer(self.lexicon)
@@ -122,7 +153,7 @@ class Scorer:
     def columns(self) -> tuple[str, ...]:
         """Names of every column that :meth:`score` adds."""
         return (SCORE_COLUMNS + self.emotions + (("aspects",) if self.lexicon.aspects else ())
-                + (("evidence",) if self.explain else ()))
+                + (("evidence",) if self.explain else ()) + (("language",) if self.language else ()))
 
     def score(self, data: ArrowData, *, text: str = "text") -> pa.Table | pa.RecordBatch:
         """Score every text of ``data``.
@@ -169,19 +200,22 @@ class Scorer:
                 )
             scores = self._score_columns(data.column(text), text)
             schema = data.schema
-            for field in _score_fields(self.columns, scores):
+            for field in _score_fields(self.columns, scores, nullable=self.language is not None):
                 schema = schema.append(field)
             container = pa.RecordBatch if isinstance(data, pa.RecordBatch) else pa.Table
             return container.from_arrays(data.columns + scores, schema=schema)
         if isinstance(data, (pa.Array, pa.ChunkedArray)):
             scores = self._score_columns(data, "<array>")
-            return pa.Table.from_arrays(scores, schema=pa.schema(_score_fields(self.columns, scores)))
+            fields = _score_fields(self.columns, scores, nullable=self.language is not None)
+            return pa.Table.from_arrays(scores, schema=pa.schema(fields))
         raise InputError(
             f"cannot score a {type(data).__name__}: pass a pyarrow Table, RecordBatch, Array or ChunkedArray"
         )
 
     def _score_columns(self, texts: pa.Array | pa.ChunkedArray, column: str) -> list[pa.Array]:
         """The score arrays, in :attr:`columns` order, for the texts of ``column``."""
+        if self._by_language is not None:
+            return self._score_languages(texts, column)
         chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
         chunks = [_as_utf8(chunk, column) for chunk in chunks]
         if self._cuda is not None:
@@ -200,6 +234,39 @@ class Scorer:
         finally:
             numba.set_num_threads(previous)
         return self._arrays(scores) + [evidence_column(evidence, doc_offsets, starts, ends, chunks, self.lexicon)]
+
+    def _score_languages(self, texts: pa.Array | pa.ChunkedArray, column: str) -> list[pa.Array]:
+        """Score each text with its language's scorer; null scores where it has none; + ``language``."""
+        assert self._by_language is not None and self.language is not None
+        texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+        texts = _as_utf8(texts, column)
+        n = len(texts)
+        if not self._detected:  # one language, told
+            code = self.language[0]
+            scores = self._by_language[code]._score_columns(texts, column)
+            return scores + [pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array([code]))]
+        found = detect(texts)
+        codes = np.asarray(found.dictionary.to_pylist(), object)[found.indices.to_numpy(zero_copy_only=False)]
+        scored_as = np.where(codes == UND, self.default_language, codes)
+        parts, rows = [], []
+        for code, scorer in self._by_language.items():
+            mine = np.flatnonzero(scored_as == code)
+            if len(mine):
+                whole = len(mine) == n
+                parts.append(scorer._score_columns(texts if whole else texts.take(pa.array(mine)), column))
+                rows.append(mine)
+        rest = np.flatnonzero(~np.isin(scored_as, list(self._by_language)))
+        if len(rest) or not parts:
+            template = self._by_language[self.language[0]]._score_columns(pa.array([], pa.string()), column)
+            parts.append([pa.nulls(len(rest), array.type) for array in template])
+            rows.append(rest)
+        order = np.concatenate(rows)
+        if len(parts) == 1 and np.array_equal(order, np.arange(n)):
+            return parts[0] + [found]
+        inverse = np.empty(n, np.int64)
+        inverse[order] = np.arange(n)
+        take = pa.array(inverse)
+        return [pa.concat_arrays([part[k] for part in parts]).take(take) for k in range(len(parts[0]))] + [found]
 
     def _arrays(self, scores) -> list[pa.Array]:
         """Kernel outputs (``ScoreArrays``) as the Arrow score columns, in :attr:`columns` order."""
@@ -274,6 +341,32 @@ def _compile(lexicon, aspects=False) -> CompiledLexicon:
     return lexicon.compile(aspects=aspects)
 
 
+def _languages(language, default_language: str, lexicon) -> tuple[tuple[str, ...] | None, bool]:
+    """``(languages scored, whether each text's language is detected)``, checked."""
+    if language is None:
+        return None, False
+    if default_language not in LEXICON_LANGUAGES:
+        raise InputError(f"default_language must be one of {tuple(LEXICON_LANGUAGES)}, got {default_language!r}")
+    detected = not isinstance(language, str) or language == "auto"
+    codes = tuple(LEXICON_LANGUAGES) if language == "auto" else (language,) if isinstance(language, str) \
+        else tuple(language)
+    bad = [code for code in codes if code not in LEXICON_LANGUAGES]
+    if bad or not codes:
+        raise InputError(f"language must be None, 'auto' or codes of {tuple(LEXICON_LANGUAGES)} (detected: "
+                         f"{LANGUAGES}), got {language!r}")
+    if lexicon is not None and detected:
+        raise InputError("a lexicon scores one language: pass language='<its code>' with lexicon=")
+    if detected and default_language not in codes:
+        codes += (default_language,)  # how an undetermined text is scored
+    return codes, detected
+
+
+@functools.cache
+def _language_lexicon(code: str):
+    """The bundled lexicon of a language (a path the compiled-lexicon cache knows)."""
+    return None if code == "en" else str(resources.files("emoscore.lexicons").joinpath(LEXICON_LANGUAGES[code]))
+
+
 @functools.cache
 def _default_lexicon(aspects: bool = False) -> CompiledLexicon:
     return load_compiled(None, aspects)
@@ -345,6 +438,7 @@ def _concat_streams(streams) -> tuple[np.ndarray, ...]:
     return (doc_offsets, *(np.concatenate(arrays) for arrays in list(zip(*streams, strict=True))[1:]))
 
 
-def _score_fields(names: tuple[str, ...], arrays: list[pa.Array]) -> list[pa.Field]:
-    """Score columns are never null: a null text scores as neutral."""
-    return [pa.field(name, array.type, nullable=False) for name, array in zip(names, arrays, strict=True)]
+def _score_fields(names: tuple[str, ...], arrays: list[pa.Array], nullable: bool = False) -> list[pa.Field]:
+    """Score columns are never null (a null text scores as neutral) unless languages are detected: a
+    text in a language without a lexicon has null scores."""
+    return [pa.field(name, array.type, nullable=nullable) for name, array in zip(names, arrays, strict=True)]

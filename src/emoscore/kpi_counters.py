@@ -105,19 +105,20 @@ def estimate(c: np.ndarray, name: str) -> Estimate:
         return Estimate("proportion", n, c[..., success], n - c[..., success], scale)
     if name == "ces":
         return Estimate("mean", c[..., F_EFF_ANS], c[..., F_EFF_SUM].astype(np.float64),
-                        c[..., F_EFF_SQ].astype(np.float64))
+                        c[..., F_EFF_SQ].astype(np.float64), bounds=(1.0, 7.0))
     if name == "valence_mean":
-        return _fixed_mean(c, F_VAL_CNT)
+        return _fixed_mean(c, F_VAL_CNT, (-1.0, 1.0))
     raise AssertionError(name)
 
 
 def emotion_mean(c: np.ndarray, e: int) -> Estimate:
     """The mean score of emotion ``e`` from summed counters ``c[..., F]``."""
-    return _fixed_mean(c, score_fields(e))
+    return _fixed_mean(c, score_fields(e), (0.0, 1.0))
 
 
-def _fixed_mean(c: np.ndarray, f_count: int) -> Estimate:
-    return Estimate("mean", c[..., f_count], c[..., f_count + 1] / FIXED_SCALE, c[..., f_count + 2] / FIXED_SCALE)
+def _fixed_mean(c: np.ndarray, f_count: int, bounds: tuple[float, float]) -> Estimate:
+    return Estimate("mean", c[..., f_count], c[..., f_count + 1] / FIXED_SCALE, c[..., f_count + 2] / FIXED_SCALE,
+                    bounds=bounds)
 
 
 def group_estimates(counts: np.ndarray, emotions: Sequence[str], seen: dict[str, bool]) -> dict[str, Estimate]:

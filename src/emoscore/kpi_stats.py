@@ -88,13 +88,15 @@ class Estimate:
     """A KPI per group (arrays of one shape) with what its interval and tests need: ``kind`` "nps"
     (``a`` promoters, ``b`` detractors), "proportion" (``a`` successes, ``b`` failures) or "mean" (``a`` the sum, ``b``
     the sum of squares); ``n`` the base; ``scale`` turns a fraction into the presented value (100 for
-    NPS and CSAT)."""
+    NPS and CSAT); ``bounds``: the range of a mean's values, to which its interval is clipped (a
+    valence mean's t interval of two scores can reach past -1)."""
 
     kind: str
     n: np.ndarray
     a: np.ndarray
     b: np.ndarray
     scale: float = 1.0
+    bounds: tuple[float, float] = (-np.inf, np.inf)
 
     @property
     def value(self) -> np.ndarray:
@@ -111,7 +113,8 @@ class Estimate:
         if self.kind == "proportion":
             low, high = wilson_interval(self.a, self.n, level)
             return self.scale * low, self.scale * high
-        return t_interval(self.a, self.b, self.n, level)
+        low, high = t_interval(self.a, self.b, self.n, level)
+        return np.clip(low, *self.bounds), np.clip(high, *self.bounds)
 
 
 def difference(x: Estimate, y: Estimate, level: float) -> tuple[np.ndarray, ...]:

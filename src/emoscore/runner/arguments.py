@@ -134,13 +134,22 @@ def add_alert_arguments(parser: argparse.ArgumentParser) -> None:
                        help="and at least N observations in both windows (default: 30)")
 
 
+def _language(value: str) -> str | list[str]:
+    return value if value == "auto" or "," not in value else [code.strip() for code in value.split(",")]
+
+
 def add_lexicon_arguments(parser: argparse.ArgumentParser) -> None:
-    """--lexicon, --aspects, --no-aspects."""
+    """--lexicon, --aspects, --no-aspects, --language."""
     parser.add_argument("--lexicon", metavar="PATH", help="score with this lexicon file (emoscore format)")
     parser.add_argument("--aspects", metavar="PATH", dest="aspect_lexicon",
                         help="find the aspects of this aspect lexicon file instead of the bundled one")
     parser.add_argument("--no-aspects", dest="aspects", action="store_false",
                         help="no 'aspects' field (what the feelings are about); a little faster")
+    parser.add_argument("--language", type=_language, metavar="LANG",
+                        help="auto: detect each text's language and score it with that language's lexicon "
+                             "(en, fr; other languages get null scores, counted in the summary's not_scored); "
+                             "en or fr: score every text in that language; en,fr: detect, score only those. "
+                             "Adds the 'language' field (default: none of this, the --lexicon for all)")
 
 
 def output_format(args: argparse.Namespace) -> str:

@@ -57,7 +57,7 @@ class ExplainCommand:
         output = None
         try:
             session.open_sink(args.errors)
-            scorer = make_scorer(args.lexicon, args.aspects, args.aspect_lexicon, explain=True)
+            scorer = make_scorer(args.lexicon, args.aspects, args.aspect_lexicon, explain=True, language=args.language)
             output = Output.open(None, stdout=stdout)
             render = _renderer(args.json, _is_terminal(stdout))
             for texts in self._texts(args, session, stdin):

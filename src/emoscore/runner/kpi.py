@@ -888,8 +888,8 @@ class RunCommand:
             session.open_sink(args.errors)
             if ASPECT_KEY in args.by and not args.aspects:
                 raise UsageError("--by aspect needs the aspects: drop --no-aspects")
-            scorer = make_scorer(args.lexicon, args.aspects, args.aspect_lexicon)
-            scoring = Scoring(scorer)
+            scorer = make_scorer(args.lexicon, args.aspects, args.aspect_lexicon, language=args.language)
+            scoring = Scoring(scorer, session.info)
             agg = new_aggregator(args, emotions=scorer.emotions)
             if args.state and os.path.exists(args.state):
                 load_state(args.state, agg.copy())

@@ -71,14 +71,22 @@ bad input (never lost, never altered silently):
 
 
 class Scoring:
-    """The score columns of a chunk's texts (a Table of the scorer's columns)."""
+    """The score columns of a chunk's texts (a Table of the scorer's columns). With languages
+    detected, ``info["not_scored"]`` counts the texts per language that had no lexicon (null scores)."""
 
-    def __init__(self, scorer) -> None:
+    def __init__(self, scorer, info: dict | None = None) -> None:
         self.scorer = scorer
         self.schema = scorer.score(pa.array([], pa.string())).schema
+        self._info = info if scorer.language is not None else None
 
     def __call__(self, chunk) -> pa.Table:
-        return self.scorer.score(chunk.texts())
+        scores = self.scorer.score(chunk.texts())
+        if self._info is not None:
+            unscored = scores.column("language").filter(scores.column("valence").is_null())
+            counts = self._info.setdefault("not_scored", {})
+            for item in unscored.value_counts().to_pylist():
+                counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
+        return scores
 
 
 class ScoreCommand:
@@ -105,12 +113,13 @@ class ScoreCommand:
 
 
 def make_scorer(lexicon: str | None, aspects: bool = True, aspect_lexicon: str | None = None, *,
-                explain: bool = False):
+                explain: bool = False, language: str | list[str] | None = None):
     from ..api import Scorer
     from ..errors import EmoscoreError
 
     try:
-        return Scorer(lexicon, aspects=(aspect_lexicon or True) if aspects else False, explain=explain)
+        return Scorer(lexicon, aspects=(aspect_lexicon or True) if aspects else False, explain=explain,
+                      language=language)
     except (EmoscoreError, OSError) as exc:
         named = (("lexicon", lexicon), ("aspect lexicon", aspect_lexicon))
         what = " and ".join(f"{kind} {path}" for kind, path in named if path)
@@ -248,7 +257,9 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
         check_paths(args, stdin=stdin, stdout=stdout)  # before anything is opened: no file hurts another
         out_format = output_format(args)
         session.open_sink(args.errors)
-        scoring = Scoring(make_scorer(args.lexicon, args.aspects, args.aspect_lexicon, explain=args.explain))
+        scorer = make_scorer(args.lexicon, args.aspects, args.aspect_lexicon, explain=args.explain,
+                             language=args.language)
+        scoring = Scoring(scorer, info)
         source = open_input(
             args.input, session, input_format=args.input_format, text_field=args.text,
             delimiter=args.delimiter, stdin=stdin,
