@@ -79,3 +79,14 @@ def test_the_runner_counts_what_it_could_not_score():
     summary = orjson.loads(err.getvalue().strip().splitlines()[-1])
     assert summary["not_scored"] == {"de": 1, "es": 1} and summary["written"] == 6
     assert emoscore.score(pa.table({"text": ["x"]})).num_columns == 1 + len(Scorer().columns)  # default unchanged
+
+
+def test_french_aspects_are_the_english_aspects():
+    scored = Scorer(language="auto").score(pa.array([
+        "Le colis est arrivé cassé et le service client ne répond pas",
+        "Remboursement toujours pas reçu, résiliation impossible",
+        "The parcel arrived broken and customer support never answered",
+    ]))
+    found = [{a["aspect"] for a in aspects} for aspects in scored.column("aspects").to_pylist()]
+    assert found[0] == {"delivery", "quality", "support"} and {"returns", "cancellation"} <= found[1]
+    assert found[2] >= {"delivery", "support"}
