@@ -45,7 +45,8 @@ def test_each_text_is_scored_with_its_languages_lexicon(auto):
 def test_a_language_without_a_lexicon_gets_null_scores_never_an_english_reading(auto):
     for row in (2, 6):
         assert all(auto.column(name)[row].as_py() is None for name in Scorer().columns), row
-    assert auto.schema.field("valence").nullable and not Scorer().score(pa.array(["x"])).schema.field("valence").nullable
+    assert auto.schema.field("valence").nullable
+    assert not Scorer().score(pa.array(["x"])).schema.field("valence").nullable
     # the KPIs skip them in the means and count them per language
     table = pa.table({"text": TEXTS, "nps": [10, 2, 9, 9, 7, 8, 1]})
     kpis = {r["language"]: r for r in KpiAggregator("language").update(Scorer(language="auto").score(table))
@@ -90,3 +91,16 @@ def test_french_aspects_are_the_english_aspects():
     found = [{a["aspect"] for a in aspects} for aspects in scored.column("aspects").to_pylist()]
     assert found[0] == {"delivery", "quality", "support"} and {"returns", "cancellation"} <= found[1]
     assert found[2] >= {"delivery", "support"}
+
+
+def test_detection_in_the_scorers_stream_equals_the_detector():
+    from emoscore.language import detect
+    from emoscore.sample import generate
+
+    texts = generate(3000, seed=5).column("text")      # English, with nulls whose bytes are not empty
+    mixed = pa.concat_arrays([texts.combine_chunks(), pa.array(TEXTS)])
+    scored = Scorer(language="auto").score(mixed)
+    assert scored.column("language").to_pylist() == detect(mixed).to_pylist()
+    english = Scorer().score(texts)
+    for name in ("valence", "emotion", "aspects"):
+        assert scored.column(name).slice(0, len(texts)).to_pylist() == english.column(name).to_pylist(), name

@@ -20,7 +20,7 @@ from .backend import resolve as _resolve_backend
 from .errors import ColumnNotFoundError, InputError
 from .evidence import evidence_column
 from .kernels.score_cpu import explain_stream, score_stream
-from .language import LANGUAGES, UND, detect
+from .language import CODES, LANGUAGES, UND, LanguageTable, codes_array, detect
 from .lexicon import CompiledLexicon, Lexicon
 from .lexicon.cache import load_compiled
 
@@ -125,11 +125,18 @@ class Scorer:
         self.default_language = default_language
         self._by_language = None
         if self.language is not None:
-            self._by_language = {
-                code: Scorer(lexicon if lexicon is not None else _language_lexicon(code), aspects=aspects,
-                             backend=backend, threads=threads, explain=explain)
-                for code in self.language
-            }
+            self._by_language = {}
+            for code in self.language:
+                source = lexicon if lexicon is not None else _language_lexicon(code)
+                if self._detected and code == default_language:  # its token stream also finds the language
+                    source = _compile(source, aspects, LanguageTable.default().words)
+                    self._by_language[code] = Scorer(source, aspects=bool(source.aspects), backend=backend,
+                                                     threads=threads, explain=explain)
+                    self._language_weights = LanguageTable.default().term_weights(
+                        source.table_keys, source.table_ids, source.n_terms)
+                else:
+                    self._by_language[code] = Scorer(source, aspects=aspects, backend=backend, threads=threads,
+                                                     explain=explain)
             self.lexicon = self._by_language[self.language[0]].lexicon
             if any(inner.emotions != self.emotions for inner in self._by_language.values()):
                 raise InputError(f"the lexicons of {self.language} have different emotions: they cannot share columns")
@@ -222,7 +229,10 @@ class Scorer:
             batches = (self._tokenize([piece]) for piece in _slices(chunks, _CUDA_BATCH_DOCS))
             scores = self._cuda.run(batches, sum(len(chunk) for chunk in chunks))
             return self._arrays(scores)
-        stream = self._tokenize(chunks)
+        return self._score_tokens(self._tokenize(chunks), chunks)
+
+    def _score_tokens(self, stream: tuple[np.ndarray, ...], chunks: list[pa.Array]) -> list[pa.Array]:
+        """The score arrays of a token stream of ``chunks`` (from :meth:`_tokenize`), on the CPU."""
         previous = numba.get_num_threads()
         if self.threads is not None:
             numba.set_num_threads(self.threads)  # thread-local in Numba: other callers are unaffected
@@ -238,35 +248,49 @@ class Scorer:
     def _score_languages(self, texts: pa.Array | pa.ChunkedArray, column: str) -> list[pa.Array]:
         """Score each text with its language's scorer; null scores where it has none; + ``language``."""
         assert self._by_language is not None and self.language is not None
-        texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-        texts = _as_utf8(texts, column)
+        texts = _as_utf8(texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts, column)
         n = len(texts)
         if not self._detected:  # one language, told
             code = self.language[0]
             scores = self._by_language[code]._score_columns(texts, column)
             return scores + [pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array([code]))]
-        found = detect(texts)
-        codes = np.asarray(found.dictionary.to_pylist(), object)[found.indices.to_numpy(zero_copy_only=False)]
-        scored_as = np.where(codes == UND, self.default_language, codes)
-        parts, rows = [], []
+        primary = self._by_language[self.default_language]
+        parts: list[list[pa.Array]] = []
+        take = np.full(n, -1, np.int64)
+        if primary._cuda is None:  # the language from the default language's own token stream
+            stream = primary._tokenize([texts])
+            table = LanguageTable.default()
+            doc_offsets, term_ids, flags = stream[:3]
+            codes = table.detect_tokens(doc_offsets, term_ids, flags, self._language_weights, table.cues(texts))
+            if texts.null_count:  # a null text's bytes may still hold characters the cues would read
+                codes[np.asarray(texts.is_null())] = -1
+            found = codes_array(codes)
+            parts.append(primary._score_tokens(stream, [texts]))
+            take[:] = np.arange(n)
+        else:
+            found = detect(texts)
+        index = found.indices.to_numpy(zero_copy_only=False)
+        scored_as = np.where(index == CODES.index(UND), CODES.index(self.default_language), index)
+        scored = np.zeros(n, bool)
+        offset = n if parts else 0
         for code, scorer in self._by_language.items():
-            mine = np.flatnonzero(scored_as == code)
-            if len(mine):
-                whole = len(mine) == n
-                parts.append(scorer._score_columns(texts if whole else texts.take(pa.array(mine)), column))
-                rows.append(mine)
-        rest = np.flatnonzero(~np.isin(scored_as, list(self._by_language)))
+            is_mine = scored_as == CODES.index(code)
+            scored |= is_mine
+            mine = np.flatnonzero(is_mine)
+            if not len(mine) or (parts and code == self.default_language):
+                continue
+            parts.append(scorer._score_columns(texts if len(mine) == n else texts.take(pa.array(mine)), column))
+            take[mine] = offset + np.arange(len(mine))
+            offset += len(mine)
+        rest = np.flatnonzero(~scored)
         if len(rest) or not parts:
-            template = self._by_language[self.language[0]]._score_columns(pa.array([], pa.string()), column)
+            template = primary._score_columns(pa.array([], pa.string()), column)
             parts.append([pa.nulls(len(rest), array.type) for array in template])
-            rows.append(rest)
-        order = np.concatenate(rows)
-        if len(parts) == 1 and np.array_equal(order, np.arange(n)):
+            take[rest] = offset + np.arange(len(rest))
+        if len(parts) == 1 and np.array_equal(take, np.arange(n)):
             return parts[0] + [found]
-        inverse = np.empty(n, np.int64)
-        inverse[order] = np.arange(n)
-        take = pa.array(inverse)
-        return [pa.concat_arrays([part[k] for part in parts]).take(take) for k in range(len(parts[0]))] + [found]
+        indices = pa.array(take)
+        return [pa.concat_arrays([part[k] for part in parts]).take(indices) for k in range(len(parts[0]))] + [found]
 
     def _arrays(self, scores) -> list[pa.Array]:
         """Kernel outputs (``ScoreArrays``) as the Arrow score columns, in :attr:`columns` order."""
@@ -314,7 +338,7 @@ class Scorer:
         return _concat_streams([run(chunk) for chunk in chunks])
 
 
-def _compile(lexicon, aspects=False) -> CompiledLexicon:
+def _compile(lexicon, aspects=False, words: tuple[bytes, ...] = ()) -> CompiledLexicon:
     if aspects is None:
         aspects = False
     if isinstance(lexicon, CompiledLexicon):
@@ -327,7 +351,7 @@ def _compile(lexicon, aspects=False) -> CompiledLexicon:
     if not isinstance(aspects, (bool, AspectLexicon, *paths)):
         raise InputError(f"aspects must be True, False, an AspectLexicon or a path, not {type(aspects).__name__}")
     if lexicon is None or isinstance(lexicon, paths):
-        if not isinstance(aspects, AspectLexicon):  # files only: the compiled arrays may come from the cache
+        if not isinstance(aspects, AspectLexicon) and not words:  # files only: the arrays may come from the cache
             if lexicon is None and isinstance(aspects, bool):
                 return _default_lexicon(aspects)
             return load_compiled(lexicon, aspects)
@@ -338,7 +362,7 @@ def _compile(lexicon, aspects=False) -> CompiledLexicon:
         aspects = AspectLexicon.default() if aspects else None
     elif isinstance(aspects, paths):
         aspects = AspectLexicon.load(aspects)
-    return lexicon.compile(aspects=aspects)
+    return lexicon.compile(aspects=aspects, words=words)
 
 
 def _languages(language, default_language: str, lexicon) -> tuple[tuple[str, ...] | None, bool]:

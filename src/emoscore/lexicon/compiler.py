@@ -174,9 +174,11 @@ class Compilable(Protocol):
     def resolved_params(self) -> dict[str, float]: ...
 
 
-def compile_lexicon(lexicon: Compilable, aspect_lexicon: AspectLexicon | None = None) -> CompiledLexicon:
+def compile_lexicon(lexicon: Compilable, aspect_lexicon: AspectLexicon | None = None,
+                    extra_words: tuple[bytes, ...] = ()) -> CompiledLexicon:
     """The flat arrays of ``lexicon``, with the terms and arrays of ``aspect_lexicon`` when given
-    (what :meth:`Lexicon.compile <emoscore.Lexicon.compile>` returns and caches)."""
+    (what :meth:`Lexicon.compile <emoscore.Lexicon.compile>` returns and caches), and ``extra_words`` (folded
+    bytes) in the table as terms of their own that score nothing (the language detector's words)."""
     emotions = lexicon.emotions
     column = {name: i for i, name in enumerate(emotions)}
     by_key = dict(zip(lexicon.folded_keys, lexicon.entries, strict=True))
@@ -187,6 +189,7 @@ def compile_lexicon(lexicon: Compilable, aspect_lexicon: AspectLexicon | None = 
     # Canonical id order (words, then stems, then expressions, each sorted by folded bytes), so the
     # arrays and the fingerprint do not depend on the order of the entries.
     words = {key[1] for key in by_key if key[0] == WORD} | {key[1] for key in aspect_of if key[0] == WORD}
+    words |= set(extra_words)
     mwes = sorted(key[1] for key in by_key if key[0] == MWE)
     aspect_mwes = sorted(key[1] for key in aspect_of if key[0] == MWE)
     words.update(word for parts in mwes + aspect_mwes for word in parts)

@@ -134,7 +134,7 @@ class Lexicon(TermTable):
         self._sources = tuple(dict.fromkeys(sources))
         self._licences = tuple(dict.fromkeys(licences))
         self._compiled: CompiledLexicon | None = None
-        self._compiled_with: dict = {}  # aspect lexicon -> compiled (a few at most)
+        self._compiled_with: dict = {}  # (aspect lexicon, extra words) -> compiled (a few at most)
 
     @classmethod
     def _make(cls, entries, keys, *, duplicates="error", **kwargs) -> Lexicon:
@@ -228,23 +228,25 @@ class Lexicon(TermTable):
         return {"emotions": self._emotions, "params": dict(self._params), "name": self._name,
                 "sources": self._sources, "licences": self._licences}
 
-    def compile(self, *, aspects=None) -> CompiledLexicon:
+    def compile(self, *, aspects=None, words: tuple[bytes, ...] = ()) -> CompiledLexicon:
         """The flat arrays of this lexicon (computed once, then cached on this immutable value).
 
         ``aspects``, an :class:`~emoscore.AspectLexicon`, merges its terms into the same hash table
         (one tokenizer pass) and adds the aspect arrays. The emotion scores are the same with or
         without it: aspect-only terms have no valence, weights or role, and a term added for the
-        aspects takes the values of the emotion stem that would otherwise have matched it.
+        aspects takes the values of the emotion stem that would otherwise have matched it. ``words``
+        (folded bytes, e.g. :attr:`LanguageTable.words <emoscore.language.LanguageTable>`) join the
+        table the same way, scoring nothing, so that one tokenizer pass also finds them.
         """
-        if aspects is None:
+        if aspects is None and not words:
             if self._compiled is None:
                 self._compiled = compile_lexicon(self)
             return self._compiled
-        compiled = self._compiled_with.get(aspects)
+        compiled = self._compiled_with.get((aspects, words))
         if compiled is None:
             if len(self._compiled_with) >= 4:
                 self._compiled_with.clear()
-            compiled = self._compiled_with[aspects] = compile_lexicon(self, aspects)
+            compiled = self._compiled_with[(aspects, words)] = compile_lexicon(self, aspects, words)
         return compiled
 
     # --- the text format -------------------------------------------------------------------------
