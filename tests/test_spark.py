@@ -188,6 +188,17 @@ def test_kpi_as_dataframe(scored):
     assert frame.count() == table.num_rows
 
 
+def test_score_detects_languages_on_the_workers(spark):
+    texts = ["La livraison était rapide, merci !", "Die Lieferung war super schnell!", "Fast delivery, thanks!",
+             None, "Le service client est nul"] * 7
+    df = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id long, text string").repartition(3)
+    got = es.score(df, language="auto").orderBy("id").toArrow()
+    want = emoscore.Scorer(language="auto").score(pa.array(texts))
+    assert got.column("language").to_pylist() == want.column("language").to_pylist()
+    assert got.column("valence").to_pylist() == want.column("valence").to_pylist()
+    assert got.column("emotion").to_pylist() == want.column("emotion").to_pylist()
+
+
 def test_kpi_bad_input(spark, scored):
     tracker = spark.sparkContext.statusTracker()
     before = len(tracker.getJobIdsForGroup(None))

@@ -147,6 +147,11 @@ class Scorer:
             self._cuda = CudaScorer(self.lexicon)
 
     @property
+    def detects_language(self) -> bool:
+        """Whether each text's language is detected (``language="auto"`` or a list of codes)."""
+        return self._detected
+
+    @property
     def emotions(self) -> tuple[str, ...]:
         """The emotion taxonomy: one float32 output column per name, in this order."""
         return self.lexicon.emotions

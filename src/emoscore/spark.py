@@ -127,7 +127,7 @@ def _worker_scorer(lexicon_bc, fingerprint: str, cpus: int, options: dict) -> Sc
     key = (fingerprint, tuple(sorted(options.items())))
     scorer = _WORKER_SCORERS.get(key)
     if scorer is None:
-        scorer = _WORKER_SCORERS[key] = Scorer(lexicon_bc.value, **options)
+        scorer = _WORKER_SCORERS[key] = Scorer(None if lexicon_bc is None else lexicon_bc.value, **options)
     return scorer
 
 
@@ -160,7 +160,8 @@ def score(
         As for :class:`~emoscore.Scorer`; compiled once on the driver and broadcast.
     **options
         Other :class:`~emoscore.Scorer` arguments (``aspects``, ``backend``, ``threads``, ``explain``: the
-        ``evidence`` column, an array of structs in Spark). Without
+        ``evidence`` column, an array of structs in Spark; ``language``: with ``"auto"`` or a list, each
+        worker loads the bundled lexicons itself instead of a broadcast). Without
         ``threads`` each task scores with ``spark.task.cpus`` threads.
 
     Returns
@@ -195,10 +196,14 @@ def score(
     added = pa.schema([scored.schema.field(i) for i in range(len(in_schema), len(scored.schema))])
     out_struct = StructType(list(df.schema.fields) + list(from_arrow_schema(added).fields))
     out_schema = _arrow_schema(spark, out_struct)
-    run = functools.partial(
-        _score_partition, lexicon_bc=_broadcast_lexicon(spark, compiled), fingerprint=compiled.fingerprint,
-        options={k: v for k, v in options.items() if k != "aspects"}, text=text, schema=out_schema,
-    )
+    if scorer.detects_language:  # a lexicon per language: each worker loads them from the installed package
+        lexicon_bc, fingerprint = None, "languages"
+        worker_options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    else:
+        lexicon_bc, fingerprint = _broadcast_lexicon(spark, compiled), compiled.fingerprint
+        worker_options = {k: v for k, v in options.items() if k != "aspects"}
+    run = functools.partial(_score_partition, lexicon_bc=lexicon_bc, fingerprint=fingerprint,
+                            options=worker_options, text=text, schema=out_schema)
     return df.mapInArrow(run, out_struct)
 
 
