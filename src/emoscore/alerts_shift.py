@@ -64,15 +64,14 @@ class ShiftWatch:
         newest = int(days.max(initial=-1))
         if newest < 0 or (self._through is not None and newest <= self._through):
             return np.zeros(0, np.int64), []
-        found = self._evaluate(self._through, newest)
+        found, _ = self._evaluate(self._through, newest)
         self._through = newest
         row = int(np.argmax(days == newest))
         return np.full(len(found), row, np.int64), found
 
     def flush(self) -> list[str]:
         """Close every window still open: the evidence of their alerts."""
-        found = self._evaluate(self._through, None)
-        days = self._window_days(self._agg.result())
+        found, days = self._evaluate(self._through, None)
         if len(days):
             self._through = int(days.max()) + 1
         return found
@@ -86,8 +85,9 @@ class ShiftWatch:
             raise ValueError("the kpi_shift state was built with other settings")
         self._agg, self._through = agg, through
 
-    def _evaluate(self, start: int | None, stop: int | None) -> list[str]:
-        """Evidence of every significant shift into a window starting in ``[start, stop)``."""
+    def _evaluate(self, start: int | None, stop: int | None) -> tuple[list[str], np.ndarray]:
+        """Evidence of every significant shift into a window starting in ``[start, stop)``, and the
+        window start (days since 1970) of every row of the KPI table."""
         table = self._agg.result(deltas=True, level=self._level)
         days = self._window_days(table)
         low, high = -(1 << 31) if start is None else start, (1 << 31) if stop is None else stop
@@ -104,7 +104,7 @@ class ShiftWatch:
                 if min(after[base], before[base]) < self._min_n:
                     continue
                 found.append(self._evidence(after, before, kpi, base))
-        return found
+        return found, days
 
     def _evidence(self, after: dict, before: dict, kpi: str, base: str) -> str:
         group = ", ".join(f"{name}={after[name]}" for name in self._agg.by) or "all"
