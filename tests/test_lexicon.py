@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 import random
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from emoscore._tokenize import STEM_TAG, fnv1a64, fold_tokens, stem_key, tokeniz
 from emoscore.kernels import params as rule_params
 from emoscore.kernels import rules
 from emoscore.lexicon import CompiledLexicon, Entry, Lexicon
+from repo_scripts import load_script
 from shared_data import require
 
 REPO = Path(__file__).resolve().parents[1]
@@ -681,12 +680,8 @@ def test_default_lexicon_loads_and_compiles():
 
 
 def _builder():
-    """lexicons/build_default.py, a repository script (not shipped in the wheel), loaded from its file."""
-    spec = importlib.util.spec_from_file_location("emoscore_build_default", REPO / "lexicons" / "build_default.py")
-    build_default = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = build_default  # its dataclasses look their module up there
-    spec.loader.exec_module(build_default)
-    return build_default
+    """lexicons/build_default.py, a repository script (not shipped in the wheel)."""
+    return load_script("lexicons/build_default.py")
 
 
 def test_identity_words_and_greetings_carry_no_sentiment_in_the_default_lexicon():

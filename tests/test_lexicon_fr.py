@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import importlib.resources
-import importlib.util
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from emoscore import Lexicon, Scorer
+from repo_scripts import load_script
 from shared_data import require
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _builder():
-    """lexicons/build_fr.py, a repository script (not shipped in the wheel), loaded from its file."""
-    spec = importlib.util.spec_from_file_location("emoscore_build_fr", REPO / "lexicons" / "build_fr.py")
-    build_fr = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = build_fr  # its dataclasses look their module up there
-    spec.loader.exec_module(build_fr)
-    return build_fr
+    """lexicons/build_fr.py, a repository script (not shipped in the wheel)."""
+    return load_script("lexicons/build_fr.py")
 
 
 @pytest.fixture(scope="module")
