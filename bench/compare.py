@@ -12,6 +12,9 @@ Sections (``--only``, default all):
 - ``kpi``: rows/s of ``KpiAggregator.update`` (+ ``result``) against polars and DuckDB computing the
   same KPIs per (touchpoint, channel, week) from the same scored Arrow data, at each thread count;
   the KPI tables are compared value by value.
+- ``languages``: MB/s of ``Scorer(language="auto")`` on the generated English documents, of
+  ``emoscore.language.detect`` alone, and of French reviews (Allociné, ``../shared/data/fr``) scored with
+  ``language="fr"`` and ``"auto"``, and of English and French interleaved, against ``Scorer()`` on English.
 - ``scaling``: docs/s at each ``--sizes`` and thread count; per-document cost at the largest size
   over the smallest (1.0 = linear).
 - ``coldstart``: a fresh ``emoscore score`` process scoring one JSONL line, with empty Numba and
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-SECTIONS = ("scoring", "kpi", "scaling", "coldstart", "memory")
+SECTIONS = ("scoring", "kpi", "languages", "scaling", "coldstart", "memory")
 GROUP_BY = ("touchpoint", "channel")
 
 # (full run, --smoke) defaults
@@ -75,6 +78,8 @@ TARGETS = {
     "tokenizer_vs_baseline_mb": ("scoring", "tokenizer_vs_baseline_mb", ">=", 2.0),
     "explain_on_vs_off_time": ("scoring", "explain_on_vs_off_time", "<=", 2.0),
     "kpi_1t_vs_polars": ("kpi", "kpi_1t_vs_polars", ">=", 10.0),
+    "language_auto_vs_none_time": ("languages", "language_auto_vs_none_time", "<=", 1.10),
+    "french_vs_english_mb": ("languages", "french_vs_english_mb", ">=", 0.80),
     "coldstart_cold_first_line_s": ("coldstart", "coldstart_cold_first_line_s", "<=", 5.0),
     "coldstart_warm_first_line_s": ("coldstart", "coldstart_warm_first_line_s", "<=", 1.0),
     "memory_peak_rss_largest_vs_smallest": ("memory", "memory_peak_rss_largest_vs_smallest", "<=", 1.10),
@@ -376,6 +381,64 @@ def section_scoring(args) -> dict:
         print(f"  {name}: {i['docs']:,} documents, {i['text_mb']:.1f} MB, {i['tokens'] / i['docs']:.1f} tokens each")
     table(rows, ["set", "system", "threads", "docs", "mb_per_s", "docs_per_s", "ns_per_token", "emoscore_1t_ratio"])
     return {"sets": info, "anchor_docs": anchor_docs, "rows": rows, "ratios": summary, "skipped": skipped}
+
+
+# --------------------------------------------------------------------------------------------------
+# languages
+# --------------------------------------------------------------------------------------------------
+
+
+def section_languages(args) -> dict:
+    """Issue 16's budgets, one thread: detecting each text's language costs at most 10% on English, and
+    French is scored at English's MB/s within 20%, told (``language="fr"``) or detected."""
+    import numba
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from emoscore import Scorer
+    from emoscore.language import detect
+    from scoring_sets import french_reviews, generated, text_bytes, tiled
+
+    english = generated(args.docs)
+    french = tiled(french_reviews(), text_bytes(english) / 1e6)
+    # half the English bytes and as many French bytes, interleaved in step with their running byte shares
+    halves = [english.slice(0, len(english) // 2), tiled(french_reviews(), text_bytes(english) / 2e6)]
+    shares = [np.cumsum(pc.binary_length(h).fill_null(0).to_numpy()) / text_bytes(h) for h in halves]
+    mixed = pa.concat_arrays(halves).take(pa.array(np.argsort(np.concatenate(shares), kind="stable")))
+    plain, auto, told = Scorer(threads=1), Scorer(language="auto", threads=1), Scorer(language="fr", threads=1)
+    runs = {("english", "emoscore"): (english, plain.score),
+            ("english", 'emoscore language="auto"'): (english, auto.score),
+            ("english", "detect"): (english, detect),
+            ("french", 'emoscore language="fr"'): (french, told.score),
+            ("french", 'emoscore language="auto"'): (french, auto.score),
+            ("mixed", 'emoscore language="auto"'): (mixed, auto.score)}
+    numba.set_num_threads(1)
+    try:
+        for texts, run in runs.values():
+            run(texts.slice(0, 500))  # compile or load every kernel outside the timings
+        rows = [{"set": name, "system": system, "docs": len(texts), "text_mb": text_bytes(texts) / 1e6,
+                 "seconds": best_of(args.repeats, functools.partial(run, texts))[0]}
+                for (name, system), (texts, run) in runs.items()]
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for r in rows:
+        r["mb_per_s"] = r["text_mb"] / r["seconds"]
+    seconds = {(r["set"], r["system"]): r["seconds"] for r in rows}
+    english_mb = rows[0]["mb_per_s"]
+    for r in rows:
+        r["vs_english"] = r["mb_per_s"] / english_mb
+    by_name = {(r["set"], r["system"]): r["vs_english"] for r in rows}
+    summary = {
+        "language_auto_vs_none_time": seconds["english", 'emoscore language="auto"'] / seconds["english", "emoscore"],
+        "french_vs_english_mb": {'language="fr"': by_name["french", 'emoscore language="fr"'],
+                                 'language="auto"': by_name["french", 'emoscore language="auto"']},
+        "mixed_vs_english_mb": by_name["mixed", 'emoscore language="auto"'],
+    }
+    print(f"\n== languages: best of {args.repeats}, one thread; vs_english: MB/s over Scorer() on the English "
+          "documents; french: Allociné TV reviews tiled to the English size; mixed: English and French interleaved")
+    table(rows, ["set", "system", "docs", "text_mb", "mb_per_s", "vs_english"])
+    return {"rows": rows, "ratios": summary}
 
 
 # --------------------------------------------------------------------------------------------------

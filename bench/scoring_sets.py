@@ -2,7 +2,9 @@
 
 - ``generated``: the seeded sample generator's feedback (short, ~59 bytes a document);
 - ``amazon`` / ``movie``: the VADER Amazon and movie review snippets (real text, ~100-120 bytes);
-- ``long``: those snippets, Amazon then movie, joined in file order into documents of ~800 bytes.
+- ``long``: those snippets, Amazon then movie, joined in file order into documents of ~800 bytes;
+- ``french_reviews()``: the Allociné TV reviews of ``../shared/data/fr`` (~235 bytes), for the
+  language rows of ``compare.py``.
 
 The real sets hold a few thousand documents: they are tiled (repeated in order) up to about the
 generated set's byte size, so a timing is as long as the generated set's. Everything is
@@ -18,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 VADER_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vader"
+ALLOCINE_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fr" / "allocine_tv"
 SNIPPETS = {"amazon": "amazonReviewSnippets_GroundTruth.txt", "movie": "movieReviewSnippets_GroundTruth.txt"}
 LONG_DOC_BYTES = 800
 SETS = ("generated", "amazon", "movie", "long")
@@ -34,6 +37,14 @@ def snippets(name: str) -> tuple[str, ...]:
     """The text column of a VADER ground-truth file (tab-separated id, score, text)."""
     lines = (VADER_DATA / SNIPPETS[name]).read_text(encoding="utf-8").splitlines()
     return tuple(line.split("\t", 2)[2].strip() for line in lines if line.count("\t") >= 2)
+
+
+@functools.cache
+def french_reviews() -> tuple[str, ...]:
+    """The Allociné TV reviews of the French development data (train and dev splits: tab-separated
+    label, text), read in place: they are evaluation data and are never copied into the repository."""
+    return tuple(line.split("\t", 1)[1] for split in ("train.tsv", "dev.tsv")
+                 for line in (ALLOCINE_DATA / split).read_text(encoding="utf-8").splitlines())
 
 
 def long_reviews() -> list[str]:

@@ -42,6 +42,14 @@ def test_each_text_is_scored_with_its_languages_lexicon(auto):
     assert auto.column("valence")[0].as_py() > 0.3 and auto.column("valence")[1].as_py() < -0.3
 
 
+def test_mixed_languages_explain_each_text_as_its_languages_scorer_does():
+    # the default language's texts are explained from a selection of the shared token stream
+    auto = Scorer(language="auto", explain=True).score(pa.array(TEXTS)).column("evidence").to_pylist()
+    assert auto[3:6] == Scorer(explain=True).score(pa.array(TEXTS[3:6])).column("evidence").to_pylist()
+    assert auto[:2] == Scorer(FRENCH, explain=True).score(pa.array(TEXTS[:2])).column("evidence").to_pylist()
+    assert auto[3] and auto[2] is None and auto[6] is None
+
+
 def test_a_language_without_a_lexicon_gets_null_scores_never_an_english_reading(auto):
     for row in (2, 6):
         assert all(auto.column(name)[row].as_py() is None for name in Scorer().columns), row

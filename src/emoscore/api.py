@@ -260,8 +260,7 @@ class Scorer:
             scores = self._by_language[code]._score_columns(texts, column)
             return scores + [pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array([code]))]
         primary = self._by_language[self.default_language]
-        parts: list[list[pa.Array]] = []
-        take = np.full(n, -1, np.int64)
+        stream = None
         if primary._cuda is None:  # the language from the default language's own token stream
             stream = primary._tokenize([texts])
             table = LanguageTable.default()
@@ -270,31 +269,33 @@ class Scorer:
             if texts.null_count:  # a null text's bytes may still hold characters the cues would read
                 codes[np.asarray(texts.is_null())] = -1
             found = codes_array(codes)
-            parts.append(primary._score_tokens(stream, [texts]))
-            take[:] = np.arange(n)
         else:
             found = detect(texts)
         index = found.indices.to_numpy(zero_copy_only=False)
         scored_as = np.where(index == CODES.index(UND), CODES.index(self.default_language), index)
-        scored = np.zeros(n, bool)
-        offset = n if parts else 0
+        parts: list[list[pa.Array]] = []
+        rows: list[np.ndarray] = []  # the texts of each part, in order
         for code, scorer in self._by_language.items():
-            is_mine = scored_as == CODES.index(code)
-            scored |= is_mine
-            mine = np.flatnonzero(is_mine)
-            if not len(mine) or (parts and code == self.default_language):
+            mine = np.flatnonzero(scored_as == CODES.index(code))
+            if not len(mine):
                 continue
-            parts.append(scorer._score_columns(texts if len(mine) == n else texts.take(pa.array(mine)), column))
-            take[mine] = offset + np.arange(len(mine))
-            offset += len(mine)
-        rest = np.flatnonzero(~scored)
-        if len(rest) or not parts:
-            template = primary._score_columns(pa.array([], pa.string()), column)
+            subset = texts if len(mine) == n else texts.take(pa.array(mine))
+            if scorer is primary and stream is not None:  # its stream is already tokenized: score its rows only
+                parts.append(primary._score_tokens(_select_documents(stream, mine), [subset]))
+            else:
+                parts.append(scorer._score_columns(subset, column))
+            rows.append(mine)
+        scored = sum(len(mine) for mine in rows)
+        if scored < n or not parts:  # languages without a lexicon: null scores
+            rest = np.setdiff1d(np.arange(n), np.concatenate(rows)) if rows else np.arange(n)
+            template = parts[0] if parts else primary._score_columns(pa.array([], pa.string()), column)
             parts.append([pa.nulls(len(rest), array.type) for array in template])
-            take[rest] = offset + np.arange(len(rest))
-        if len(parts) == 1 and np.array_equal(take, np.arange(n)):
+            rows.append(rest)
+        if len(parts) == 1:
             return parts[0] + [found]
-        indices = pa.array(take)
+        position = np.empty(n, np.int64)  # where each text's scores are in the parts, concatenated
+        position[np.concatenate(rows)] = np.arange(n)
+        indices = pa.array(position)
         return [pa.concat_arrays([part[k] for part in parts]).take(indices) for k in range(len(parts[0]))] + [found]
 
     def _arrays(self, scores) -> list[pa.Array]:
@@ -465,6 +466,21 @@ def _concat_streams(streams) -> tuple[np.ndarray, ...]:
         row += n
         token += len(ids)
     return (doc_offsets, *(np.concatenate(arrays) for arrays in list(zip(*streams, strict=True))[1:]))
+
+
+def _select_documents(stream: tuple[np.ndarray, ...], rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The CSR token stream of documents ``rows`` (increasing) of ``stream`` (its offsets start at 0),
+    in that order: (doc_offsets, then each per-token array)."""
+    doc_offsets = stream[0]
+    if len(rows) == len(doc_offsets) - 1:
+        return stream
+    lengths = np.diff(doc_offsets)
+    selected = np.zeros(len(lengths), bool)
+    selected[rows] = True
+    tokens = np.repeat(selected, lengths)
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths[rows], out=offsets[1:])
+    return (offsets, *(array[tokens] for array in stream[1:]))
 
 
 def _score_fields(names: tuple[str, ...], arrays: list[pa.Array], nullable: bool = False) -> list[pa.Field]:
