@@ -117,16 +117,32 @@ def test_scorer_cuda_backend_equals_cpu_across_chunks_and_batches(monkeypatch):
         [docs.slice(0, 30), docs.slice(30, 0), docs.slice(30, 50), docs.slice(80)])})
     gpu = Scorer(backend="cuda")
     assert gpu.backend == "cuda"
-    cpu_table = Scorer(backend="cpu").score(data)
-    gpu_table = gpu.score(data)
+    assert_tables_match(Scorer(backend="cpu").score(data), gpu.score(data))
+    assert gpu.score(pa.array([], pa.string())).num_rows == 0
+
+
+def test_languages_on_the_cuda_backend_are_the_cpu_languages_and_scores():
+    # on the GPU the languages come from the standalone detector, not the default language's stream
+    mixed = ["La livraison était rapide, merci beaucoup !", "Le service client est vraiment nul",
+             "Die Lieferung war super schnell und der Service ist toll!", "ok", None]
+    docs = pa.concat_arrays([pa.array(mixed, pa.string()), texts(30, seed=7)])
+    gpu = Scorer(backend="cuda", language="auto")
+    cpu_table, gpu_table = Scorer(backend="cpu", language="auto").score(docs), gpu.score(docs)
+    assert_tables_match(cpu_table, gpu_table)
+    assert gpu_table.column("language").to_pylist()[:5] == ["fr", "fr", "de", "und", "und"]
+    assert gpu_table.column("valence")[2].as_py() is None and gpu_table.column("valence")[0].as_py() > 0.3
+    told = Scorer(backend="cuda", language="fr")
+    assert_tables_match(Scorer(backend="cpu", language="fr").score(docs), told.score(docs))
+
+
+def assert_tables_match(cpu_table: pa.Table, gpu_table: pa.Table) -> None:
     assert gpu_table.schema == cpu_table.schema
     for name in cpu_table.schema.names:
         a, b = cpu_table.column(name), gpu_table.column(name)
-        if pa.types.is_floating(a.type):
+        if pa.types.is_floating(a.type):  # a null score (a language without a lexicon) is NaN on both
             np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=TOL, atol=TOL, err_msg=name)
         else:
-            assert b.equals(a), name   # emotion names, ints and the aspects lists (exact here)
-    assert gpu.score(pa.array([], pa.string())).num_rows == 0
+            assert b.equals(a), name   # emotion names, ints, languages and the aspects lists (exact here)
 
 
 def test_explaining_on_the_cuda_backend_is_the_cpu_explanation():
