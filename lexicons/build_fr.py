@@ -66,7 +66,8 @@ TAXONOMY = _default_builder.TAXONOMY
 
 # --- rule parameters -----------------------------------------------------------------------------
 # The default lexicon's values, then those that the French training splits moved (see README.md).
-PARAMS: dict[str, float] = dict(_default_builder.PARAMS) | {"valence_alpha": 5.0, "negation_reach": 3.0}
+PARAMS: dict[str, float] = dict(_default_builder.PARAMS) | {"valence_alpha": 5.0, "negation_reach": 3.0,
+                                                         "valence_hits_power": 0.25}
 
 # --- vader_FR ------------------------------------------------------------------------------------
 # vader_FR's valences are multiplied by this: its translated entries are noisier than the seed's
