@@ -7,7 +7,6 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import TypeVar
 
 import numba
 import numpy as np
@@ -40,8 +39,6 @@ ASPECTS_TYPE = pa.list_(pa.struct([
     pa.field("emotion", pa.string(), nullable=False),
     pa.field("intensity", pa.float32(), nullable=False),
 ]))
-
-ArrowData = TypeVar("ArrowData", pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray)
 
 # Documents per GPU batch (backend="cuda"): the next batch is tokenized while the GPU scores this one.
 _CUDA_BATCH_DOCS = 1 << 18
@@ -167,22 +164,33 @@ class Scorer:
         return (SCORE_COLUMNS + self.emotions + (("aspects",) if self.lexicon.aspects else ())
                 + (("evidence",) if self.explain else ()) + (("language",) if self.language else ()))
 
-    def score(self, data: ArrowData, *, text: str = "text") -> pa.Table | pa.RecordBatch:
+    def score(self, data, *, text: str = "text", prefix: str = ""):
         """Score every text of ``data``.
 
         Parameters
         ----------
-        data : pyarrow.Table, RecordBatch, Array or ChunkedArray
+        data : a pyarrow Table, RecordBatch, Array, ChunkedArray or RecordBatchReader, or any object that
+            exports Arrow data through the PyCapsule interface (``__arrow_c_stream__`` or
+            ``__arrow_c_array__``: pandas >= 2.2 and polars DataFrames, DuckDB relations, nanoarrow ...)
             Texts as ``string``, ``large_string``, ``string_view`` or dictionary-of-string values.
-            The string buffers are read in place (zero-copy) unless the type needs a cast.
+            The string buffers are read in place (zero-copy) unless the type needs a cast
+            (``string_view``, as polars exports text, is copied once into a ``large_string``).
         text : str
-            The text column of a Table or RecordBatch.
+            The text column of a table-like ``data``.
+        prefix : str
+            Put before the name of every added column (``prefix="emo_"``: ``emo_valence`` ...), so that
+            they never clash with the data's own columns.
 
         Returns
         -------
-        pyarrow.Table or pyarrow.RecordBatch
-            For a Table or RecordBatch: the same type with every input column unchanged, followed by
-            the :attr:`columns`. For an Array or ChunkedArray: a Table of the :attr:`columns`.
+        pyarrow.Table, RecordBatch or RecordBatchReader
+            For a table-like ``data``: the same type (a Table for a DataFrame or a relation) with every
+            input column unchanged, followed by the :attr:`columns`. For an array: a Table of the
+            :attr:`columns`. For a stream (a ``RecordBatchReader``, or an object with
+            ``__arrow_c_stream__`` and no length, such as DuckDB's ``fetch_record_batch()``): a
+            ``RecordBatchReader`` that reads and scores one batch at a time when it is read, so memory
+            stays bounded by the batch size; its schema is known at once, and a missing text column
+            fails here, not at the first batch.
             ``valence`` is in [-1, 1]; ``intensity`` and each emotion in [0, 1]; ``emotion`` is the
             dominant emotion or ``"neutral"``; ``tokens`` counts words, ``hits`` lexicon matches.
             With aspects on, ``aspects`` is a :data:`ASPECTS_TYPE` list: one element per distinct
@@ -199,30 +207,44 @@ class Scorer:
         InputError
             The texts are not strings, or ``data`` already has a column the scores would add.
         """
+        if not isinstance(prefix, str):
+            raise InputError(f"prefix must be a string, not {prefix!r}")
+        names = tuple(prefix + name for name in self.columns)
+        data = _arrow_data(data)
+        if isinstance(data, pa.RecordBatchReader):
+            return self._score_reader(data, text, prefix)
         if isinstance(data, (pa.Table, pa.RecordBatch)):
             if text not in data.schema.names:
                 raise ColumnNotFoundError(
                     f"text column {text!r} not found; the data has columns {data.schema.names}"
                 )
-            clash = [name for name in self.columns if name in data.schema.names]
+            clash = [name for name in names if name in data.schema.names]
             if clash:
                 raise InputError(
                     f"the data already has column(s) {clash} that scoring would add; "
-                    "rename or drop them first"
+                    "rename or drop them first, or pass prefix="
                 )
             scores = self._score_columns(data.column(text), text)
             schema = data.schema
-            for field in _score_fields(self.columns, scores, nullable=self.language is not None):
+            for field in _score_fields(names, scores, nullable=self.language is not None):
                 schema = schema.append(field)
             container = pa.RecordBatch if isinstance(data, pa.RecordBatch) else pa.Table
             return container.from_arrays(data.columns + scores, schema=schema)
-        if isinstance(data, (pa.Array, pa.ChunkedArray)):
-            scores = self._score_columns(data, "<array>")
-            fields = _score_fields(self.columns, scores, nullable=self.language is not None)
-            return pa.Table.from_arrays(scores, schema=pa.schema(fields))
-        raise InputError(
-            f"cannot score a {type(data).__name__}: pass a pyarrow Table, RecordBatch, Array or ChunkedArray"
-        )
+        scores = self._score_columns(data, "<array>")
+        fields = _score_fields(names, scores, nullable=self.language is not None)
+        return pa.Table.from_arrays(scores, schema=pa.schema(fields))
+
+    def _score_reader(self, reader: pa.RecordBatchReader, text: str, prefix: str) -> pa.RecordBatchReader:
+        """A reader of ``reader``'s batches, each scored when it is read."""
+        # the empty batch checks the text column and names now, and gives the output schema
+        schema = self.score(reader.schema.empty_table(), text=text, prefix=prefix).schema
+
+        def batches():
+            with reader:
+                for batch in reader:
+                    yield self.score(batch, text=text, prefix=prefix)
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
 
     def _score_columns(self, texts: pa.Array | pa.ChunkedArray, column: str) -> list[pa.Array]:
         """The score arrays, in :attr:`columns` order, for the texts of ``column``."""
@@ -407,9 +429,31 @@ def _default_scorer() -> Scorer:
     return Scorer()
 
 
-def score(data: ArrowData, *, text: str = "text") -> pa.Table | pa.RecordBatch:
+def score(data, *, text: str = "text", prefix: str = ""):
     """Score ``data`` with the default lexicon on the CPU; see :meth:`Scorer.score`."""
-    return _default_scorer().score(data, text=text)
+    return _default_scorer().score(data, text=text, prefix=prefix)
+
+
+def _arrow_data(data) -> pa.Table | pa.RecordBatch | pa.Array | pa.ChunkedArray | pa.RecordBatchReader:
+    """``data`` as the pyarrow object it is or exports (PyCapsule interface): a stream without a length
+    stays a stream (a ``RecordBatchReader``, read lazily); a table-like object is read whole."""
+    if isinstance(data, (pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray, pa.RecordBatchReader)):
+        return data
+    if hasattr(data, "__arrow_c_array__"):
+        array = pa.array(data)
+        return pa.RecordBatch.from_struct_array(array) if pa.types.is_struct(array.type) else array
+    if hasattr(data, "__arrow_c_stream__"):
+        if not hasattr(data, "__len__"):
+            return pa.RecordBatchReader.from_stream(data)
+        chunked = pa.chunked_array(data)  # a table exports a stream of struct arrays, a column of values
+        if pa.types.is_struct(chunked.type):
+            return pa.Table.from_struct_array(chunked)
+        return chunked
+    raise InputError(
+        f"cannot score a {type(data).__name__}: pass a pyarrow Table, RecordBatch, Array, ChunkedArray or "
+        "RecordBatchReader, or an object with __arrow_c_stream__ or __arrow_c_array__ (a pandas or polars "
+        "DataFrame, a DuckDB relation ...)"
+    )
 
 
 def _as_utf8(array: pa.Array, column: str) -> pa.Array:
