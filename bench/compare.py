@@ -19,7 +19,8 @@ Sections (``--only``, default all):
   over the smallest (1.0 = linear).
 - ``coldstart``: a fresh ``emoscore score`` process scoring one JSONL line, with empty Numba and
   compiled-lexicon caches and with warm ones: median time to the first scored line.
-- ``memory``: peak RSS of ``emoscore sample --n N | emoscore run ...`` at each ``--memory-sizes``.
+- ``memory``: peak RSS of ``emoscore sample --n N | emoscore run ...`` and of ``Scorer.score`` over a
+  ``RecordBatchReader`` of N generated rows, at each ``--memory-sizes``.
 
 Inputs come from the seeded sample generator. Anchors that are not installed (the ``bench`` extra:
 ``pip install -e ".[bench]"``) are reported as skipped. The report is printed and saved as JSON
@@ -83,6 +84,7 @@ TARGETS = {
     "coldstart_cold_first_line_s": ("coldstart", "coldstart_cold_first_line_s", "<=", 5.0),
     "coldstart_warm_first_line_s": ("coldstart", "coldstart_warm_first_line_s", "<=", 1.0),
     "memory_peak_rss_largest_vs_smallest": ("memory", "memory_peak_rss_largest_vs_smallest", "<=", 1.10),
+    "reader_peak_rss_largest_vs_smallest": ("memory", "reader_peak_rss_largest_vs_smallest", "<=", 1.10),
 }
 
 
@@ -858,16 +860,49 @@ def peak_rss_of_run(n: int, tmp: str, fmt: str) -> dict:
             "seconds": seconds, "rows_per_s": n / seconds}
 
 
+# A child process that scores a stream of N generated rows through Scorer.score(RecordBatchReader),
+# reading the scored batches one at a time and dropping them, as a consumer writing them out would.
+READER_CHILD = """
+import sys
+import pyarrow as pa
+from emoscore import Scorer
+from emoscore.sample import iter_batches
+n = int(sys.argv[1])
+first = next(iter_batches(1, seed=1))
+reader = pa.RecordBatchReader.from_batches(first.schema, iter_batches(n, seed=1, batch_size=1 << 16))
+rows = sum(batch.num_rows for batch in Scorer().score(reader))
+assert rows == n, (rows, n)
+"""
+
+
+def peak_rss_of_reader(n: int) -> dict:
+    """``Scorer().score(reader)`` over ``n`` generated rows in a child process: its peak RSS."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", READER_CHILD, str(n)], stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"scoring a reader of {n} rows failed: {child.stderr.read().decode()[-800:]}")
+    return {"rows": n, "peak_rss_mb": usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024) / 1e6,
+            "seconds": seconds, "rows_per_s": n / seconds}
+
+
 def section_memory(args) -> dict:
+    sizes = sorted(args.memory_sizes)
     with tempfile.TemporaryDirectory(prefix="emoscore-bench-") as tmp:
-        rows = [peak_rss_of_run(n, tmp, args.memory_format) for n in sorted(args.memory_sizes)]
+        rows = [{"what": "emoscore run", **peak_rss_of_run(n, tmp, args.memory_format)} for n in sizes]
+    rows += [{"what": "Scorer.score(reader)", **peak_rss_of_reader(n)} for n in sizes]
+    smallest = {r["what"]: r["peak_rss_mb"] for r in rows if r["rows"] == sizes[0]}
     for r in rows:
-        r["vs_smallest"] = r["peak_rss_mb"] / rows[0]["peak_rss_mb"]
+        r["vs_smallest"] = r["peak_rss_mb"] / smallest[r["what"]]
     print("\n== memory: peak RSS of `emoscore run --by touchpoint,channel --window week --kpi-out ... --alerts-out ...`"
-          f" reading `emoscore sample --n N --output-format {args.memory_format}` from a pipe, JSONL out")
-    table(rows, ["rows", "peak_rss_mb", "vs_smallest", "rows_per_s"])
+          f" reading `emoscore sample --n N --output-format {args.memory_format}` from a pipe, JSONL out; and of "
+          "Scorer().score(RecordBatchReader) over N generated rows in batches of 65,536, read batch by batch")
+    table(rows, ["what", "rows", "peak_rss_mb", "vs_smallest", "rows_per_s"])
+    last = {r["what"]: r["vs_smallest"] for r in rows if r["rows"] == sizes[-1]} if len(sizes) > 1 else {}
     return {"format": args.memory_format, "rows": rows,
-            "memory_peak_rss_largest_vs_smallest": rows[-1]["vs_smallest"] if len(rows) > 1 else None}
+            "memory_peak_rss_largest_vs_smallest": last.get("emoscore run"),
+            "reader_peak_rss_largest_vs_smallest": last.get("Scorer.score(reader)")}
 
 
 # --------------------------------------------------------------------------------------------------
