@@ -384,3 +384,19 @@ def test_score_fields_are_written_as_orjson_writes_the_rounded_values():
                     value = round(value, 4) + 0.0 if np.isfinite(value) else None
                 expected[key] = value
             assert fragment == orjson.dumps(expected).decode()[1:-1], (name, row)
+
+
+def test_summary_file_holds_the_json_summary_even_when_quiet(tmp_path):
+    data = jsonl({"text": "great", "channel": "web"}, {"text": 42}, {"text": "awful", "channel": "app"})
+    loud = inproc(["score", "--summary", str(tmp_path / "loud.json")], data)
+    printed = [orjson.loads(line) for line in loud.stderr.splitlines() if line.startswith(b'{"event":"summary"')]
+    written = orjson.loads((tmp_path / "loud.json").read_bytes())
+    assert printed == [written] and written["read"] == 3 and written["rejected"] == 1 and written["reconciled"]
+    quiet = inproc(["kpi", "-q", "--by", "channel", "--summary", str(tmp_path / "quiet.json")], data)
+    assert quiet.returncode == 1 and b'"event":"summary"' not in quiet.stderr
+    assert orjson.loads((tmp_path / "quiet.json").read_bytes())["command"] == "kpi"
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+    # asked for and not written: an output error, said once
+    failed = inproc(["score", "-q", "--summary", str(tmp_path / "missing" / "s.json")], jsonl({"text": "ok"}))
+    assert failed.returncode == 5 and failed.stdout.count(b"\n") == 1
+    assert failed.stderr.decode().count("cannot write the summary") == 1

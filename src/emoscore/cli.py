@@ -29,6 +29,8 @@ import sys
 import traceback
 from typing import BinaryIO, Protocol, cast
 
+import orjson
+
 from . import __version__, _early_stop
 from .runner import EXIT_TABLE, READERS, WRITERS, Abort, ExitStatus, Output, OutputFailure, Session, StopReading
 from .runner.arguments import add_lexicon_arguments, at_least
@@ -328,7 +330,10 @@ def main(
     if session.failure is not None and status != ExitStatus.BROKEN_PIPE:
         session.message(f"error: {session.failure}")
     if getattr(command, "summary", True):
-        session.summary(status, aborted=aborted)
+        record = session.summary(status, aborted=aborted)
+        written = _write_summary(args.summary, record, session) if getattr(args, "summary", None) else True
+        if not written and status in (ExitStatus.OK, ExitStatus.REJECTED):
+            status = ExitStatus.OUTPUT_ERROR  # asked for and not written: an output failure
     if argv is None and returned:
         # Interpreter shutdown runs full collections over every object that Numba, pyarrow (and
         # pandas) made: ~0.4 s of a one-line run. A command that returned has committed or closed
@@ -336,6 +341,22 @@ def main(
         # left to the OS. Freed by reference counting as before; only cycles are not collected.
         gc.freeze()
     return int(status)
+
+
+def _write_summary(path: str, record: dict, session: Session) -> bool:
+    """The JSON summary as the one line of ``path``, written beside it and renamed into place (a reader
+    never sees half of it); whether it was written (a failure is said on stderr)."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as out:
+            out.write(orjson.dumps(record) + b"\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        session.message(f"error: cannot write the summary to {path!r}: {exc.strerror or exc}")
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        return False
+    return True
 
 
 def _isatty(stream) -> bool:

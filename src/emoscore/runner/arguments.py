@@ -119,6 +119,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, default_batch: int = D
     group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="records and records/s on stderr (default: when stderr is a terminal)")
     group.add_argument("-q", "--quiet", action="store_true", help="no summary or progress (error lines still)")
+    group.add_argument("--summary", metavar="FILE",
+                       help="also write the JSON summary to FILE (written with -q too; replaced at the end)")
 
 
 def add_alert_arguments(parser: argparse.ArgumentParser) -> None:
