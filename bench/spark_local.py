@@ -6,8 +6,9 @@ Writes ``--rows`` generated rows as Parquet files, then times on those files:
 
 - the single-machine API (pyarrow reads the files; ``Scorer().score``, ``KpiAggregator``,
   ``AlertStream``) with all of Numba's threads;
-- ``emoscore.spark`` (Spark reads the files) in ``local[1]`` and ``local[2]``: ``score`` written to
-  Spark's no-op sink, ``kpi`` and ``alerts`` of the scored frame (each re-scores: nothing is cached).
+- ``emoscore.spark`` (Spark reads the files) in ``local[1]`` and ``local[2]``, and over a local Spark
+  Connect session on ``local[2]`` (``SparkSession.builder.remote``): ``score`` written to Spark's no-op
+  sink, ``kpi`` and ``alerts`` of the scored frame (each re-scores: nothing is cached).
 
 Session start and the first compilation of the kernels are not timed (a warm-up job loads them in
 every worker). It prints seconds, rows/s and the ratios local[2] / local[1] and Spark / single
@@ -49,12 +50,14 @@ def single_machine(path: str) -> dict:
     return {"score": t_score, "kpi": t_kpi, "alerts": t_alerts, "kpi_table": kpi, "alerts_table": alerts}
 
 
-def on_spark(path: str, cores: int, partition_bytes: str) -> dict:
+def on_spark(path: str, cores: int, partition_bytes: str, connect: bool = False) -> dict:
     from pyspark.sql import SparkSession
+    from pyspark.sql.functions import spark_partition_id
 
+    master = f"local[{cores}]"
+    builder = SparkSession.builder.remote(master) if connect else SparkSession.builder.master(master)
     spark = (
-        SparkSession.builder.master(f"local[{cores}]")
-        .appName(f"emoscore-bench-local{cores}")
+        builder.appName(f"emoscore-bench-local{cores}")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(2 * cores))
@@ -63,10 +66,11 @@ def on_spark(path: str, cores: int, partition_bytes: str) -> dict:
         .config("spark.driver.memory", "2g")
         .getOrCreate()
     )
-    spark.sparkContext.setLogLevel("ERROR")
+    if not connect:  # a Connect client has no SparkContext
+        spark.sparkContext.setLogLevel("ERROR")
     try:
         df = spark.read.parquet(path)
-        partitions = df.rdd.getNumPartitions()
+        partitions = df.select(spark_partition_id()).distinct().count()
         # Warm-up: every worker loads the kernels (a task per core, each on a few rows).
         warm = df.limit(200).repartition(cores)
         es.kpi(es.score(warm), **KPI)
@@ -109,32 +113,35 @@ def main() -> int:
         print(f"{args.rows:,} generated rows ({mb:.0f} MB of text) in {args.files} Parquet files")
 
         single = single_machine(folder)
-        runs = {cores: on_spark(folder, cores, args.partition_bytes) for cores in (1, 2)}
+        runs = {"local[1]": on_spark(folder, 1, args.partition_bytes),
+                "local[2]": on_spark(folder, 2, args.partition_bytes),
+                "connect local[2]": on_spark(folder, 2, args.partition_bytes, connect=True)}
 
-    print(f"\n{'':24}{'score':>10}{'score+kpi':>11}{'score+alerts':>14}   (seconds; Spark rows/s for score)")
+    print(f"\n{'':32}{'score':>10}{'score+kpi':>11}{'score+alerts':>14}   (seconds; Spark rows/s for score)")
     # The Spark kpi/alerts timings include scoring (the scored frame is not cached); add it to the
     # single-machine ones so that the columns compare the same work.
     rows = [("single machine (API)", single["score"], single["score"] + single["kpi"],
              single["score"] + single["alerts"])]
-    for cores, run in runs.items():
-        rows.append((f"spark local[{cores}] ({run['partitions']} parts)", run["score"], run["kpi"], run["alerts"]))
+    for label, run in runs.items():
+        rows.append((f"spark {label} ({run['partitions']} parts)", run["score"], run["kpi"], run["alerts"]))
     for name, *values in rows:
-        print(f"{name:24}" + "".join(f"{v:>{w}.2f}" for v, w in zip(values, (10, 11, 14), strict=True))
+        print(f"{name:32}" + "".join(f"{v:>{w}.2f}" for v, w in zip(values, (10, 11, 14), strict=True))
               + f"   {args.rows / values[0]:,.0f} rows/s")
-    one, two = runs[1], runs[2]
+    one, two, connect = runs["local[1]"], runs["local[2]"], runs["connect local[2]"]
     print("\nratios")
     for key, label in (("score", "score"), ("kpi", "score+kpi"), ("alerts", "score+alerts")):
         base = single[key] if key == "score" else single["score"] + single[key]
         print(f"  {label:13} local[1]/local[2] = {one[key] / two[key]:.2f}x speed-up;  "
               f"local[2]/single machine = {two[key] / base:.2f}x the time;  "
-              f"local[1]/single machine = {one[key] / base:.2f}x")
+              f"local[1]/single machine = {one[key] / base:.2f}x;  "
+              f"connect/classic local[2] = {connect[key] / two[key]:.2f}x the time")
 
     ok = True
-    for cores, run in runs.items():
+    for label, run in runs.items():
         # KPIs do not depend on the row order: also equal to the single-machine run timed above.
         same_kpi = run["kpi_table"].equals(single["kpi_table"], check_metadata=True)
         ok &= same_kpi and run["checks"]["kpi"] and run["checks"]["alerts"]
-        print(f"local[{cores}]: KPI table equal to the single machine's: {run['checks']['kpi']} "
+        print(f"{label}: KPI table equal to the single machine's: {run['checks']['kpi']} "
               f"(and to the timed run's: {same_kpi}; {run['kpi_table'].num_rows} groups); alerts equal to "
               f"AlertStream over the same rows in Spark's order: {run['checks']['alerts']} "
               f"({run['alerts_table'].num_rows} alerts; single machine in file order: "

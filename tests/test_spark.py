@@ -1,4 +1,9 @@
-"""emoscore.spark in a real local Spark session: equal to the single-machine API for any partitioning."""
+"""emoscore.spark in a real local Spark session: equal to the single-machine API for any partitioning.
+
+The module runs on a classic session; ``test_every_test_passes_over_spark_connect`` runs it again in a
+child process with ``EMOSCORE_SPARK_CONNECT=1``, where the session is a local Spark Connect one
+(``SparkSession.builder.remote("local[2]")``): the same checks, through the Connect client.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ pytestmark = pytest.mark.spark
 
 N = 3000
 PARTITIONINGS = (1, 2, 7)
+CONNECT = os.environ.get("EMOSCORE_SPARK_CONNECT") == "1"
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +39,9 @@ def spark():
     sample = emoscore.Scorer().score(generate(50, seed=1))
     emoscore.KpiAggregator("touchpoint", window="week").update(sample)
     emoscore.AlertStream().evaluate(sample)
+    builder = SparkSession.builder.remote("local[2]") if CONNECT else SparkSession.builder.master("local[2]")
     session = (
-        SparkSession.builder.master("local[2]")
-        .appName("emoscore-tests")
+        builder.appName("emoscore-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "3")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -44,7 +50,8 @@ def spark():
         .config("spark.executorEnv.NUMBA_CACHE_DIR", cache)
         .getOrCreate()
     )
-    session.sparkContext.setLogLevel("ERROR")
+    if not CONNECT:  # a Connect client has no SparkContext
+        session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
 
@@ -67,6 +74,11 @@ def data() -> pa.Table:
 @pytest.fixture(scope="session")
 def frame(spark, data):
     return spark.createDataFrame(data).cache()
+
+
+def jobs_started(spark) -> int | None:
+    """Jobs this session has started, on a classic session (a Connect client cannot see them)."""
+    return None if CONNECT else len(spark.sparkContext.statusTracker().getJobIdsForGroup(None))
 
 
 def _reference(df) -> pa.Table:
@@ -126,15 +138,15 @@ def test_score_empty_partitions(spark, data):
 
 
 def test_score_bad_input_fails_before_any_job(spark, frame):
-    tracker = spark.sparkContext.statusTracker()
-    before = len(tracker.getJobIdsForGroup(None))
+    # emoscore's own error types: raised on the driver (a task's error would come back as a Spark error)
+    before = jobs_started(spark)
     with pytest.raises(emoscore.ColumnNotFoundError, match="'body'"):
         es.score(frame, text="body")
     with pytest.raises(emoscore.InputError, match="'nps' must hold strings"):
         es.score(frame, text="nps")
     with pytest.raises(emoscore.InputError, match="valence"):
         es.score(es.score(frame))  # the score columns are there already
-    assert len(tracker.getJobIdsForGroup(None)) == before
+    assert jobs_started(spark) == before
 
 
 @pytest.fixture(scope="session")
@@ -200,13 +212,12 @@ def test_score_detects_languages_on_the_workers(spark):
 
 
 def test_kpi_bad_input(spark, scored):
-    tracker = spark.sparkContext.statusTracker()
-    before = len(tracker.getJobIdsForGroup(None))
+    before = jobs_started(spark)
     with pytest.raises(emoscore.ColumnNotFoundError, match="'region'"):
         es.kpi(scored, "region")
     with pytest.raises(emoscore.InputError, match="window"):
         es.kpi(scored, "touchpoint", window="fortnight")
-    assert len(tracker.getJobIdsForGroup(None)) == before
+    assert jobs_started(spark) == before
     # A value outside its domain is found by a task: the error names column, partition and value.
     bad = scored.selectExpr("*", "CAST(11 AS TINYINT) AS nps11").drop("nps").withColumnRenamed("nps11", "nps")
     with pytest.raises(Exception, match=r"partition \d+.*column 'nps', row \d+: value 11"):
@@ -243,6 +254,17 @@ def test_alerts_empty_partitions_and_missing_columns(spark, scored):
     assert es.alerts(tiny, rules, as_dataframe=True).count() == es.alerts(tiny, rules).num_rows
     with pytest.raises(emoscore.InputError, match="kpi_shift"):     # windows over all of df: refused, not skipped
         es.alerts(tiny, emoscore.AlertRules(shift_window="week"))
+
+
+def test_every_test_passes_over_spark_connect():
+    env = dict(os.environ, EMOSCORE_SPARK_CONNECT="1")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "spark", __file__,
+         "-k", "not over_spark_connect"],
+        env=env, capture_output=True, text=True, timeout=1800,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    assert " passed" in run.stdout and " failed" not in run.stdout and "skipped" not in run.stdout, run.stdout[-2000:]
 
 
 def test_import_never_loads_pyspark():

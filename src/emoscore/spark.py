@@ -2,14 +2,16 @@
 
 Install with the ``spark`` extra (``pip install "emoscore[spark]"``: pyspark >= 4.0, which needs
 Java 17+). pyspark is imported only when one of these functions is called; ``import emoscore`` never
-imports it. Classic Spark sessions only (broadcast variables and RDDs are not part of Spark Connect).
+imports it. Classic sessions and Spark Connect sessions alike: only DataFrame operations are used
+(``mapInArrow``, ``toArrow``, ``repartition``), no broadcast variables, RDDs or ``SparkContext``.
 
 - :func:`score` maps :class:`~emoscore.Scorer` over the partitions with ``mapInArrow``: the compiled
-  lexicon is broadcast once per application and lexicon, and each Python worker builds one ``Scorer``
-  per lexicon fingerprint and reuses it for every later task (``spark.python.worker.reuse``).
-- :func:`aggregate` / :func:`kpi` fold each partition into a :class:`~emoscore.KpiAggregator`, ship
-  the states as ``to_bytes()`` and merge them with ``treeReduce``; merging is exact, so the result
-  equals the single-machine one for any partitioning.
+  lexicon travels inside the function (Spark ships a large function to the executors once, as a
+  broadcast of its own), and each Python worker builds one ``Scorer`` per lexicon fingerprint and
+  reuses it for every later task (``spark.python.worker.reuse``).
+- :func:`aggregate` / :func:`kpi` fold each partition into a :class:`~emoscore.KpiAggregator`, collect
+  the states (``to_bytes()``, one small row per partition) and merge them on the driver; merging is
+  exact, so the result equals the single-machine one for any partitioning.
 - :func:`alerts` evaluates :class:`~emoscore.AlertRules` with the single-machine engine: the row-local
   rules per partition, the per-customer rule after a shuffle by customer (see :func:`alerts`).
 
@@ -89,18 +91,6 @@ def _check_frame(df: Any, what: str) -> None:
         raise InputError(f"emoscore.spark.{what} takes a pyspark.sql.DataFrame, not {type(df).__name__}")
 
 
-_BROADCASTS: dict[tuple[str, str], Any] = {}
-
-
-def _broadcast_lexicon(spark: SparkSession, lexicon: CompiledLexicon):
-    """One broadcast per application and lexicon: repeated calls ship nothing new."""
-    sc = spark.sparkContext
-    key = (sc.applicationId, lexicon.fingerprint)
-    if key not in _BROADCASTS:
-        _BROADCASTS[key] = sc.broadcast(lexicon)
-    return _BROADCASTS[key]
-
-
 # ==================================================================================================
 # worker-side helpers (module-level so that cloudpickle ships them by reference: the module's caches
 # then live as long as the Python worker)
@@ -118,7 +108,7 @@ def _task() -> tuple[int, int]:
     return ctx.partitionId(), ctx.cpus()
 
 
-def _worker_scorer(lexicon_bc, fingerprint: str, cpus: int, options: dict) -> Scorer:
+def _worker_scorer(lexicon: CompiledLexicon | None, fingerprint: str, cpus: int, options: dict) -> Scorer:
     import numba
 
     # A task owns spark.task.cpus cores; more Numba threads would fight the other tasks' workers.
@@ -127,7 +117,7 @@ def _worker_scorer(lexicon_bc, fingerprint: str, cpus: int, options: dict) -> Sc
     key = (fingerprint, tuple(sorted(options.items())))
     scorer = _WORKER_SCORERS.get(key)
     if scorer is None:
-        scorer = _WORKER_SCORERS[key] = Scorer(None if lexicon_bc is None else lexicon_bc.value, **options)
+        scorer = _WORKER_SCORERS[key] = Scorer(lexicon, **options)
     return scorer
 
 
@@ -157,11 +147,11 @@ def score(
     text : str
         The text column (exact, case-sensitive name).
     lexicon : Lexicon, CompiledLexicon or path, optional
-        As for :class:`~emoscore.Scorer`; compiled once on the driver and broadcast.
+        As for :class:`~emoscore.Scorer`; compiled once on the driver and shipped with the function.
     **options
         Other :class:`~emoscore.Scorer` arguments (``aspects``, ``backend``, ``threads``, ``explain``: the
         ``evidence`` column, an array of structs in Spark; ``language``: with ``"auto"`` or a list, each
-        worker loads the bundled lexicons itself instead of a broadcast). Without
+        worker loads the bundled lexicons itself instead of receiving one). Without
         ``threads`` each task scores with ``spark.task.cpus`` threads.
 
     Returns
@@ -197,19 +187,19 @@ def score(
     out_struct = StructType(list(df.schema.fields) + list(from_arrow_schema(added).fields))
     out_schema = _arrow_schema(spark, out_struct)
     if scorer.detects_language:  # a lexicon per language: each worker loads them from the installed package
-        lexicon_bc, fingerprint = None, "languages"
+        shipped, fingerprint = None, "languages"
         worker_options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     else:
-        lexicon_bc, fingerprint = _broadcast_lexicon(spark, compiled), compiled.fingerprint
+        shipped, fingerprint = compiled, compiled.fingerprint
         worker_options = {k: v for k, v in options.items() if k != "aspects"}
-    run = functools.partial(_score_partition, lexicon_bc=lexicon_bc, fingerprint=fingerprint,
+    run = functools.partial(_score_partition, lexicon=shipped, fingerprint=fingerprint,
                             options=worker_options, text=text, schema=out_schema)
     return df.mapInArrow(run, out_struct)
 
 
-def _score_partition(batches, *, lexicon_bc, fingerprint, options, text, schema) -> Iterator[pa.RecordBatch]:
+def _score_partition(batches, *, lexicon, fingerprint, options, text, schema) -> Iterator[pa.RecordBatch]:
     part, cpus = _task()
-    scorer = _worker_scorer(lexicon_bc, fingerprint, cpus, options)
+    scorer = _worker_scorer(lexicon, fingerprint, cpus, options)
     pos = 0
     for batch in batches:
         try:
@@ -226,14 +216,15 @@ def _score_partition(batches, *, lexicon_bc, fingerprint, options, text, schema)
 # ==================================================================================================
 
 
-def aggregate(df: DataFrame, by: str | Sequence[str] = (), *, depth: int = 2, **options) -> KpiAggregator:
+def aggregate(df: DataFrame, by: str | Sequence[str] = (), **options) -> KpiAggregator:
     """Fold a scored DataFrame into one :class:`~emoscore.KpiAggregator` (for ``result()``,
     ``drivers()`` or ``to_bytes()``).
 
     Each partition folds its Arrow batches into its own aggregator (an empty partition into an
-    empty one); the states travel as ``to_bytes()`` and merge pairwise with ``RDD.treeReduce`` of
-    ``depth`` levels, the last merge on the driver. Merging is exact, associative and commutative,
-    so the state equals one ``KpiAggregator.update`` over the whole DataFrame for any partitioning.
+    empty one); the states travel to the driver as ``to_bytes()`` (one row per partition, through
+    ``toArrow()``) and are added there one by one. Merging is exact, associative and commutative, so the
+    state equals one ``KpiAggregator.update`` over the whole DataFrame for any partitioning. The
+    driver holds every partition's state at once: coalesce a DataFrame of very many partitions first.
 
     Parameters
     ----------
@@ -244,8 +235,6 @@ def aggregate(df: DataFrame, by: str | Sequence[str] = (), *, depth: int = 2, **
         Windows of a Spark ``TimestampType`` column are cut on the session time zone's calendar
         (``spark.sql.session.timeZone``), the zone its Arrow batches carry; ``TimestampNTZType`` and
         ``DateType`` are used as they are.
-    depth : int
-        Levels of the tree reduction (``RDD.treeReduce``).
 
     Raises
     ------
@@ -264,22 +253,22 @@ def aggregate(df: DataFrame, by: str | Sequence[str] = (), *, depth: int = 2, **
     df = _only(df, _kpi_columns(template))
     schema = _arrow_schema(spark, df.schema)
     fold = functools.partial(_kpi_partition, by=by, options=options, schema=schema)
-    states = df.mapInArrow(fold, StructType([StructField("state", BinaryType(), False)]))
-    rdd = states.rdd.map(lambda row: bytes(row[0]))
-    if rdd.getNumPartitions() == 0:  # a DataFrame without partitions: the state of an empty update
-        return template
-    return KpiAggregator.from_bytes(rdd.treeReduce(_merge_states, depth=depth))
+    states = df.mapInArrow(fold, StructType([StructField("state", BinaryType(), False)])).toArrow()
+    total = template  # no partitions: the state of an empty update
+    for state in states.column("state"):  # one at a time: each is dropped once added
+        total = total.merge(KpiAggregator.from_bytes(state.as_py()))
+    return total
 
 
 def kpi(
-    df: DataFrame, by: str | Sequence[str] = (), *, as_dataframe: bool = False, depth: int = 2, **options
+    df: DataFrame, by: str | Sequence[str] = (), *, as_dataframe: bool = False, **options
 ) -> pa.Table | DataFrame:
     """The KPI table of a scored DataFrame: :meth:`KpiAggregator.result` of :func:`aggregate`.
 
     Returns a ``pyarrow.Table`` (small: one row per group), or with ``as_dataframe=True`` the same
     table as a Spark DataFrame in ``df``'s session.
     """
-    table = aggregate(df, by, depth=depth, **options).result()
+    table = aggregate(df, by, **options).result()
     return df.sparkSession.createDataFrame(table) if as_dataframe else table
 
 
@@ -310,10 +299,6 @@ def _only(df: DataFrame, names) -> DataFrame:
     wanted = {name for name in names if name is not None}
     keep = [name for name in df.columns if name in wanted]
     return df if len(keep) == len(df.columns) else df.select(*(df[name] for name in keep))
-
-
-def _merge_states(a: bytes, b: bytes) -> bytes:
-    return KpiAggregator.from_bytes(a).merge(KpiAggregator.from_bytes(b)).to_bytes()
 
 
 # ==================================================================================================
