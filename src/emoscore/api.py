@@ -187,7 +187,7 @@ class Scorer:
             For a table-like ``data``: the same type (a Table for a DataFrame or a relation) with every
             input column unchanged, followed by the :attr:`columns`. For an array: a Table of the
             :attr:`columns`. For a stream (a ``RecordBatchReader``, or an object with
-            ``__arrow_c_stream__`` and no length, such as DuckDB's ``fetch_record_batch()``): a
+            ``__arrow_c_stream__`` and no length, such as DuckDB's ``relation.arrow()``): a
             ``RecordBatchReader`` that reads and scores one batch at a time when it is read, so memory
             stays bounded by the batch size; its schema is known at once, and a missing text column
             fails here, not at the first batch.
