@@ -395,7 +395,7 @@ def test_summary_file_holds_the_json_summary_even_when_quiet(tmp_path):
     quiet = inproc(["kpi", "-q", "--by", "channel", "--summary", str(tmp_path / "quiet.json")], data)
     assert quiet.returncode == 1 and b'"event":"summary"' not in quiet.stderr
     assert orjson.loads((tmp_path / "quiet.json").read_bytes())["command"] == "kpi"
-    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loud.json", "quiet.json"]  # no temporary file left
     # asked for and not written: an output error, said once
     failed = inproc(["score", "-q", "--summary", str(tmp_path / "missing" / "s.json")], jsonl({"text": "ok"}))
     assert failed.returncode == 5 and failed.stdout.count(b"\n") == 1

@@ -36,6 +36,7 @@ from .runner import EXIT_TABLE, READERS, WRITERS, Abort, ExitStatus, Output, Out
 from .runner.arguments import add_lexicon_arguments, at_least
 from .runner.explain import ExplainCommand
 from .runner.kpi import KpiCommand, RunCommand
+from .runner.outputs import write_atomically
 from .runner.report import ReportCommand
 from .runner.score import ScoreCommand
 from .runner.session import signal_status
@@ -344,17 +345,12 @@ def main(
 
 
 def _write_summary(path: str, record: dict, session: Session) -> bool:
-    """The JSON summary as the one line of ``path``, written beside it and renamed into place (a reader
-    never sees half of it); whether it was written (a failure is said on stderr)."""
-    temporary = f"{path}.{os.getpid()}.tmp"
+    """The JSON summary as the one line of ``path``, written whole or not at all; whether it was written
+    (a failure is said on stderr)."""
     try:
-        with open(temporary, "wb") as out:
-            out.write(orjson.dumps(record) + b"\n")
-        os.replace(temporary, path)
-    except OSError as exc:
-        session.message(f"error: cannot write the summary to {path!r}: {exc.strerror or exc}")
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
+        write_atomically(path, orjson.dumps(record) + b"\n", "write the summary")
+    except OutputFailure as exc:
+        session.message(f"error: {exc}")
         return False
     return True
 

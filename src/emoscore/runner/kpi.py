@@ -49,7 +49,7 @@ from .arguments import (
 )
 from .inputs import FORMATS, format_from_name, open_input
 from .jsontext import json_default
-from .outputs import WRITERS, Output
+from .outputs import WRITERS, Output, write_atomically
 from .present import DRIVER_COLUMNS, KPI_COLUMNS, check_columns, column_names, pick_columns, render_table, round_table
 from .readers import READERS, ArrowChunk, JsonlChunk, json_type, row_record
 from .score import Scoring, check_text_field, make_scorer
@@ -559,21 +559,8 @@ def state_lock(path: str | None, session: Session) -> Iterator[None]:
 
 
 def save_state(path: str, agg) -> None:
-    """Write the state to ``path`` atomically: a temporary file beside it, fsync, rename."""
-    directory, base = os.path.split(os.path.abspath(path))
-    temp = os.path.join(directory, f".{base}.emoscore-{os.getpid()}.partial")
-    try:
-        with open(temp, "wb") as f:
-            f.write(agg.to_bytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException as exc:  # a full disk, a second signal: no partial file is left behind
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise OutputFailure(f"cannot save the state {path}: {exc}") from None
-        raise
+    """Write the state to ``path`` atomically (:func:`~.outputs.write_atomically`)."""
+    write_atomically(path, agg.to_bytes(), "save the state")
 
 
 def table_format(path: str | None, fmt: str | None = None) -> str:

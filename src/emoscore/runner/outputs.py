@@ -80,6 +80,25 @@ class _Sink(io.RawIOBase):
         self._stream.close()
 
 
+def write_atomically(path: str, data: bytes, what: str) -> None:
+    """Write ``data`` to ``path`` as a whole or not at all: a temporary file beside it, fsync, rename.
+    On failure no temporary file is left, and an OSError becomes ``OutputFailure("cannot <what> <path>: ...")``."""
+    directory, base = os.path.split(os.path.abspath(path))
+    temp = os.path.join(directory, f".{base}.emoscore-{os.getpid()}.partial")
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException as exc:  # a full disk, a second signal: no partial file is left behind
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise OutputFailure(f"cannot {what} {path}: {exc}") from None
+        raise
+
+
 def is_descriptor_path(path: str) -> bool:
     """Whether ``path`` names an open file descriptor (``/dev/stdout``, ``/dev/fd/N``,
     ``/proc/self/fd/N``, or a link to one) rather than a file in a directory: such a path is written
