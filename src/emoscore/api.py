@@ -23,7 +23,7 @@ from .language import CODES, LANGUAGES, UND, LanguageTable, codes_array, detect
 from .lexicon import CompiledLexicon, Lexicon
 from .lexicon.cache import load_compiled
 
-__all__ = ["Scorer", "score", "SCORE_COLUMNS", "ASPECTS_TYPE", "LEXICON_LANGUAGES"]
+__all__ = ["Scorer", "score", "default_scorer", "SCORE_COLUMNS", "ASPECTS_TYPE", "LEXICON_LANGUAGES"]
 
 #: The languages with a bundled lexicon, and its file in ``emoscore.lexicons``.
 LEXICON_LANGUAGES = {"en": "default.tsv", "fr": "fr.tsv"}
@@ -425,13 +425,14 @@ def _default_lexicon(aspects: bool = False) -> CompiledLexicon:
 
 
 @functools.cache
-def _default_scorer() -> Scorer:
+def default_scorer() -> Scorer:
+    """The ``Scorer()`` that :func:`score` uses (the default lexicon, on the CPU), built on first use."""
     return Scorer()
 
 
 def score(data, *, text: str = "text", prefix: str = ""):
     """Score ``data`` with the default lexicon on the CPU; see :meth:`Scorer.score`."""
-    return _default_scorer().score(data, text=text, prefix=prefix)
+    return default_scorer().score(data, text=text, prefix=prefix)
 
 
 def _arrow_data(data) -> pa.Table | pa.RecordBatch | pa.Array | pa.ChunkedArray | pa.RecordBatchReader:

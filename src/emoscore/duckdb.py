@@ -19,7 +19,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from .api import Scorer
+from .api import Scorer, default_scorer
 
 __all__ = ["register"]
 
@@ -27,9 +27,9 @@ _SQL_TYPES = {pa.float32(): "FLOAT", pa.int32(): "INTEGER", pa.string(): "VARCHA
 
 
 def register(con: duckdb.DuckDBPyConnection, scorer: Scorer | None = None, *, prefix: str = "emo_") -> list[str]:
-    """Add the score functions to ``con`` (named ``prefix + column``); ``scorer``: a default
+    """Add the score functions to ``con`` (named ``prefix + column``); ``scorer``: the default
     :class:`~emoscore.Scorer` when None. Returns the names of the functions added."""
-    scorer = scorer or Scorer()
+    scorer = scorer or default_scorer()
     empty = scorer.score(pa.array([], pa.string()))
     names = []
     for field in empty.schema:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from .api import Scorer, score
+from .api import Scorer, default_scorer
 from .errors import ColumnNotFoundError, InputError
 
 __all__ = ["ScoreAccessor"]
@@ -35,7 +35,7 @@ class ScoreAccessor:
             raise ColumnNotFoundError(
                 f"text column {text!r} not found; the data has columns {list(self._frame.columns)}")
         texts = pa.array(self._frame[text], from_pandas=True)
-        scores = score(texts, prefix=prefix) if scorer is None else scorer.score(texts, prefix=prefix)
+        scores = (scorer or default_scorer()).score(texts, prefix=prefix)
         clash = [name for name in scores.schema.names if name in self._frame.columns]
         if clash:
             raise InputError(f"the frame already has column(s) {clash} that scoring would add; pass prefix=")

@@ -16,14 +16,10 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from .api import Scorer, score
+from .api import Scorer, default_scorer
 from .errors import InputError
 
 __all__ = ["ScoreFrame", "ScoreExpr"]
-
-
-def _score(texts: pa.Array | pa.ChunkedArray | pa.Table, scorer: Scorer | None, **options):
-    return score(texts, **options) if scorer is None else scorer.score(texts, **options)
 
 
 @pl.api.register_dataframe_namespace("emo")
@@ -36,7 +32,8 @@ class ScoreFrame:
     def score(self, text: str = "text", *, prefix: str = "", scorer: Scorer | None = None) -> pl.DataFrame:
         """The frame with the score columns (:attr:`emoscore.Scorer.columns`, named ``prefix + name``)
         after its own; ``scorer``: the default scorer when None. Errors as :meth:`emoscore.Scorer.score`."""
-        return pl.from_arrow(_score(self._frame.to_arrow(), scorer, text=text, prefix=prefix))
+        scored = (scorer or default_scorer()).score(self._frame.to_arrow(), text=text, prefix=prefix)
+        return pl.from_arrow(scored)
 
 
 @pl.api.register_expr_namespace("emo")
@@ -50,13 +47,14 @@ class ScoreExpr:
         """Score column ``name`` (one of :attr:`emoscore.Scorer.columns`) of each text, in that column's type.
 
         Raises ``InputError`` at once when the scorer adds no column ``name``."""
-        empty = _score(pa.array([], pa.string()), scorer)
+        scorer = scorer or default_scorer()
+        empty = scorer.score(pa.array([], pa.string()))
         if name not in empty.schema.names:
             raise InputError(f"the scorer adds no column {name!r}; its columns are {empty.schema.names}")
         dtype = pl.from_arrow(empty.column(name)).dtype
 
         def run(texts: pl.Series) -> pl.Series:
-            return pl.Series(texts.name, _score(texts.to_arrow(), scorer).column(name))
+            return pl.Series(texts.name, scorer.score(texts.to_arrow()).column(name))
 
         return self._expr.map_batches(run, return_dtype=dtype)
 
