@@ -391,8 +391,8 @@ def test_check_text_field_hands_on_every_byte_and_decides_like_the_reader(lines,
     """Whatever is read ahead reaches the reader, in order, then the damage (if any); the run stops
     at once exactly when some object was seen and none of them has the text field."""
     from emoscore.runner.inputs import Input
-    from emoscore.runner.score import check_text_field
     from emoscore.runner.session import InputFailure, Session
+    from emoscore.runner.sources import check_text_field
 
     texts = [line if isinstance(line, str) else orjson.dumps(line).decode() for line in lines]
     data = "\n".join(texts).encode() + (b"\n" if final_newline and texts else b"")

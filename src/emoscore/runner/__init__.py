@@ -4,6 +4,8 @@
   sink, signals, progress, summary), the failure classes;
 - :mod:`.inputs` — :func:`open_input` (stdin or path, gzip/zstd, format detection), the bounded
   line splitter;
+- :mod:`.sources` — :func:`open_records`: the inputs ``-i`` names (files, globs, hive-partitioned
+  directories) read in turn as one stream of chunks, each counted apart; ``--resume``;
 - :mod:`.readers` — :data:`READERS`: JSONL, CSV, Arrow IPC, Parquet → chunks of records;
 - :mod:`.convert` — :class:`JsonlToArrow`, :func:`arrow_chunks`: JSONL records as typed batches
   (for subcommands that need columns, e.g. KPIs);

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 from typing import BinaryIO
 
@@ -81,7 +82,10 @@ def _fields(value: str) -> list[str]:
 def add_input_arguments(parser: argparse.ArgumentParser, *, text: bool = True) -> None:
     """--input, --input-format, --delimiter, --text, --id, --max-record-bytes, --invalid-utf8."""
     group = parser.add_argument_group("input")
-    group.add_argument("-i", "--input", metavar="PATH", help="read this file (default: stdin; Parquet needs a path)")
+    group.add_argument("-i", "--input", metavar="PATH", action="append",
+                       help="read this file, every file under this directory (hive KEY=VALUE directories become "
+                            "columns) or every file this glob matches ('data/*.jsonl.gz', 'logs/**/*.csv'); give it "
+                            "again for more inputs, read in turn as one (default: stdin; Parquet needs a path)")
     group.add_argument("--input-format", choices=FORMATS, help="input format (default: detected, see below)")
     group.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
                        help="CSV field delimiter, in and out (default: ',' or tab for .tsv; 'tab' for tab)")
@@ -94,6 +98,13 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, text: bool = True) -
     group.add_argument("--invalid-utf8", choices=("reject", "replace"), default="reject",
                        help="a record with invalid UTF-8: reject it (default) or write it with U+FFFD and "
                             "report it as repaired")  # fmt: skip
+    resume = group.add_mutually_exclusive_group()
+    resume.add_argument("--resume", metavar="SUMMARY",
+                        help="go on after a stopped run: pass over the inputs and records that the run whose "
+                             "--summary FILE this is has read (its output, KPIs and alerts are kept apart)")
+    resume.add_argument("--skip-records", type=at_least(0), metavar="N",
+                        help="pass over the input's records up to number N (line N of JSONL or CSV, row N of Arrow "
+                             "or Parquet: the numbering of the error lines and of the summary's last_line/last_row)")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +116,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                        help="output format (default: from the --output extension, else jsonl)")
     group.add_argument("--keep", type=_fields, metavar="FIELDS",
                        help="comma-separated input fields to write with the scores (default: all)")
+    group.add_argument("--partition-by", type=_fields, metavar="COLS",
+                       help="write a Parquet dataset into the directory --output, one KEY=VALUE directory level per "
+                            "column (input or score columns such as emotion); the directory is new or empty, or "
+                            "with --resume the dataset to add to; the files appear when the run ends")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, default_batch: int = DEFAULT_BATCH_SIZE) -> None:
@@ -156,6 +171,12 @@ def add_lexicon_arguments(parser: argparse.ArgumentParser) -> None:
 
 def output_format(args: argparse.Namespace) -> str:
     """The output format: ``--output-format``, else the ``--output`` extension's, else jsonl."""
+    if getattr(args, "partition_by", None):
+        if args.output_format not in (None, "parquet"):
+            raise UsageError(f"--partition-by writes a Parquet dataset, not {args.output_format}")
+        if args.output in (None, "-"):
+            raise UsageError("--partition-by writes a dataset directory: give it with --output DIR")
+        return "parquet"
     if args.output_format:
         fmt = args.output_format
     else:
@@ -176,6 +197,35 @@ _FILE_OPTIONS = (
     ("--alerts-out", "alerts_out", False, True),
     ("--errors", "errors", False, True),
 )
+
+
+def _named_paths(args: argparse.Namespace):
+    """(option, attribute, read, written, path) of each path the options name (``-i`` may name many)."""
+    for option, attribute, read, written in _FILE_OPTIONS:
+        value = getattr(args, attribute, None)
+        for path in value if isinstance(value, list) else [value]:
+            yield option, attribute, read, written, path
+
+
+def _check_dataset_directory(path: str, args: argparse.Namespace) -> None:
+    """``--output DIR`` with ``--partition-by``: a new or empty directory (with ``--resume``, the
+    dataset to add to) that no input is read from, in a directory that can be written."""
+    target = os.path.realpath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputFailure(f"cannot write --output {path}: --partition-by writes a directory, and it is a file")
+    if os.path.isdir(path) and os.listdir(path) and not getattr(args, "resume", None):
+        raise UsageError(f"--output {path} already holds files: --partition-by writes a new dataset into a new or "
+                         "empty directory (or, with --resume, adds the rest of a stopped run to its dataset)")
+    for pattern in args.input or []:
+        if pattern == "-":
+            continue
+        base = os.path.realpath(re.split(r"[*?[]", pattern)[0] or ".")  # a glob: the part before its first wildcard
+        if base == target or base.startswith(target + os.sep) or (
+                os.path.isdir(pattern) and target.startswith(base + os.sep)):
+            raise UsageError(f"-i {pattern} and --output {path} overlap: the dataset written would be read")
+    parent = os.path.dirname(target)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputFailure(f"cannot write --output {path}: cannot create files in {parent}")
 
 
 def _identity(path: str) -> tuple[tuple, int | None]:
@@ -217,8 +267,10 @@ def check_paths(args: argparse.Namespace, *, stdin: BinaryIO | None = None, stdo
     """
     entries: list[tuple[str, str, tuple, int | None, bool, bool]] = []  # option, path, identity, mode, read, written
     to_stdout: list[str] = []  # the outputs written to stdout
-    for option, attribute, read, written in _FILE_OPTIONS:
-        path = getattr(args, attribute, None)
+    for option, attribute, read, written, path in _named_paths(args):
+        if attribute == "output" and getattr(args, "partition_by", None) and path not in (None, "-"):
+            _check_dataset_directory(path, args)
+            continue
         if path in (None, "-"):
             if attribute == "input" and stdin is None:
                 found = _fd_identity(0)

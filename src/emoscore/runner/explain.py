@@ -19,11 +19,10 @@ import orjson
 import pyarrow as pa
 
 from .arguments import add_input_arguments, add_lexicon_arguments, add_run_arguments
-from .inputs import open_input
 from .outputs import Output
-from .readers import READERS
-from .score import check_text_field, make_scorer
+from .score import make_scorer
 from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError, signal_status
+from .sources import open_records
 
 __all__ = ["ExplainCommand", "render_plain", "render_rich"]
 
@@ -84,14 +83,9 @@ class ExplainCommand:
             session.read += len(args.texts)
             yield list(args.texts)
             return
-        source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
-                            delimiter=args.delimiter, stdin=stdin)
+        source = open_records(args, session, stdin, compare=[args.text])
         try:
-            check_text_field(source, args.text, session, declared=args.input_format is not None)
-            reader = READERS[source.format](source, text=args.text, batch_size=args.batch_size, session=session,
-                                            max_record_bytes=args.max_record_bytes,
-                                            invalid_utf8=args.invalid_utf8, id_field=args.id_field)
-            for chunk in reader:
+            for chunk in source:
                 yield chunk.texts().to_pylist()
         finally:
             source.close()

@@ -47,13 +47,14 @@ from .arguments import (
     check_paths,
     output_format,
 )
-from .inputs import FORMATS, format_from_name, open_input
+from .inputs import FORMATS, format_from_name
 from .jsontext import json_default
-from .outputs import WRITERS, Output, write_atomically
+from .outputs import WRITERS, Output, record_output, record_writer, write_atomically
 from .present import DRIVER_COLUMNS, KPI_COLUMNS, check_columns, column_names, pick_columns, render_table, round_table
-from .readers import READERS, ArrowChunk, JsonlChunk, json_type, row_record
-from .score import Scoring, check_text_field, make_scorer
+from .readers import ArrowChunk, JsonlChunk, json_type, row_record
+from .score import Scoring, make_scorer
 from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError
+from .sources import open_records
 
 __all__ = ["KpiCommand", "RunCommand", "write_table"]
 
@@ -687,11 +688,11 @@ class KpiCommand:
             convert = Converter(agg, args.by, args.time if args.window else None)
             if args.columns:  # a misspelt name fails before the input is opened
                 check_columns(args.columns, _possible_columns(args, convert))
-            source, reader = open_records(args, session, stdin)
-            if reader.schema is not None:
-                convert.check_columns(reader.schema.names, source.name, schema=reader.schema)
+            source = open_records(args, session, stdin, compare=convert.names)
+            if source.schema is not None:
+                convert.check_columns(source.schema.names, source.name, schema=source.schema)
             held = Held(session) if session.on_error == "fail" else None
-            each_chunk(session, reader, held, lambda chunk: fold_chunk(session, chunk, convert, agg.update, held))
+            each_chunk(session, source, held, lambda chunk: fold_chunk(session, chunk, convert, agg.update, held))
             if finishing(session):
 
                 def tables(agg) -> None:
@@ -733,24 +734,6 @@ def _possible_columns(args: argparse.Namespace, convert: Converter) -> list[str]
     except (EmoscoreError, UsageError) as exc:
         raise UsageError(f"cannot check --columns: {exc}") from None
     return table.column_names
-
-
-def open_records(args: argparse.Namespace, session: Session, stdin: BinaryIO | None):
-    """``(source, reader)``: the input of ``--input`` (or stdin) and its record reader, as the input
-    options say; a wrong JSONL ``--text`` fails fast (status 4)."""
-    source = open_input(args.input, session, input_format=args.input_format, text_field=args.text,
-                        delimiter=args.delimiter, stdin=stdin)  # fmt: skip
-    try:
-        session.info.update(input=source.name, input_format=source.format)
-        check_text_field(source, args.text, session, declared=args.input_format is not None)
-        reader = READERS[source.format](
-            source, text=args.text, batch_size=args.batch_size, session=session,
-            max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
-        )  # fmt: skip
-    except BaseException:
-        source.close()
-        raise
-    return source, reader
 
 
 def fold_chunk(session: Session, chunk, convert: Converter, update: Callable, held: Held | None) -> None:
@@ -888,20 +871,22 @@ class RunCommand:
                 stream = AlertStream(rules)
             except EmoscoreError as exc:
                 raise UsageError(str(exc)) from None
-            source, reader = open_records(args, session, stdin)
             extra = tuple(n for n in (args.customer, args.text, args.id_field) if n)
             convert = Converter(agg, args.by, args.time, extra)
+            kept = None if args.keep is None else [*convert.names, *args.keep]
+            source = open_records(args, session, stdin, compare=kept)
             provided = frozenset(scoring.schema.names)
-            if reader.schema is not None:
-                convert.check_columns(reader.schema.names, source.name, provided=provided, schema=reader.schema)
-            output = Output.open(args.output, stdout=stdout)
+            if source.schema is not None:
+                convert.check_columns(source.schema.names, source.name, provided=provided, schema=source.schema)
+            output = record_output(args, stdout)
             session.info.update(output=output.name, output_format=out_format, kpi_out=args.kpi_out,
                                 alerts_out=args.alerts_out)  # fmt: skip
-            writer = WRITERS[out_format](
-                output, text=args.text, session=session, score_schema=scoring.schema, keep=args.keep,
-                id_field=args.id_field, input_name=source.name, delimiter=args.delimiter or source.delimiter,
+            writer = record_writer(
+                args, out_format, output, text=args.text, session=session, score_schema=scoring.schema,
+                keep=args.keep, id_field=args.id_field, input_name=source.name,
+                delimiter=args.delimiter or source.delimiter,
             )  # fmt: skip
-            writer.open(reader.schema)
+            writer.open(source.schema)
             held = Held(session) if session.on_error == "fail" else None
 
             def step(batch: pa.RecordBatch) -> None:
@@ -925,7 +910,7 @@ class RunCommand:
                 try:
                     scores = scoring(prepared)
                 except EmoscoreError as exc:
-                    raise InputFailure(f"cannot score the records of {source.name}: {exc}") from None
+                    raise InputFailure(f"cannot score the records of {source.current}: {exc}") from None
                 # the KPI columns from the records as read (JSONL: the parsed values, whatever --keep
                 # and the output format keep), for the rows the writer kept
                 raw = chunk if len(rows) == len(chunk) else _subset(chunk, rows)
@@ -936,7 +921,7 @@ class RunCommand:
                 if len(prepared):
                     writer.write(prepared, scores)
 
-            each_chunk(session, reader, held, work)
+            each_chunk(session, source, held, work)
             writer.close()
             output.commit()
             if finishing(session):
@@ -959,8 +944,7 @@ class RunCommand:
         except OutputFailure as exc:
             session.fail(exc)
             if output is not None and output.discard():
-                session.not_written += session.written
-                session.written = 0
+                session.output_lost()
         except BaseException:  # a second signal, a bug: no half-written output file is left behind
             if output is not None:
                 output.discard()

@@ -22,8 +22,12 @@ import base64
 import contextlib
 import io
 import os
+import queue
+import shutil
 import stat
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import orjson
@@ -35,7 +39,10 @@ from .jsontext import json_column, json_default, splice_lines
 from .readers import ArrowChunk, JsonlChunk
 from .session import ExitStatus, InputFailure, OutputFailure, Session, describe_os_error, is_broken_pipe
 
-__all__ = ["WRITERS", "ArrowStreamWriter", "CsvWriter", "JsonlWriter", "Output", "ParquetWriter", "is_descriptor_path"]
+__all__ = [
+    "WRITERS", "ArrowStreamWriter", "CsvWriter", "DatasetOutput", "JsonlWriter", "Output", "ParquetWriter",
+    "PartitionedParquetWriter", "is_descriptor_path", "record_output", "record_writer",
+]
 
 PARQUET_ROW_GROUP_ROWS = 1 << 17  # small batches are gathered into row groups of about this many rows
 
@@ -213,6 +220,60 @@ class Output:
                 os.dup2(devnull, 1)
                 os.close(devnull)
         return False
+
+
+class DatasetOutput:
+    """``--output DIR`` with ``--partition-by``: a Parquet dataset written into a temporary directory
+    beside DIR (``.DIR.emoscore-PID.partial``) whose files are moved into DIR (made if need be) only
+    when the run ends with them complete; after an output error it is removed and DIR is left as it
+    was. Each run's files have names of their own, so a resumed run adds to the dataset."""
+
+    def __init__(self, path: str) -> None:
+        self.name = path
+        self.final = os.path.realpath(path)
+        directory, base = os.path.split(self.final)
+        self.temp = os.path.join(directory, f".{base}.emoscore-{os.getpid()}.partial")
+        self.done = False
+        self.stop_writing: Callable[[], None] | None = None  # set by the writer: ends its writing
+
+    @classmethod
+    def open(cls, path: str) -> DatasetOutput:
+        output = cls(path)
+        try:
+            shutil.rmtree(output.temp, ignore_errors=True)  # left by a process of the same id that was killed
+            os.mkdir(output.temp)
+        except OSError as exc:
+            raise OutputFailure(f"cannot write the dataset {path}: {describe_os_error(exc)}") from None
+        return output
+
+    def failure(self, exc: BaseException | None = None) -> OutputFailure:
+        return OutputFailure(f"cannot write the dataset {self.name}: {describe_os_error(exc) if exc else 'failed'}")
+
+    def flush(self) -> None:
+        pass  # the writer's thread writes as the batches come
+
+    def commit(self) -> None:
+        """Move the files written into DIR, each partition directory made as needed."""
+        try:
+            for directory, _, names in os.walk(self.temp):
+                into = os.path.normpath(os.path.join(self.final, os.path.relpath(directory, self.temp)))
+                os.makedirs(into, exist_ok=True)
+                for name in names:
+                    os.replace(os.path.join(directory, name), os.path.join(into, name))
+            shutil.rmtree(self.temp)
+        except OSError as exc:
+            raise self.failure(exc) from None
+        self.done = True
+
+    def discard(self) -> bool:
+        """After a failure: stop the writing and remove the temporary directory (the records written are gone)."""
+        if self.done:
+            return False
+        self.done = True
+        if self.stop_writing is not None:
+            self.stop_writing()
+        shutil.rmtree(self.temp, ignore_errors=True)
+        return True
 
 
 # -------------------------------------------------------------------------------------------------
@@ -507,6 +568,110 @@ def _csv_type(kind: pa.DataType) -> pa.DataType:
     if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
         return pa.string()
     return kind
+
+
+class PartitionedParquetWriter(_ColumnarWriter):
+    """A hive-partitioned Parquet dataset (one ``KEY=VALUE`` directory level per ``--partition-by``
+    column, which the files then leave out), written by ``pyarrow.dataset.write_dataset`` in a thread
+    of its own that takes the scored batches as they come (at most two wait), into a
+    :class:`DatasetOutput`. Each partition's rows are gathered into row groups of at least
+    :data:`PARQUET_ROW_GROUP_ROWS` rows, so memory holds up to that many rows per partition."""
+
+    _STOP = object()
+
+    def __init__(self, output: DatasetOutput, *, partition_by: list[str], **kwargs) -> None:
+        super().__init__(output, **kwargs)
+        self.dataset = output
+        self.partition_by = partition_by
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def _open_format(self, schema: pa.Schema) -> None:
+        import pyarrow.dataset as ds
+
+        missing = [c for c in self.partition_by if c not in schema.names]
+        if missing:
+            raise OutputFailure(f"--partition-by {','.join(missing)}: no such column in the output; its columns are "
+                                f"{schema.names}", status=ExitStatus.USAGE)  # fmt: skip
+        types = {c: schema.field(c).type for c in self.partition_by}
+        unfit = [f"{c} ({kind})" for c, kind in types.items() if not _names_directories(kind)]
+        if unfit:
+            raise OutputFailure(f"--partition-by: {', '.join(unfit)} cannot name directories; partition by "
+                                "strings, whole numbers, booleans or dates", status=ExitStatus.USAGE)  # fmt: skip
+        queued: queue.Queue = queue.Queue(maxsize=2)
+        self._queue = queued
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while (item := queued.get()) is not None:
+                if item is self._STOP:
+                    raise RuntimeError("the run failed: writing stopped")
+                yield item
+
+        partitioning = ds.partitioning(pa.schema([schema.field(c) for c in self.partition_by]), flavor="hive")
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        output = self.dataset
+
+        def write() -> None:
+            try:
+                ds.write_dataset(pa.RecordBatchReader.from_batches(schema, batches()), output.temp, format="parquet",
+                                 partitioning=partitioning, basename_template=f"part-{stamp}-{{i}}.parquet",
+                                 existing_data_behavior="overwrite_or_ignore",
+                                 min_rows_per_group=PARQUET_ROW_GROUP_ROWS)  # fmt: skip
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                self._error = exc
+
+        self._thread = threading.Thread(target=write, name="emoscore-dataset-writer", daemon=True)
+        self._thread.start()
+        output.stop_writing = self._stop
+
+    def _put(self, item) -> None:
+        """Hand ``item`` to the writing thread, unless it ended (then its error is raised)."""
+        assert self._thread is not None
+        while self._thread.is_alive():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise self.output.failure(self._error)
+
+    def _write_batch(self, batch: pa.RecordBatch) -> None:
+        self._put(batch)
+
+    def _close_format(self) -> None:
+        assert self._thread is not None
+        self._put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self.output.failure(self._error)
+
+    def _stop(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            with contextlib.suppress(OutputFailure):
+                self._put(self._STOP)
+            self._thread.join()
+
+
+def _names_directories(kind: pa.DataType) -> bool:
+    """Whether values of this type make plain directory names."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
+            or pa.types.is_boolean(kind) or pa.types.is_date(kind))  # fmt: skip
+
+
+def record_output(args, stdout: BinaryIO | None) -> Output | DatasetOutput:
+    """Where the scored records go: ``--output`` (stdout without it), a dataset with ``--partition-by``."""
+    if getattr(args, "partition_by", None):
+        return DatasetOutput.open(args.output)
+    return Output.open(args.output, stdout=stdout)
+
+
+def record_writer(args, fmt: str, output: Output | DatasetOutput, **options: Any):
+    """The writer of the scored records to ``output`` (see :func:`record_output`)."""
+    if isinstance(output, DatasetOutput):
+        return PartitionedParquetWriter(output, partition_by=args.partition_by, **options)
+    return WRITERS[fmt](output, **options)
 
 
 WRITERS: dict[str, Callable[..., Any]] = {

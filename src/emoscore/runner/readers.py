@@ -159,7 +159,8 @@ class _Pending:
 
 
 class _Reader:
-    """The options every reader takes; records are numbered by input ``line`` or by ``row``."""
+    """The options every reader takes; records are numbered by input ``line`` or by ``row``.
+    ``after=N`` (a resumed run) passes over the records numbered up to N as if they were not there."""
 
     where = "line"
 
@@ -173,9 +174,11 @@ class _Reader:
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         invalid_utf8: str = "reject",
         id_field: str | None = None,
+        after: int = 0,
         **_: Any,
     ) -> None:
         self.source = source
+        self.after = after  # the records numbered up to this are passed over: not read, checked or counted
         self.text = text
         self.batch_size = batch_size
         self.session = session
@@ -220,6 +223,13 @@ class JsonlReader(_Reader):
             except InputFailure as exc:  # damage: the records before it are still handed on
                 failure = exc
                 break
+            if line_no < self.after:  # before the resume point
+                first = False
+                passed = 1 if type(block) is TooLong else min(self.after - line_no, len(block))
+                line_no += passed
+                if type(block) is TooLong or passed == len(block):
+                    continue
+                block = block[passed:]
             if type(block) is TooLong:
                 line_no += 1
                 session.reject(
@@ -511,6 +521,10 @@ class CsvReader(_Reader):
                 break
             except (csv.Error, _RecordTooLong) as exc:
                 start = feed.line_no - len(feed.pending) + 1
+                if isinstance(exc, _RecordTooLong):
+                    self._csv = self._new_parser()  # start afresh on the next line
+                if feed.line_no <= self.after:  # before the resume point
+                    continue
                 if feed.ended and session.stop_signal is not None:
                     break  # a stop inside a record (a quoted field spanning lines): not read, not rejected
                 if isinstance(exc, _RecordTooLong):
@@ -518,11 +532,12 @@ class CsvReader(_Reader):
                         f"record longer than --max-record-bytes={self.max_record_bytes} "
                         f"(lines {start}-{feed.line_no}; an unclosed quote?)"
                     )
-                    self._csv = self._new_parser()  # start afresh on the next line
                 else:
                     reason = f"bad CSV quoting: {exc}"
                 session.reject(start, reason, raw=_record(feed.pending), size=feed.pending_bytes)
                 session.last = max(session.last, feed.line_no)
+                continue
+            if feed.line_no <= self.after:  # before the resume point (a record ends on its last line)
                 continue
             start = feed.line_no - len(feed.pending) + 1
             if feed.too_long is not None:
@@ -588,6 +603,9 @@ class _BatchChecks(_Reader):
     where = "row"
 
     def _checked(self, batch: pa.RecordBatch, first: int) -> tuple[pa.RecordBatch, Sequence[int]]:
+        if first < self.after:  # the rows before the resume point
+            passed = min(self.after - first, batch.num_rows)
+            batch, first = batch.slice(passed), first + passed
         numbers: Sequence[int] = range(first + 1, first + 1 + batch.num_rows)
         try:
             batch.validate(full=True)
@@ -804,6 +822,10 @@ class ParquetReader(_BatchChecks):
         for group in range(self._file.metadata.num_row_groups):  # a batch never spans two row groups
             if session.stopping:
                 break
+            rows = self._file.metadata.row_group(group).num_rows
+            if row + rows <= self.after:  # the whole group is before the resume point: not read at all
+                row += rows
+                continue
             try:
                 batches = self._file.iter_batches(batch_size=self.batch_size, row_groups=[group],
                                                   columns=self._columns)  # fmt: skip

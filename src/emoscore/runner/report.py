@@ -18,9 +18,10 @@ import argparse
 from typing import BinaryIO
 
 from .arguments import add_input_arguments, add_run_arguments, at_least, check_paths
-from .kpi import WINDOWS, Converter, Held, each_chunk, finishing, fold_chunk, open_records, parse_columns, parse_level
+from .kpi import WINDOWS, Converter, Held, each_chunk, finishing, fold_chunk, parse_columns, parse_level
 from .outputs import Output
 from .session import EXIT_TABLE, ExitStatus, InputFailure, OutputFailure, Session, UsageError
+from .sources import open_records
 
 __all__ = ["ReportCommand"]
 
@@ -109,7 +110,7 @@ class ReportCommand:
         from ..kpi import KpiAggregator
         from ..report import ReportData
 
-        if args.input not in (None, "-"):
+        if args.input and args.input != ["-"]:
             raise UsageError("--state reports a saved KPI state, --input reads records: give one of them")
         try:
             with open(args.saved_state, "rb") as f:
@@ -136,14 +137,14 @@ class ReportCommand:
                                     text=args.text, id=args.id_field, examples=args.examples)  # fmt: skip
         except EmoscoreError as exc:
             raise UsageError(str(exc)) from None
-        source, reader = open_records(args, session, stdin)
+        extra = tuple(n for n in (args.text, args.id_field, "intensity", "evidence") if n)
+        convert = Converter(builder.windowed, list(by), args.time, extra)
+        source = open_records(args, session, stdin, compare=convert.names)
         try:
-            extra = tuple(n for n in (args.text, args.id_field, "intensity", "evidence") if n)
-            convert = Converter(builder.windowed, list(by), args.time, extra)
-            if reader.schema is not None:
-                convert.check_columns(reader.schema.names, source.name, schema=reader.schema)
+            if source.schema is not None:
+                convert.check_columns(source.schema.names, source.name, schema=source.schema)
             held = Held(session) if session.on_error == "fail" else None
-            each_chunk(session, reader, held,
+            each_chunk(session, source, held,
                        lambda chunk: fold_chunk(session, chunk, convert, builder.update, held))  # fmt: skip
         finally:
             source.close()

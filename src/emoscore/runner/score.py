@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import collections
-import csv
 import gc
 from typing import Any, BinaryIO
 
-import orjson
 import pyarrow as pa
 
 from .arguments import (
@@ -19,9 +16,7 @@ from .arguments import (
     check_paths,
     output_format,
 )
-from .inputs import BOM, READ_BLOCK, Input, open_input
-from .outputs import WRITERS, Output
-from .readers import READERS
+from .outputs import record_output, record_writer
 from .session import (
     EXIT_TABLE,
     ExitStatus,
@@ -30,11 +25,10 @@ from .session import (
     Session,
     UsageError,
 )
+from .sources import open_records
 
-__all__ = ["ScoreCommand", "Scoring", "check_text_field", "make_scorer", "run_score"]
+__all__ = ["ScoreCommand", "Scoring", "make_scorer", "run_score"]
 
-TEXT_PROBE_LINES = 8192  # JSONL: the lines (and at most the bytes) in which some record must have the text field
-TEXT_PROBE_BYTES = 16 << 20
 
 SCORE_EPILOG = """\
 formats (--input-format / --output-format; input detected when not given):
@@ -126,122 +120,6 @@ def make_scorer(lexicon: str | None, aspects: bool = True, aspect_lexicon: str |
         raise UsageError(f"cannot use the {what}: {exc}" if what else str(exc)) from None
 
 
-def check_text_field(source: Input, text: str, session: Session, *, declared: bool = False) -> None:
-    """JSONL: a wrong ``--text`` fails fast, like a CSV, Arrow or Parquet input without the column.
-
-    Reads ahead until a record with the ``text`` field turns up (usually the first line), at most
-    :data:`TEXT_PROBE_LINES` lines or :data:`TEXT_PROBE_BYTES` bytes; when the objects among them
-    have none, raises :class:`InputFailure` (status 4) naming the field and the fields they have,
-    before any record is read or reported. Otherwise the bytes read ahead are handed to the reader
-    first (``source.read_block`` is wrapped), so nothing is lost, and damage met while reading ahead
-    is raised where the reader reaches it. Lines that are not JSON objects do not count either way.
-    A detected (not ``declared``) JSONL input whose first lines read as a CSV header without the text
-    field is a CSV input meant for another ``--text``: also status 4. A declared ``--input-format
-    jsonl`` is taken at its word: such lines are rejected as invalid JSON, one by one.
-    """
-    read = source.read_block
-    if source.format != "jsonl" or read is None:
-        return
-    blocks: list[bytes] = []
-    failure: InputFailure | None = None
-    ended = found = False
-    size = lines = objects = 0
-    fields: dict[str, None] = {}
-    partial: list[bytes] = []
-    firsts: list[bytes] = []  # the first two lines that are not blank (is it CSV?)
-
-    def look(line: bytes) -> bool:
-        nonlocal objects
-        line = line.strip()
-        if line.startswith(BOM):
-            line = line[len(BOM) :].strip()
-        if line and len(firsts) < 2:
-            firsts.append(line)
-        if not line.startswith(b"{"):
-            return False
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return False
-        if type(obj) is not dict:
-            return False
-        if text in obj:
-            return True
-        objects += 1
-        fields.update(dict.fromkeys(obj))
-        return False
-
-    while not found and size < TEXT_PROBE_BYTES and lines < TEXT_PROBE_LINES:
-        try:
-            block = read(READ_BLOCK)
-        except InputFailure as exc:  # damage: raised again where the reader meets it
-            failure = exc
-            break
-        if not block:
-            ended = True
-            break
-        blocks.append(block)
-        size += len(block)
-        start = 0
-        while not found and lines < TEXT_PROBE_LINES and (end := block.find(b"\n", start)) >= 0:
-            line = b"".join([*partial, block[start:end]]) if partial else block[start:end]
-            partial, start, lines = [], end + 1, lines + 1
-            found = look(line)
-        if start < len(block):
-            partial.append(block[start:])
-    if ended and partial and not found:
-        found = look(b"".join(partial))
-    del partial
-    if blocks or failure is not None or ended:
-        replay = collections.deque(blocks)
-
-        def read_block(n: int) -> bytes:
-            if replay:
-                block = replay.popleft()
-                if len(block) > n:
-                    replay.appendleft(block[n:])
-                    block = block[:n]
-                return block
-            if failure is not None:
-                raise failure
-            if ended:
-                return b""  # read again, a terminal would wait for a second end of input
-            return read(n)
-
-        source.read_block = read_block
-    if not found and objects and session.stop_signal is None:
-        names = list(fields)
-        shown = repr(names[:30])[:-1] + (", ...]" if len(names) > 30 else "]")
-        raise InputFailure(
-            f"none of the first {objects:,} records of {source.name} has the text field {text!r}; their fields "
-            f"are {shown} (name the text field with --text FIELD)"
-        )
-    columns = _csv_header(firsts) if not (found or objects or declared or session.stop_signal) else None
-    if columns is not None:
-        fix = "give --input-format csv" if text in columns else \
-            f"none is the text field {text!r}: name it with --text FIELD"  # fmt: skip
-        raise InputFailure(
-            f"{source.name} looks like CSV, not JSON Lines: its first line has the columns {columns[:30]}; {fix}"
-        )
-
-
-def _csv_header(lines: list[bytes]) -> list[str] | None:
-    """The columns of a CSV header, when the first two lines read as CSV rows of the same number
-    (at least two) of fields with one of the usual delimiters; else None."""
-    if not lines or lines[0].startswith((b"{", b"[")):
-        return None
-    best: list[str] | None = None
-    for delimiter in (",", "\t", ";", "|"):
-        try:
-            rows = list(csv.reader([line.decode("utf-8", "replace") for line in lines], delimiter=delimiter))
-        except csv.Error:
-            continue
-        if len(rows[0]) >= 2 and all(len(row) == len(rows[0]) for row in rows):
-            if best is None or len(rows[0]) > len(best):
-                best = rows[0]
-    return best
-
-
 def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | None = None,
               stdout: BinaryIO | None = None) -> ExitStatus:  # fmt: skip
     """The score pipeline; returns the exit status (the summary is the caller's)."""
@@ -260,28 +138,18 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
         scorer = make_scorer(args.lexicon, args.aspects, args.aspect_lexicon, explain=args.explain,
                              language=args.language)
         scoring = Scoring(scorer, info)
-        source = open_input(
-            args.input, session, input_format=args.input_format, text_field=args.text,
-            delimiter=args.delimiter, stdin=stdin,
-        )  # fmt: skip
-        info.update(input=source.name, input_format=source.format, compression=source.compression)
-        check_text_field(source, args.text, session, declared=args.input_format is not None)
-        options = dict(
-            text=args.text, batch_size=args.batch_size, session=session, max_record_bytes=args.max_record_bytes,
-            invalid_utf8=args.invalid_utf8, id_field=args.id_field,
-        )  # fmt: skip
-        if source.format == "parquet" and args.keep is not None:
-            options["columns"] = list(dict.fromkeys(([args.id_field] if args.id_field else []) + args.keep))
-        reader = READERS[source.format](source, **options)
-        output = Output.open(args.output, stdout=stdout)
+        kept = None if args.keep is None else list(dict.fromkeys([*([args.id_field] if args.id_field else []),
+                                                                   *args.keep]))  # fmt: skip
+        source = open_records(args, session, stdin, columns=kept, compare=kept)
+        output = record_output(args, stdout)
         info.update(output=output.name, output_format=out_format)
-        writer = WRITERS[out_format](
-            output, text=args.text, session=session, score_schema=scoring.schema, keep=args.keep,
+        writer = record_writer(
+            args, out_format, output, text=args.text, session=session, score_schema=scoring.schema, keep=args.keep,
             id_field=args.id_field, input_name=source.name, delimiter=args.delimiter or source.delimiter,
         )  # fmt: skip
-        writer.open(reader.schema)
+        writer.open(source.schema)
         try:
-            for chunk in reader:
+            for chunk in source:
                 try:
                     chunk = writer.prepare(chunk)
                     if len(chunk):
@@ -289,7 +157,7 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
                             scores = scoring(chunk)
                         except EmoscoreError as exc:
                             session.read -= len(chunk)  # not processed: given back as never read
-                            raise InputFailure(f"cannot score the records of {source.name}: {exc}") from None
+                            raise InputFailure(f"cannot score the records of {source.current}: {exc}") from None
                         writer.write(chunk, scores)
                 except OutputFailure:
                     session.not_written += len(chunk)  # read (and not rejected), but not delivered
@@ -307,8 +175,7 @@ def run_score(args: argparse.Namespace, session: Session, *, stdin: BinaryIO | N
     except OutputFailure as exc:
         session.fail(exc)
         if output is not None and output.discard():
-            session.not_written += session.written  # the partial file is removed
-            session.written = 0
+            session.output_lost()  # the partial file is removed
     except BaseException:  # a second signal, a bug: no half-written output file is left behind
         if output is not None:
             output.discard()

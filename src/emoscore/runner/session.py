@@ -248,7 +248,16 @@ class _NullStream:
 
 
 class Session:
-    """Counters, stop state, error sink, progress and summary of one command run."""
+    """Counters, stop state, error sink, progress and summary of one command run.
+
+    The counters are the run's totals. A command reading several inputs calls :meth:`begin_input`
+    before each one; the summary's ``files`` then gives each input's share of the counters, its
+    ``last_line``/``last_row`` and whether it was read to its end (what ``--resume`` reads).
+    """
+
+    #: The counters an input's entry in ``files`` takes its share of (as the summary names them).
+    COUNTERS = {"read": "read", "written": "written", "rejected": "rejected", "not_written": "not_written",
+                "repaired": "repaired", "blank": "blank_lines"}
 
     def __init__(
         self,
@@ -275,6 +284,9 @@ class Session:
         self.stop_signal: int | None = None  # a signal stopped the input
         self.failure: RunnerError | None = None
         self.info: dict[str, Any] = {}
+        self.files: list[dict[str, Any]] = []  # one entry per input begun (see begin_input)
+        self._input_start: dict[str, int] | None = None  # the counters when the current input began
+        self.name_inputs = False  # error lines name the input (a run over several)
         self.started = time.perf_counter()
         self.progress = Progress(self._text_write, progress and not quiet)
         self.sink = ErrorSink(self._stderr, "<stderr>", self)
@@ -322,6 +334,14 @@ class Session:
         """No more input should be read (a signal arrived, or the run must halt)."""
         return self.halt or self.stop_signal is not None
 
+    def _event(self, event: str, **fields: Any) -> dict[str, Any]:
+        """An error line's start: the event and, in a run over several inputs, the input it is about."""
+        entry: dict[str, Any] = {"event": event}
+        if self.name_inputs and self._input_start is not None:
+            entry["input"] = self.files[-1]["input"]
+        entry.update(fields)
+        return entry
+
     def reject(
         self,
         number: int | None,
@@ -335,7 +355,7 @@ class Session:
     ) -> None:
         """Report one rejected record. ``counted``: the reader already counted it as read (a
         writer rejects records of a batch); otherwise this counts it as read too."""
-        entry: dict[str, Any] = {"event": "rejected", self.where: number, "field": field, "reason": reason}
+        entry = self._event("rejected", **{self.where: number, "field": field, "reason": reason})
         if record_id is not None:
             entry["id"] = record_id
         entry.update(quote_record(raw, size))
@@ -351,7 +371,7 @@ class Session:
     def repair(self, number: int | None, reason: str, *, raw: bytes | None = None, record_id: Any = None) -> None:
         """Report a record that is written with invalid UTF-8 replaced by U+FFFD."""
         self.repaired += 1
-        entry: dict[str, Any] = {"event": "repaired", self.where: number, "field": None, "reason": reason}
+        entry = self._event("repaired", **{self.where: number, "field": None, "reason": reason})
         if record_id is not None:
             entry["id"] = record_id
         entry.update(quote_record(raw))
@@ -362,11 +382,42 @@ class Session:
         if self.failure is None:
             self.failure = failure
         if isinstance(failure, InputFailure):
-            entry: dict[str, Any] = {"event": "input_error", "reason": str(failure)}
+            entry = self._event("input_error", reason=str(failure))
             if failure.where:
                 entry[failure.where] = failure.number
             with contextlib.suppress(OutputFailure):
                 self.sink.emit(entry)
+
+    # -- inputs --------------------------------------------------------------------------------
+    def begin_input(self, name: str, *, after: int = 0, **details: Any) -> None:
+        """The records counted from now on are those of input ``name`` (the one before is ended, not
+        complete, unless :meth:`end_input` ended it); ``after``: its records up to this number are
+        passed over (a resumed run), so its ``last_line``/``last_row`` starts there."""
+        self.end_input(complete=False)
+        self._input_start = {counter: getattr(self, counter) for counter in self.COUNTERS}
+        self.files.append({"input": name, **details})
+        self.last = after
+
+    def end_input(self, *, complete: bool) -> None:
+        """Close the current input's entry with its share of the counters; ``complete``: it was read
+        to its end."""
+        if self._input_start is None:
+            return
+        entry = self.files[-1]
+        for counter, key in self.COUNTERS.items():
+            entry[key] = getattr(self, counter) - self._input_start[counter]
+        entry[f"last_{self.where}"] = self.last
+        entry["complete"] = complete
+        self._input_start = None
+
+    def output_lost(self) -> None:
+        """The output was removed after a failure: every record written counts as not written."""
+        self.end_input(complete=False)
+        for entry in self.files:
+            entry["not_written"] = entry.get("not_written", 0) + entry.get("written", 0)
+            entry["written"] = 0
+        self.not_written += self.written
+        self.written = 0
 
     # -- signals -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -421,7 +472,12 @@ class Session:
     def summary(self, status: ExitStatus, *, aborted: bool = False) -> dict:
         """Print the human summary line and the JSON summary line (unless quiet); return the latter."""
         seconds = time.perf_counter() - self.started
-        reconciled = self.read == self.written + self.rejected + self.not_written
+        self.end_input(complete=False)
+        for entry in self.files:
+            if "read" in entry:  # not an input passed over whole by a resumed run
+                entry["reconciled"] = entry["read"] == entry["written"] + entry["rejected"] + entry["not_written"]
+        reconciled = self.read == self.written + self.rejected + self.not_written and all(
+            entry.get("reconciled", True) for entry in self.files)
         names = {
             ExitStatus.OK: "ok",
             ExitStatus.REJECTED: "rejected",
@@ -456,6 +512,8 @@ class Session:
         if self.failure is not None and status != ExitStatus.BROKEN_PIPE:  # a closed pipe is no error
             record["error"] = str(self.failure)
         record.update(self.info)
+        if self.files:
+            record["files"] = self.files
         self.progress.clear()
         if not self.quiet:
             rate = f", {self.read / seconds:,.0f} rows/s" if seconds > 0 and self.read >= 10_000 else ""
