@@ -925,6 +925,14 @@ def targets(report: dict) -> list[dict]:
     return out
 
 
+def save_report(report: dict, path: str | None, name: str) -> Path:
+    """Write ``report`` as JSON to ``path``, by default ``bench/results/<name>-<timestamp>.json``."""
+    where = Path(path) if path else BENCH / "results" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    return where
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: the whole run in well under a minute")
@@ -983,9 +991,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped = [s for section in SECTIONS for s in report.get(section, {}).get("skipped", [])]
     for line in skipped:
         print(f"  skipped: {line}")
-    path = Path(args.json) if args.json else BENCH / "results" / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    path = save_report(report, args.json, "compare")
     print(f"\nreport: {path} ({report['seconds']:.0f} s; load average now {report['machine']['load_avg_end']})")
     return 0
 

@@ -120,6 +120,53 @@ def test_a_partitioned_parquet_dataset_is_written_and_read_back_with_the_same_kp
     assert by_dir.stdout == by_file.stdout and by_dir.stdout.count(b"\n") >= 4
 
 
+def test_a_dataset_written_in_many_rounds_and_files_keeps_every_record_once_in_order(tmp_path, monkeypatch):
+    """The partitioned writer's bounds: with a budget of one batch and three files open, each batch is
+    written out at once and partitions go on in new files; values that need escaping name directories
+    as pyarrow.dataset reads them."""
+    from emoscore.runner import outputs
+
+    monkeypatch.setattr(outputs, "PARTITION_BUFFER_BYTES", 1)
+    monkeypatch.setattr(outputs, "PARTITION_FILES_OPEN", 3)
+    data = sample.generate(600, seed=5).select(["id", "text"])
+    regions = pa.array([["a/b", "é x", None, "", "50%=half"][i % 5] for i in range(600)])
+    pq.write_table(data.append_column("region", regions), tmp_path / "in.parquet")
+    dataset = tmp_path / "scored"
+    done = inproc(["score", "-i", str(tmp_path / "in.parquet"), "-o", str(dataset), "--partition-by",
+                   "region,emotion", "--batch-size", "64", "-q"])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    files = list(dataset.rglob("*.parquet"))
+    partitions = {f.parent for f in files}
+    assert len(files) > len(partitions) > 10  # partitions went on in new files after theirs was closed
+    assert sum(pq.ParquetFile(f).metadata.num_row_groups for f in files) > len(files)  # written in rounds
+    got = ds.dataset(str(dataset), partitioning="hive").to_table()
+    assert sorted(got.column("id").to_pylist()) == data.column("id").to_pylist()
+    region_of = dict(zip(data.column("id").to_pylist(), regions.to_pylist(), strict=True))
+    assert all(region_of[i] == r for i, r in zip(got.column("id").to_pylist(), got.column("region").to_pylist(),
+                                                 strict=True))  # fmt: skip
+    for folder in partitions:  # within a partition, the records keep their input order across files
+        numbered = sorted(folder.glob("*.parquet"), key=lambda f: int(f.stem.rsplit("-", 1)[1]))
+        ids = [i for f in numbered for i in pq.read_table(f).column("id").to_pylist()]
+        assert ids == sorted(ids)
+
+
+def test_a_partition_that_cannot_be_written_fails_the_run_and_leaves_no_dataset(tmp_path):
+    """A value too long for a directory name: the writing thread's OSError is the run's output error
+    (status 5, one message), the dataset is not made and its records are counted as not written."""
+    data = sample.generate(200, seed=5).select(["id", "text"])
+    pq.write_table(data.append_column("region", pa.array(["x" * 300 if i == 150 else "ok" for i in range(200)])),
+                   tmp_path / "in.parquet")  # fmt: skip
+    dataset, summary = tmp_path / "scored", tmp_path / "summary.json"
+    done = inproc(["score", "-i", str(tmp_path / "in.parquet"), "-o", str(dataset), "--partition-by", "region",
+                   "--summary", str(summary), "-q"])  # fmt: skip
+    assert done.returncode == 5, done.stderr
+    [said] = [line for line in done.stderr.decode().splitlines() if line.startswith("emoscore: error")]
+    assert f"cannot write the dataset {dataset}: File name too long" in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "summary.json"]  # nothing partial left
+    found = summary_of(summary)
+    assert (found["read"], found["written"], found["not_written"], found["reconciled"]) == (200, 0, 200, True)
+
+
 def test_run_writes_a_dataset_and_kpis_over_many_inputs(tree):
     dataset, kpis = tree / "scored", tree / "kpi.jsonl"
     done = inproc(["run", "-i", str(tree / "in"), "-i", str(tree / "loose.jsonl"), "-o", str(dataset),

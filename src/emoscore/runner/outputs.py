@@ -19,17 +19,17 @@ score columns; an input field named like a score column is replaced by the score
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import io
 import os
-import queue
 import shutil
 import stat
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 PARQUET_ROW_GROUP_ROWS = 1 << 17  # small batches are gathered into row groups of about this many rows
+PARTITION_BUFFER_BYTES = 1 << 26  # --partition-by: scored data held, then sorted (a copy) and written out
+PARTITION_FILES_OPEN = 256  # --partition-by: files open at once (a partition beyond goes on in a new file)
 
 
 class _Sink(io.RawIOBase):
@@ -234,7 +236,7 @@ class DatasetOutput:
         directory, base = os.path.split(self.final)
         self.temp = os.path.join(directory, f".{base}.emoscore-{os.getpid()}.partial")
         self.done = False
-        self.stop_writing: Callable[[], None] | None = None  # set by the writer: ends its writing
+        self.stop_writing: Callable[[], None] | None = None  # set by the writer: closes its files
 
     @classmethod
     def open(cls, path: str) -> DatasetOutput:
@@ -250,7 +252,7 @@ class DatasetOutput:
         return OutputFailure(f"cannot write the dataset {self.name}: {describe_os_error(exc) if exc else 'failed'}")
 
     def flush(self) -> None:
-        pass  # the writer's thread writes as the batches come
+        pass  # the writer writes each partition's files itself
 
     def commit(self) -> None:
         """Move the files written into DIR, each partition directory made as needed."""
@@ -571,20 +573,28 @@ def _csv_type(kind: pa.DataType) -> pa.DataType:
 
 
 class PartitionedParquetWriter(_ColumnarWriter):
-    """A hive-partitioned Parquet dataset (one ``KEY=VALUE`` directory level per ``--partition-by``
-    column, which the files then leave out), written by ``pyarrow.dataset.write_dataset`` in a thread
-    of its own that takes the scored batches as they come (at most two wait), into a
-    :class:`DatasetOutput`. Each partition's rows are gathered into row groups of at least
-    :data:`PARQUET_ROW_GROUP_ROWS` rows, so memory holds up to that many rows per partition."""
+    """A hive-partitioned Parquet dataset into a :class:`DatasetOutput`: one ``KEY=VALUE`` directory
+    level per ``--partition-by`` column (named as ``pyarrow.dataset`` names them; the files leave the
+    columns out), one file per partition, kept open.
 
-    _STOP = object()
+    Memory is bounded whatever the number of partitions and rows: the scored batches are held until
+    they take :data:`PARTITION_BUFFER_BYTES`, then sorted by partition (one copy) and each partition's
+    rows among them written as one row group of its file; a partition's row groups are its share of
+    that many bytes. At most :data:`PARTITION_FILES_OPEN` files are open; a partition whose file was
+    closed goes on in a new one."""
 
     def __init__(self, output: DatasetOutput, *, partition_by: list[str], **kwargs) -> None:
         super().__init__(output, **kwargs)
         self.dataset = output
         self.partition_by = partition_by
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._held: list[pa.RecordBatch] = []  # scored batches not yet written
+        self._held_bytes = 0
+        self._files: dict[str, Any] = {}  # directory: its open pyarrow.parquet.ParquetWriter, least recent first
+        self._file_count: dict[str, int] = {}  # directory: files begun in it by this run
+        self._stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        # Rows held are written in a thread while the next are scored; one such write at a time.
+        self._writing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="emoscore-dataset-writer")
+        self._written: concurrent.futures.Future | None = None
 
     def _open_format(self, schema: pa.Schema) -> None:
         import pyarrow.dataset as ds
@@ -598,58 +608,108 @@ class PartitionedParquetWriter(_ColumnarWriter):
         if unfit:
             raise OutputFailure(f"--partition-by: {', '.join(unfit)} cannot name directories; partition by "
                                 "strings, whole numbers, booleans or dates", status=ExitStatus.USAGE)  # fmt: skip
-        queued: queue.Queue = queue.Queue(maxsize=2)
-        self._queue = queued
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            while (item := queued.get()) is not None:
-                if item is self._STOP:
-                    raise RuntimeError("the run failed: writing stopped")
-                yield item
-
-        partitioning = ds.partitioning(pa.schema([schema.field(c) for c in self.partition_by]), flavor="hive")
-        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-        output = self.dataset
-
-        def write() -> None:
-            try:
-                ds.write_dataset(pa.RecordBatchReader.from_batches(schema, batches()), output.temp, format="parquet",
-                                 partitioning=partitioning, basename_template=f"part-{stamp}-{{i}}.parquet",
-                                 existing_data_behavior="overwrite_or_ignore",
-                                 min_rows_per_group=PARQUET_ROW_GROUP_ROWS)  # fmt: skip
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                self._error = exc
-
-        self._thread = threading.Thread(target=write, name="emoscore-dataset-writer", daemon=True)
-        self._thread.start()
-        output.stop_writing = self._stop
-
-    def _put(self, item) -> None:
-        """Hand ``item`` to the writing thread, unless it ended (then its error is raised)."""
-        assert self._thread is not None
-        while self._thread.is_alive():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-        raise self.output.failure(self._error)
+        plain = {c: kind.value_type if pa.types.is_dictionary(kind) else kind for c, kind in types.items()}
+        self._partitioning = ds.partitioning(pa.schema(list(plain.items())), flavor="hive")
+        self._file_schema = pa.schema([field for field in schema if field.name not in types])
+        self.dataset.stop_writing = self._close_files
 
     def _write_batch(self, batch: pa.RecordBatch) -> None:
-        self._put(batch)
+        self._held.append(batch)
+        self._held_bytes += batch.get_total_buffer_size()
+        if self._held_bytes >= PARTITION_BUFFER_BYTES:
+            self._write_held()
+
+    def _write_held(self) -> None:
+        """Hand the rows held to the writing thread, once it has written the rows before."""
+        self._wait_written()
+        if self._held:
+            held = pa.Table.from_batches(self._held, schema=self.schema)
+            self._held, self._held_bytes = [], 0
+            self._written = self._writing.submit(self._write_sorted, held)
+
+    def _wait_written(self) -> None:
+        if self._written is not None:
+            written, self._written = self._written, None
+            written.result()  # the writing thread's error, if any, is raised here
+
+    def _write_sorted(self, held: pa.Table) -> None:
+        """Sort ``held`` by partition (one copy) and write one row group per partition among them."""
+        if held.num_rows == 0:
+            return
+        keys = held.select(self.partition_by).combine_chunks().to_batches()[0]
+        order, starts = _partition_order(keys, self.partition_by)
+        rows = held.select(self._file_schema.names)
+        del held
+        if order is not None:
+            rows = rows.take(order)
+        for start, end in zip(starts, [*starts[1:], rows.num_rows], strict=True):
+            part = rows.slice(start, end - start)
+            first = start if order is None else order[start]
+            self._file(self._directory(keys, first)).write_table(part, row_group_size=max(1, part.num_rows))
+
+    def _directory(self, keys: pa.RecordBatch, row: int) -> str:
+        """The ``KEY=VALUE/...`` directory of row ``row``."""
+        import pyarrow.dataset as ds
+
+        where = None
+        for name in self.partition_by:
+            value = keys.column(name)[row]
+            if isinstance(value, pa.DictionaryScalar):
+                value = value.value if value.is_valid else pa.scalar(None, value.type.value_type)
+            test = ds.field(name).is_null() if not value.is_valid else ds.field(name) == value
+            where = test if where is None else where & test
+        return self._partitioning.format(where)[0]
+
+    def _file(self, directory: str):
+        """The open writer of ``directory``'s file: a new file when it has none."""
+        import pyarrow.parquet as pq
+
+        writer = self._files.pop(directory, None)
+        if writer is None:
+            if len(self._files) >= PARTITION_FILES_OPEN:
+                self._files.pop(next(iter(self._files))).close()
+            number = self._file_count.get(directory, 0)
+            self._file_count[directory] = number + 1
+            folder = os.path.join(self.dataset.temp, directory)
+            os.makedirs(folder, exist_ok=True)
+            writer = pq.ParquetWriter(os.path.join(folder, f"part-{self._stamp}-{number}.parquet"), self._file_schema)
+        self._files[directory] = writer  # now the most recent
+        return writer
 
     def _close_format(self) -> None:
-        assert self._thread is not None
-        self._put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self.output.failure(self._error)
+        self._write_held()
+        self._wait_written()
+        self._writing.shutdown()
+        while self._files:
+            self._files.pop(next(iter(self._files))).close()
 
-    def _stop(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            with contextlib.suppress(OutputFailure):
-                self._put(self._STOP)
-            self._thread.join()
+    def _close_files(self) -> None:
+        """After a failure: close what is open (the directory is then removed)."""
+        self._writing.shutdown(cancel_futures=True)
+        if self._written is not None:
+            concurrent.futures.wait([self._written])
+        for writer in self._files.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self._files.clear()
+        self._held.clear()
+
+
+def _partition_order(keys: pa.RecordBatch, columns: list[str]) -> tuple[np.ndarray | None, list[int]]:
+    """The rows of ``keys`` ordered by their values of ``columns`` (stable; None when all rows have the
+    same values) and where each run of equal values starts in that order."""
+    group = np.zeros(keys.num_rows, dtype=np.int64)
+    for name in columns:
+        column = keys.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        codes = pc.dictionary_encode(column, null_encoding="encode").indices.to_numpy(zero_copy_only=False)
+        # combined with the groups so far, then renumbered from 0 so that the numbers stay small
+        group = np.unique(group * (int(codes.max(initial=0)) + 1) + codes, return_inverse=True)[1].ravel()
+    if not group.any():
+        return None, [0]
+    order = np.argsort(group, kind="stable")
+    return order, np.flatnonzero(np.diff(group[order], prepend=-1)).tolist()
 
 
 def _names_directories(kind: pa.DataType) -> bool:
