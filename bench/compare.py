@@ -888,6 +888,16 @@ def peak_rss_of_reader(n: int) -> dict:
 
 
 def section_memory(args) -> dict:
+    """Measured by a fresh process: a process started from this one counts this one's peak RSS as its
+    own (the exec happens in this one's address space), and the sections before may have grown it."""
+    with tempfile.TemporaryDirectory(prefix="emoscore-bench-") as tmp:
+        out = os.path.join(tmp, "memory.json")
+        subprocess.run([sys.executable, __file__, "--worker", "memory", "--worker-out", out, "--memory-sizes",
+                        ",".join(map(str, args.memory_sizes)), "--memory-format", args.memory_format], check=True)
+        return json.loads(Path(out).read_text(encoding="utf-8"))
+
+
+def measure_memory(args) -> dict:
     sizes = sorted(args.memory_sizes)
     with tempfile.TemporaryDirectory(prefix="emoscore-bench-") as tmp:
         rows = [{"what": "emoscore run", **peak_rss_of_run(n, tmp, args.memory_format)} for n in sizes]
@@ -951,7 +961,7 @@ def parse_args(argv):
     parser.add_argument("--cold-repeats", type=int, help="coldstart: runs with an empty Numba cache (2; 1)")
     parser.add_argument("--warm-repeats", type=int, help="coldstart: runs with a warm Numba cache (5; 3; >= 1)")
     parser.add_argument("--json", help="write the report here (default bench/results/compare-<timestamp>.json)")
-    parser.add_argument("--worker", choices=("polars", "duckdb"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("polars", "duckdb", "memory"), help=argparse.SUPPRESS)
     parser.add_argument("--worker-data", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -969,6 +979,9 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.worker == "memory":
+        Path(args.worker_out).write_text(json.dumps(measure_memory(args)), encoding="utf-8")
+        return 0
     if args.worker:
         print(json.dumps(worker(args.worker, args.worker_data, args.worker_out, args.threads[0], args.repeats)))
         return 0
