@@ -146,7 +146,7 @@ def test_a_dataset_written_in_many_rounds_and_files_keeps_every_record_once_in_o
                                                  strict=True))  # fmt: skip
     for folder in partitions:  # within a partition, the records keep their input order across files
         numbered = sorted(folder.glob("*.parquet"), key=lambda f: int(f.stem.rsplit("-", 1)[1]))
-        ids = [i for f in numbered for i in pq.read_table(f).column("id").to_pylist()]
+        ids = [i for f in numbered for i in pq.ParquetFile(f).read(columns=["id"]).column("id").to_pylist()]
         assert ids == sorted(ids)
 
 
