@@ -667,7 +667,7 @@ class PartitionedParquetWriter(_ColumnarWriter):
         writer = self._files.pop(directory, None)
         if writer is None:
             if len(self._files) >= PARTITION_FILES_OPEN:
-                self._files.pop(next(iter(self._files))).close()
+                self._close_least_recent()
             number = self._file_count.get(directory, 0)
             self._file_count[directory] = number + 1
             folder = os.path.join(self.dataset.temp, directory)
@@ -681,7 +681,10 @@ class PartitionedParquetWriter(_ColumnarWriter):
         self._wait_written()
         self._writing.shutdown()
         while self._files:
-            self._files.pop(next(iter(self._files))).close()
+            self._close_least_recent()
+
+    def _close_least_recent(self) -> None:
+        self._files.pop(next(iter(self._files))).close()
 
     def _close_files(self) -> None:
         """After a failure: close what is open (the directory is then removed)."""

@@ -414,7 +414,7 @@ class Session:
         """The output was removed after a failure: every record written counts as not written."""
         self.end_input(complete=False)
         for entry in self.files:
-            entry["not_written"] = entry.get("not_written", 0) + entry.get("written", 0)
+            entry["not_written"] += entry["written"]
             entry["written"] = 0
         self.not_written += self.written
         self.written = 0
@@ -473,11 +473,10 @@ class Session:
         """Print the human summary line and the JSON summary line (unless quiet); return the latter."""
         seconds = time.perf_counter() - self.started
         self.end_input(complete=False)
-        for entry in self.files:
-            if "read" in entry:  # not an input passed over whole by a resumed run
-                entry["reconciled"] = entry["read"] == entry["written"] + entry["rejected"] + entry["not_written"]
+        for entry in self.files:  # every entry was ended, so it has its counters
+            entry["reconciled"] = entry["read"] == entry["written"] + entry["rejected"] + entry["not_written"]
         reconciled = self.read == self.written + self.rejected + self.not_written and all(
-            entry.get("reconciled", True) for entry in self.files)
+            entry["reconciled"] for entry in self.files)
         names = {
             ExitStatus.OK: "ok",
             ExitStatus.REJECTED: "rejected",

@@ -122,9 +122,9 @@ def resume_points(path: str) -> dict[str, tuple[bool, int]]:
         raise UsageError(f"--resume {path}: cannot read it: {exc.strerror or exc}") from None
     except orjson.JSONDecodeError:
         raise UsageError(f"--resume {path}: not a JSON summary (write one with --summary FILE)") from None
-    files = summary.get("files") if isinstance(summary, dict) else None
-    if summary.get("event") != "summary" if isinstance(summary, dict) else True:
+    if not isinstance(summary, dict) or summary.get("event") != "summary":
         raise UsageError(f"--resume {path}: not a JSON summary (write one with --summary FILE)")
+    files = summary.get("files")
     if not isinstance(files, list):
         raise UsageError(f"--resume {path}: the summary lists no inputs (it was written by an older emoscore)")
     lost = [entry["input"] for entry in files if entry.get("not_written")]
@@ -184,7 +184,7 @@ class Records:
         self._open_now: tuple[int, Input, Any] | None = None
         self._source: Input | None = None
         self._listed = 0  # the files before this one are in the session's list (or were not read)
-        todo = [i for i, file in enumerate(files) if not points.get(file.name, (False, 0))[0]]
+        todo = [i for i, file in enumerate(files) if not self._point(file)[0]]
         self.schema: pa.Schema | None = None
         self.name = files[todo[0]].name if todo else files[0].name
         self.format: str | None = None
@@ -202,11 +202,15 @@ class Records:
             else:
                 session.info.update(input=source.name, input_format=source.format, compression=source.compression)
 
+    def _point(self, file: InputFile) -> tuple[bool, int]:
+        """Where the stopped run left ``file``: (read to its end, the number of its last record read)."""
+        return self._points.get(file.name, (False, 0))
+
     def _passed_over(self, upto: int) -> None:
         """The files not yet listed before ``upto`` that the stopped run read to their end: listed as
         complete, so that a resume of this run passes over them too."""
         for file in self.files[self._listed:upto]:
-            complete, last = self._points.get(file.name, (False, 0))
+            complete, last = self._point(file)
             if complete:
                 self.session.begin_input(file.name, after=last)
                 self.session.end_input(complete=True)
@@ -216,7 +220,8 @@ class Records:
         file, args, session = self.files[index], self._args, self.session
         self._listed = index + 1
         self.current = file.name
-        session.begin_input(file.name, after=self._points.get(file.name, (False, 0))[1],
+        after = self._point(file)[1]
+        session.begin_input(file.name, after=after,
                             **({"partitions": file.partitions} if file.partitions else {}))  # fmt: skip
         source = open_input(file.path, session, input_format=args.input_format, text_field=args.text,
                             delimiter=args.delimiter, stdin=self._stdin)  # fmt: skip
@@ -227,7 +232,7 @@ class Records:
             reader = READERS[source.format](
                 source, text=args.text, batch_size=args.batch_size, session=session,
                 max_record_bytes=args.max_record_bytes, invalid_utf8=args.invalid_utf8, id_field=args.id_field,
-                after=self._points.get(file.name, (False, 0))[1], columns=columns or None,
+                after=after, columns=columns or None,
             )  # fmt: skip
         except BaseException:
             source.close()
@@ -260,7 +265,7 @@ class Records:
     def __iter__(self) -> Iterator[JsonlChunk | ArrowChunk]:
         session = self.session
         for index, file in enumerate(self.files):
-            if self._points.get(file.name, (False, 0))[0]:
+            if self._point(file)[0]:
                 continue
             if self._open_now is not None and self._open_now[0] == index:
                 _, source, reader = self._open_now
